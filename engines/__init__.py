@@ -1,0 +1,4 @@
+"""Model back-ends behind small interfaces, one file per back-end.
+
+Engines never import ``studio`` or ``gradio``.
+"""

@@ -1,0 +1,111 @@
+"""Where the studio keeps its data, and the settings a render is made with."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRESETS_DIR = REPO_ROOT / "presets"
+ASSETS_DIR = REPO_ROOT / "assets"
+DEMO_PORTRAIT = ASSETS_DIR / "portrait.png"
+
+
+@dataclass(frozen=True)
+class StudioPaths:
+    """The data folder (``STUDIO_HOME``, default ``./studio_data``) and its sub-folders."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> "StudioPaths":
+        return cls(Path(os.environ.get("STUDIO_HOME", "studio_data")).expanduser().resolve())
+
+    @property
+    def voices(self) -> Path:
+        return self.home / "voices"
+
+    @property
+    def avatars(self) -> Path:
+        return self.home / "avatars"
+
+    @property
+    def projects(self) -> Path:
+        return self.home / "projects"
+
+    @property
+    def exports(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def cache(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def models(self) -> Path:
+        """Assembled and downloaded model files."""
+        return self.cache / "models"
+
+    @property
+    def engines(self) -> Path:
+        """Compiled TensorRT engines and timing caches."""
+        return self.cache / "engines"
+
+    def ensure(self) -> "StudioPaths":
+        for folder in (self.voices, self.avatars, self.projects, self.exports, self.models, self.engines):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+@dataclass(frozen=True)
+class OutputPreset:
+    """Output video settings (pixels, frames per second, encoder quality)."""
+
+    name: str
+    width: int
+    height: int
+    fps: int = 25
+    crf: int = 20
+    x264_preset: str = "veryfast"
+    audio_bitrate: int = 160_000
+    description: str = ""
+
+
+def load_output_presets() -> dict[str, OutputPreset]:
+    data = json.loads((PRESETS_DIR / "output.json").read_text(encoding="utf-8"))
+    return {name: OutputPreset(name=name, **spec) for name, spec in data.items()}
+
+
+def output_preset(name: str) -> OutputPreset:
+    presets = load_output_presets()
+    if name not in presets:
+        raise InputError(f"unknown preset '{name}': choose one of {', '.join(sorted(presets))}")
+    return presets[name]
+
+
+@dataclass
+class AnimationSettings:
+    """Controls of the procedural animation engine (all unitless scales unless stated)."""
+
+    lip_amplitude: float = 1.0  # scales mouth opening
+    expression_strength: float = 1.0  # scales emotion on the face
+    head_motion: float = 1.0  # scales sway and nods
+    blink_rate: float = 1.0  # blinks per ~4 s at 1.0
+    smoothing: float = 0.5  # temporal smoothing of mouth parameters, 0..1
+    av_offset_ms: float = 0.0  # positive moves the mouth later than the audio
+    crop_expand: float = 1.6  # face box scale used for the animated region
+    seed: int = 0
+
+
+@dataclass
+class RenderSettings:
+    """Everything a render depends on, besides the inputs themselves."""
+
+    preset: str = "512"
+    emotion: str = "neutral"
+    subtitles: bool = False
+    animation: AnimationSettings = field(default_factory=AnimationSettings)
