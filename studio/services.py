@@ -1,0 +1,56 @@
+"""The studio's shared engines, created on first use and kept for the process.
+
+One :class:`Studio` serves the CLI and the UI, so models load once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from engines import registry
+from engines.runtime import SessionFactory
+from studio.config import StudioPaths
+
+
+class Studio:
+    """Data folder + lazily created engines (thread-safe creation)."""
+
+    def __init__(self, paths: StudioPaths | None = None):
+        self.paths = (paths or StudioPaths.from_env()).ensure()
+        self._engines: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def sessions(self) -> SessionFactory:
+        """The one ONNX Runtime session factory (engine cache in ``cache/engines``)."""
+        return SessionFactory(self.paths.engines)
+
+    def engine(self, role: str, name: str, **kwargs: Any) -> Any:
+        """The engine ``role``/``name``, created once (kwargs only matter the first time)."""
+        key = (role, name)
+        with self._lock:
+            if key not in self._engines:
+                self._engines[key] = registry.create(role, name, **kwargs)
+            return self._engines[key]
+
+    def tts(self, name: str = "piper") -> Any:
+        return self.engine("tts", name, factory=self.sessions, cache_dir=self.paths.models)
+
+    def face(self, name: str = "dlib68") -> Any:
+        return self.engine("face", name)
+
+    def animator(self, name: str = "procedural") -> Any:
+        return self.engine("animate", name)
+
+
+_default: Studio | None = None
+
+
+def default_studio() -> Studio:
+    """The process-wide studio for ``STUDIO_HOME``."""
+    global _default
+    if _default is None:
+        _default = Studio()
+    return _default

@@ -1,0 +1,1 @@
+"""Gradio tabs only: callbacks call into ``studio``; no business logic here."""

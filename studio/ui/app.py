@@ -1,0 +1,53 @@
+"""The Gradio app: one module per tab, each with ``build(studio)`` called inside its ``gr.Tab``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from studio.services import Studio, default_studio
+
+# (module, tab label) in display order.
+TABS = (
+    ("voice_tab", "Voice"),
+    ("portrait_tab", "Portrait"),
+    ("script_tab", "Script"),
+    ("studio_tab", "Studio"),
+    ("models_tab", "Models & Engines"),
+)
+
+CSS = """
+.error-line {color: #b00020; font-weight: 600}
+footer {display: none !important}
+"""
+
+
+def build_app(studio: Studio | None = None):
+    import gradio as gr
+
+    studio = studio or default_studio()
+    with gr.Blocks(title="Avatar Studio") as demo:
+        gr.Markdown("# Avatar Studio\nRecord a voice, pick a portrait, write a script, export a talking-head video — all on this computer.")
+        with gr.Tabs():
+            for module, label in TABS:
+                if importlib.util.find_spec(f"studio.ui.{module}") is None:
+                    continue
+                with gr.Tab(label, id=module):
+                    importlib.import_module(f"studio.ui.{module}").build(studio)
+    return demo
+
+
+def launch(*, listen: bool = False, share: bool = False, port: int = 7860) -> None:
+    """Serve the studio on 127.0.0.1 (``listen`` opens it to the network)."""
+    import gradio as gr
+
+    demo = build_app()
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name="0.0.0.0" if listen else "127.0.0.1",
+        server_port=port,
+        share=share,
+        inbrowser=False,
+        max_file_size="200mb",
+        theme=gr.themes.Soft(),
+        css=CSS,
+    )
