@@ -72,13 +72,11 @@ def _read_av(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
             sr = stream.codec_context.sample_rate
             chunks, total = [], 0
             for frame in container.decode(stream):
-                data = frame.to_ndarray().astype(np.float32)
-                if frame.format.is_planar:
-                    data = data.T
-                else:
-                    data = data.reshape(-1, frame.layout.nb_channels if hasattr(frame.layout, "nb_channels") else len(frame.layout.channels))
-                if np.issubdtype(frame.to_ndarray().dtype, np.integer):
-                    data /= float(np.iinfo(frame.to_ndarray().dtype).max)
+                arr = frame.to_ndarray()
+                data = arr.T if frame.format.is_planar else arr.reshape(-1, len(frame.layout.channels))
+                if np.issubdtype(arr.dtype, np.integer):
+                    data = data / float(np.iinfo(arr.dtype).max)
+                data = data.astype(np.float32)
                 chunks.append(data)
                 total += len(data)
                 if total / sr > max_seconds:

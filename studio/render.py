@@ -85,6 +85,10 @@ class RenderResult:
     sync: dict[str, Any] | None = None
     similarity: float | None = None
 
+    def all_files(self) -> list[Path]:
+        """The video, its manifest and subtitles (what the user downloads)."""
+        return [self.video, self.manifest, *self.subtitles]
+
     @property
     def realtime_factor(self) -> float:
         """Wall time / video duration (< 1 is faster than real time)."""
@@ -199,8 +203,7 @@ class RenderJob:
         )
         return speech
 
-    def _speak(self, script: Script) -> Timeline:
-        speaker = self._speaker()
+    def _speak(self, script: Script, speaker) -> Timeline:
         sr = speaker.sample_rate
         pieces: list[np.ndarray] = [np.zeros(int(LEAD_IN_S * sr), np.float32)]
         t = LEAD_IN_S
@@ -257,6 +260,7 @@ class RenderJob:
         t0 = time.perf_counter()
         preset, script = self._validate()
         image = portrait_mod.load_image(self.req.portrait)
+        speaker = self._speaker() if script is not None else None  # unknown voice fails here, early
         self._stage("validate", t0)
 
         t0 = time.perf_counter()
@@ -265,7 +269,7 @@ class RenderJob:
         self._stage("landmarks", t0)
 
         t0 = time.perf_counter()
-        timeline = self._uploaded_audio() if script is None else self._speak(script)
+        timeline = self._uploaded_audio() if script is None else self._speak(script, speaker)
         self._stage("tts" if script is not None else "audio", t0)
         self._check_cancel()
 

@@ -1,0 +1,1 @@
+"""Voice back-ends: voice activity detection, speaker embedding, speech enhancement, voice match."""

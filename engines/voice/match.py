@@ -1,0 +1,238 @@
+"""Offline voice match: move a synthetic voice toward a recorded speaker with WORLD.
+
+Not cloning. The default TTS voice is analysed with WORLD (``pyworld``: F0, spectral envelope,
+aperiodicity) and resynthesised with
+
+* its pitch level and range mapped onto the speaker's (log-F0 mean and spread),
+* its spectral envelope frequency-warped (a formant shift, ``warp`` > 1 moves formants up),
+* a smooth equaliser toward the speaker's long-term average envelope (timbre and microphone),
+
+Speaking rate is the TTS's job (Piper's length scale), so timings stay exact. The warp and
+equaliser strength are chosen per profile by :func:`calibrate`, which keeps whichever setting
+makes a speaker-embedding model hear the result as closest to the recording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from engines.registry import register
+
+FRAME_MS = 5.0  # WORLD frame period, milliseconds
+F0_FLOOR, F0_CEIL = 55.0, 500.0  # Hz: adult speech
+# Long-term envelope compared on a mel-spaced grid, so recordings at any sample rate compare.
+GRID_HZ = 700.0 * (10 ** (np.linspace(2595 * np.log10(1 + 80 / 700), 2595 * np.log10(1 + 7600 / 700), 64) / 2595) - 1)
+MAX_EQ_DB = 12.0
+
+
+@dataclass
+class VoiceTraits:
+    """What the match needs to know about a voice (all from voiced frames)."""
+
+    f0_log_mean: float  # mean of ln(F0 / Hz)
+    f0_log_std: float  # spread of ln(F0 / Hz)
+    envelope_db: list[float]  # long-term average envelope on GRID_HZ, dB, mean removed
+    voiced_seconds: float
+
+    @property
+    def f0_median_hz(self) -> float:
+        return float(np.exp(self.f0_log_mean))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VoiceTraits":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class MatchSettings:
+    """How to move the TTS voice toward one speaker (stored in the voice profile)."""
+
+    target: VoiceTraits
+    warp: float = 1.0  # envelope frequency-warp factor (formant shift), 0.8..1.25
+    eq_strength: float = 0.5  # 0 = no equaliser, 1 = full long-term envelope match
+    rate: float = 1.0  # speaking-rate factor handed to the TTS
+    score: float | None = None  # embedding similarity reached during calibration
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["target"] = self.target.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MatchSettings":
+        data = dict(data)
+        data["target"] = VoiceTraits.from_dict(data["target"])
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class _Analysis:
+    f0: np.ndarray
+    sp: np.ndarray
+    ap: np.ndarray
+    sample_rate: int
+    rms: float
+    traits: VoiceTraits = field(repr=False, default=None)
+
+
+def _world(audio: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS, aperiodicity: bool = True):
+    import pyworld as pw
+
+    x = np.asarray(audio, dtype=np.float64)
+    f0, t = pw.dio(x, sample_rate, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_ms)
+    f0 = pw.stonemask(x, f0, t, sample_rate)
+    fft = pw.get_cheaptrick_fft_size(sample_rate, F0_FLOOR)
+    sp = pw.cheaptrick(x, f0, t, sample_rate, f0_floor=F0_FLOOR, fft_size=fft)
+    ap = pw.d4c(x, f0, t, sample_rate, fft_size=fft) if aperiodicity else None
+    return f0, sp, ap
+
+
+def _envelope_on_grid(sp: np.ndarray, f0: np.ndarray, sample_rate: int) -> np.ndarray:
+    voiced = f0 > 0
+    frames = sp[voiced] if voiced.sum() >= 10 else sp
+    # Loudest half of the frames: the vowels that carry timbre, not breath and silence.
+    energy = frames.sum(axis=1)
+    frames = frames[energy >= np.median(energy)]
+    db = 10 * np.log10(np.maximum(frames, 1e-12)).mean(axis=0)
+    bins = np.linspace(0, sample_rate / 2, sp.shape[1])
+    grid = np.interp(GRID_HZ, bins, db)
+    return grid - grid.mean()
+
+
+def traits_of(audio: np.ndarray, sample_rate: int) -> VoiceTraits:
+    """Pitch and long-term envelope of mono ``audio`` (``sample_rate`` Hz).
+
+    Long recordings are analysed at 16 kHz with 10 ms frames, which is plenty for averages.
+    """
+    import soxr
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if sample_rate > 16_000:
+        audio = soxr.resample(audio, sample_rate, 16_000)
+        sample_rate = 16_000
+    f0, sp, _ = _world(audio, sample_rate, frame_ms=10.0, aperiodicity=False)
+    return _traits(f0, sp, sample_rate, 0.010)
+
+
+def _traits(f0: np.ndarray, sp: np.ndarray, sample_rate: int, frame_s: float) -> VoiceTraits:
+    voiced = f0[f0 > 0]
+    if len(voiced) < 10:
+        raise ValueError("no voiced speech found")
+    lf0 = np.log(voiced)
+    # Trim octave errors before taking the spread.
+    lo, hi = np.percentile(lf0, [5, 95])
+    core = lf0[(lf0 >= lo) & (lf0 <= hi)]
+    return VoiceTraits(f0_log_mean=float(np.median(lf0)), f0_log_std=float(max(core.std(), 0.02)),
+                       envelope_db=[float(v) for v in _envelope_on_grid(sp, f0, sample_rate)],
+                       voiced_seconds=float(len(voiced) * frame_s))
+
+
+def _warp_envelope(sp: np.ndarray, warp: float) -> np.ndarray:
+    """Envelope with every frequency f moved to f * warp (formant shift), in the log domain."""
+    if abs(warp - 1.0) < 1e-3:
+        return sp
+    n = sp.shape[1]
+    src = np.clip(np.arange(n) / warp, 0, n - 1)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = (src - i0)[None, :]
+    log_sp = np.log(np.maximum(sp, 1e-16))
+    return np.exp(log_sp[:, i0] * (1 - w) + log_sp[:, i1] * w)
+
+
+@register("voice_match", "world")
+class WorldVoiceMatch:
+    """Moves speech toward a speaker's pitch and timbre; length and timings unchanged."""
+
+    name = "world"
+
+    def analyse(self, audio: np.ndarray, sample_rate: int) -> _Analysis:
+        """WORLD analysis of TTS output, reusable for several :meth:`render` settings."""
+        audio = np.asarray(audio, dtype=np.float32)
+        f0, sp, ap = _world(audio, sample_rate)
+        rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) if len(audio) else 0.0
+        an = _Analysis(f0=f0, sp=sp, ap=ap, sample_rate=sample_rate, rms=rms)
+        try:
+            an.traits = _traits(f0, sp, sample_rate, FRAME_MS / 1000)
+        except ValueError:
+            an.traits = None
+        return an
+
+    def render(self, analysis: _Analysis, settings: MatchSettings, *, source: VoiceTraits | None = None,
+               pitch_semitones: float = 0.0, energy: float = 1.0, length: int | None = None) -> np.ndarray:
+        """Resynthesised float32 audio at the analysis sample rate.
+
+        ``source`` is the TTS voice's own traits (defaults to this utterance's), ``pitch_semitones``
+        and ``energy`` (a gain factor) carry emotion, ``length`` pads or trims to that many samples.
+        """
+        import pyworld as pw
+
+        src = source or analysis.traits
+        tgt = settings.target
+        f0 = analysis.f0.copy()
+        voiced = f0 > 0
+        if src is not None and voiced.any():
+            spread = float(np.clip(tgt.f0_log_std / max(src.f0_log_std, 1e-3), 0.5, 2.0))
+            lf0 = (np.log(f0[voiced]) - src.f0_log_mean) * spread + tgt.f0_log_mean
+            f0[voiced] = np.exp(lf0 + pitch_semitones * np.log(2) / 12)
+        sp = _warp_envelope(analysis.sp, settings.warp)
+        if settings.eq_strength > 0 and src is not None:
+            sp = sp * self._eq_gain(sp, f0, analysis.sample_rate, tgt, settings.eq_strength)
+        y = pw.synthesize(f0, np.ascontiguousarray(sp), analysis.ap, analysis.sample_rate, FRAME_MS)
+        y = y.astype(np.float32)
+        if length is not None:
+            y = y[:length] if len(y) >= length else np.pad(y, (0, length - len(y)))
+        rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) if len(y) else 0.0
+        if rms > 0 and analysis.rms > 0:
+            y *= analysis.rms * energy / rms
+        peak = float(np.max(np.abs(y))) if len(y) else 0.0
+        if peak > 0.98:  # never clip: soft-limit by scaling the whole utterance
+            y *= 0.98 / peak
+        return y
+
+    @staticmethod
+    def _eq_gain(sp: np.ndarray, f0: np.ndarray, sample_rate: int, target: VoiceTraits, strength: float) -> np.ndarray:
+        current = _envelope_on_grid(sp, f0, sample_rate)
+        diff = np.clip((np.asarray(target.envelope_db) - current) * strength, -MAX_EQ_DB, MAX_EQ_DB)
+        # Smooth across neighbouring bands: match timbre, not individual harmonics.
+        diff = np.convolve(np.pad(diff, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+        bins = np.linspace(0, sample_rate / 2, sp.shape[1])
+        return (10 ** (np.interp(bins, GRID_HZ, diff) / 10))[None, :]
+
+
+def calibrate(matcher: WorldVoiceMatch, analyses: list[_Analysis], source: VoiceTraits, target: VoiceTraits,
+              score: Callable[[list[np.ndarray], int], float], *, rate: float = 1.0) -> MatchSettings:
+    """The warp and equaliser strength whose output ``score`` likes best (higher is closer).
+
+    ``analyses`` are WORLD analyses of a few TTS sentences, ``score(audios, sample_rate)`` rates
+    candidate renderings (e.g. mean speaker-embedding cosine to the recording). A coarse search:
+    warp first with a half-strength equaliser, then the equaliser strength at the best warp.
+    """
+    sr = analyses[0].sample_rate
+    # Start the warp where the pitch change points: formants scale roughly with the cube root of F0.
+    guess = float(np.clip(np.exp((target.f0_log_mean - source.f0_log_mean) / 3), 0.85, 1.2))
+    tried: dict[tuple[float, float], float] = {}
+
+    def trial(warp: float, eq: float) -> float:
+        key = (round(warp, 3), round(eq, 2))
+        if key not in tried:
+            s = MatchSettings(target=target, warp=key[0], eq_strength=key[1], rate=rate)
+            tried[key] = score([matcher.render(a, s, source=source) for a in analyses], sr)
+        return tried[key]
+
+    warps = sorted({round(float(np.clip(guess * f, 0.8, 1.25)), 3) for f in (0.9, 0.95, 1.0, 1.05, 1.1)} | {1.0})
+    best_warp = max(warps, key=lambda w: trial(w, 0.5))
+    # Refine around the best warp once.
+    for w in (best_warp * 0.975, best_warp * 1.025):
+        trial(float(np.clip(w, 0.8, 1.25)), 0.5)
+    best_warp = max((k for k in tried), key=tried.get)[0]
+    for eq in (0.0, 1.0):
+        trial(best_warp, eq)
+    (warp, eq), best = max(tried.items(), key=lambda kv: kv[1])
+    return MatchSettings(target=target, warp=warp, eq_strength=eq, rate=rate, score=best)

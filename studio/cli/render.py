@@ -1,0 +1,60 @@
+"""``app.py render``: portrait + text/script/audio -> MP4 (+ subtitles, manifest)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from studio.script import EMOTIONS
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("render", help="render a talking-head video", description="Render a talking-head MP4.")
+    p.add_argument("--portrait", required=True, type=Path, help="portrait photo (JPEG, PNG, WebP)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="what the avatar says (markup: [happy] ... [pause 0.5s])")
+    src.add_argument("--script", type=Path, help="a UTF-8 text file with the script")
+    src.add_argument("--audio", type=Path, help="speak this recording instead of TTS (WAV, MP3, ...)")
+    p.add_argument("--voice", help="voice profile name (default: the built-in voice)")
+    p.add_argument("--emotion", default="neutral", choices=EMOTIONS, help="starting emotion")
+    p.add_argument("--preset", default="512", help="output preset: 512, 720p, preview")
+    p.add_argument("--subtitles", action="store_true", help="write .srt and .vtt beside the video")
+    p.add_argument("--burn-subtitles", action="store_true", help="draw the subtitles into the video")
+    p.add_argument("--seed", type=int, default=0, help="random seed for blinks and head motion")
+    p.add_argument("--lip-amplitude", type=float, default=1.0, help="mouth opening scale (1 = natural)")
+    p.add_argument("--head-motion", type=float, default=1.0, help="head motion scale (0 = still)")
+    p.add_argument("--expression", type=float, default=1.0, help="emotion strength on the face")
+    p.add_argument("--animator", default="procedural", help="animation engine (procedural, neural)")
+    p.add_argument("--out", required=True, type=Path, help="output .mp4 file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engines.animate.base import AnimationSettings
+    from studio.render import RenderJob, RenderRequest
+    from studio.services import Studio
+
+    request = RenderRequest(
+        portrait=args.portrait, out=args.out, text=args.text, script_file=args.script, audio=args.audio,
+        voice=args.voice, emotion=args.emotion, preset=args.preset, subtitles=args.subtitles,
+        burn_subtitles=args.burn_subtitles, animator=args.animator,
+        animation=AnimationSettings(seed=args.seed, lip_amplitude=args.lip_amplitude, head_motion=args.head_motion,
+                                    expression_strength=args.expression),
+    )
+    with tqdm(total=100, unit="%", desc="render", file=sys.stderr, disable=not sys.stderr.isatty(),
+              bar_format="{l_bar}{bar}| {n:.0f}% {postfix}") as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.n = round(fraction * 100, 1)
+            bar.set_postfix_str(message)
+
+        result = RenderJob(Studio(), request, progress=progress).run()
+    for notice in result.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    print(json.dumps({"video": str(result.video), "manifest": str(result.manifest), "duration_s": result.duration,
+                      "frames": result.frames, "realtime_factor": round(result.realtime_factor, 3),
+                      "timings_ms": result.timings_ms, "subtitles": [str(p) for p in result.subtitles]}, indent=2))
+    return 0
