@@ -1,40 +1,697 @@
-"""Portrait intake: load a photo safely and find the one face to animate.
+"""Portrait intake: load a photo safely, find the one face to animate, and check its quality.
 
-(First version; the face-quality report of issue 5 grows here.)
+``check_portrait`` measures each property the animation depends on (one face, its size, head
+pose, sharpness, exposure, contrast, lighting, landmark fit, image resolution), compares it with
+a threshold and says what to do when it fails. The verdict is "usable", "usable with warnings"
+or "rejected". All sizes are in pixels of the photo as loaded (EXIF orientation applied).
 """
 
 from __future__ import annotations
 
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from engines.face.base import FaceDetection
+from engines.face.base import EYE_LEFT, EYE_RIGHT, MOUTH_OUTER, FaceDetection
 from studio.errors import InputError, RejectedError
 
 MIN_FACE_SCORE = 0.3  # dlib HOG score below which a detection is treated as a false positive
+MAX_PIXELS = 80_000_000  # larger images are refused: a decompression bomb, or a panorama
+WORK_MAX_SIDE = 4096  # larger photos are downscaled on load (faces stay far above what we need)
+_READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError)
+
+USABLE = "usable"
+USABLE_WITH_WARNINGS = "usable with warnings"
+REJECTED = "rejected"
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Photo:
+    """A decoded photo: RGB uint8 pixels, the size it had on disk (after rotation), and notes."""
+
+    image: np.ndarray
+    original_size: tuple[int, int]  # (width, height) in pixels, EXIF orientation applied
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def scale(self) -> float:
+        """Loaded pixels per original pixel (1.0 unless the photo was downscaled)."""
+        return self.image.shape[1] / max(1, self.original_size[0])
+
+
+def read_photo(path: str | Path, max_side: int = WORK_MAX_SIDE) -> Photo:
+    """Decode any common photo into RGB uint8, whatever its format quirks.
+
+    Applies EXIF orientation, composites transparency on white, converts greyscale, CMYK and
+    16-bit images, and downscales photos longer than ``max_side`` pixels. Raises InputError for
+    missing, truncated, non-image or dangerously large files.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"cannot find the portrait {path}: check the file name")
+    if not path.is_file():
+        raise InputError(f"{path} is a folder, not a photo: give the path of a JPEG, PNG or WebP file")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS or w <= 0 or h <= 0:
+                    raise InputError(f"{path.name} is {w}x{h} pixels, too large to open safely: "
+                                     f"use a photo under {MAX_PIXELS // 1_000_000} megapixels")
+                if max(w, h) > max_side and im.format == "JPEG":
+                    # Decode straight at 1/2, 1/4 or 1/8 scale: fast and light on memory.
+                    im.draft("RGB", (math.ceil(w * max_side / max(w, h)), math.ceil(h * max_side / max(w, h))))
+                im.load()
+                oriented = _exif_upright(im, notes)
+                rgb = _to_rgb(oriented, notes)
+                orig_size = oriented.size if oriented.size == (w, h) or oriented.size == (h, w) else None
+                if orig_size is None:  # decoded in draft mode: report the size on disk, oriented
+                    turned = oriented.size[0] < oriented.size[1] != (w < h)
+                    orig_size = (h, w) if turned else (w, h)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path.name} is too large to open safely: use a photo under "
+                         f"{MAX_PIXELS // 1_000_000} megapixels") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{path.name} is not a photo this studio can read: use a JPEG, PNG or WebP file") from exc
+    except MemoryError as exc:
+        raise InputError(f"{path.name} is too large for the memory of this computer: use a smaller photo") from exc
+    except _READ_ERRORS as exc:
+        raise InputError(f"{path.name} is damaged or incomplete (it could not be decoded): "
+                         "export or copy the photo again") from exc
+    if max(rgb.size) > max_side:
+        f = max_side / max(rgb.size)
+        rgb = rgb.resize((max(1, round(rgb.size[0] * f)), max(1, round(rgb.size[1] * f))), Image.Resampling.LANCZOS,
+                         reducing_gap=2.0)
+    if rgb.size != orig_size:
+        notes.append(f"downscaled from {orig_size[0]}x{orig_size[1]} to {rgb.size[0]}x{rgb.size[1]} pixels")
+    return Photo(np.asarray(rgb, dtype=np.uint8).copy(), (int(orig_size[0]), int(orig_size[1])), notes)
+
+
+def _exif_upright(im, notes: list[str]):
+    from PIL import ImageOps
+
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+        out = ImageOps.exif_transpose(im)
+    except _READ_ERRORS:  # damaged EXIF: use the pixels as stored
+        notes.append("the EXIF orientation tag is damaged and was ignored")
+        return im
+    if orientation not in (None, 1):
+        notes.append(f"turned upright from EXIF orientation {orientation}")
+    return out if out is not None else im
+
+
+def _to_rgb(im, notes: list[str]):
+    """Any PIL mode -> 8-bit RGB; transparency composited on white."""
+    from PIL import Image, ImageCms
+
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(im).astype(np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        if mode == "F":
+            top = max(1.0, float(arr.max(initial=1.0)))
+        arr = np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+        notes.append("converted from a 16-bit or floating-point image")
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba)[..., 3]
+        if alpha.min(initial=255) < 255:
+            notes.append("transparent background placed on white")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode == "CMYK":
+        icc = im.info.get("icc_profile")
+        if icc:
+            try:
+                import io
+
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+                if out is not None:
+                    notes.append("converted from CMYK with its colour profile")
+                    return out
+            except (ImageCms.PyCMSError, OSError, ValueError):
+                pass  # fall back to the plain conversion below
+        notes.append("converted from CMYK")
+        return im.convert("RGB")
+    if mode in ("1", "L"):
+        return im.convert("RGB")
+    return im.convert("RGB") if mode != "RGB" else im
 
 
 def load_image(path: str | Path) -> np.ndarray:
     """Read a photo as RGB uint8 (EXIF orientation applied). Raises InputError if unreadable."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    return read_photo(path).image
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"cannot find the portrait {path}: check the file name")
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"{path.name} is not a readable image: use a JPEG, PNG or WebP photo") from exc
+
+# --------------------------------------------------------------------------------------------
+# Faces
+# --------------------------------------------------------------------------------------------
+def credible_faces(faces: list[FaceDetection]) -> list[FaceDetection]:
+    """Detections above the false-positive score, largest first."""
+    return sorted((f for f in faces if f.score >= MIN_FACE_SCORE), key=lambda f: f.size, reverse=True)
+
+
+@dataclass
+class FaceCount:
+    """How the detections of one photo were read: the subject, rival subjects, the rest."""
+
+    main: FaceDetection | None
+    rivals: list[FaceDetection]  # other faces as large and as clear as the subject's
+    background: list[FaceDetection]  # clear but clearly smaller faces
+    faint: int  # face-like patterns too weak to count (patches, prints, shadows)
+
+
+def count_faces(faces: list[FaceDetection]) -> FaceCount:
+    """Pick the subject: the largest face whose score is at least half the best score.
+
+    A weak detection (below ``MIN_FACE_SCORE``, or under half the best score) is a face-like
+    pattern, not a person: dlib's HOG detector fires weakly on badges and prints.
+    """
+    ranked = credible_faces(faces)
+    if not ranked:
+        return FaceCount(None, [], [], len(faces))
+    best = max(f.score for f in ranked)
+    clear = [f for f in ranked if f.score >= 0.5 * best]
+    main = clear[0]
+    rivals = [f for f in clear[1:] if f.size > 0.6 * main.size]
+    background = [f for f in clear[1:] if f.size <= 0.6 * main.size]
+    return FaceCount(main, rivals, background, len(faces) - len(clear))
 
 
 def primary_face(image: np.ndarray, face_backend) -> FaceDetection:
     """The one face to animate. Raises RejectedError when there is none or more than one."""
-    faces = [f for f in face_backend.detect(image) if f.score >= MIN_FACE_SCORE]
-    if not faces:
+    found = count_faces(face_backend.detect(image))
+    if found.main is None:
         raise RejectedError("no face found in the portrait: use a clear, front-facing photo of one person")
-    if len(faces) > 1 and faces[1].size > 0.6 * faces[0].size:
-        raise RejectedError(f"{len(faces)} faces found in the portrait: use a photo with exactly one person")
-    return faces[0]
+    if found.rivals:
+        raise RejectedError(f"{len(found.rivals) + 1} faces found in the portrait: "
+                            "use a photo with exactly one person")
+    return found.main
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+# A generic adult head in millimetres, in camera axes for a face looking into the lens
+# (x to the image's right, y down, z away from the camera), origin at the nose tip. The frontal
+# layout (x, y) is the symmetrised demo portrait scaled to 90 mm between the outer eye corners;
+# depths (z) are rounded anthropometric averages. Points that expressions move a lot are left out.
+_MODEL_3D = {
+    30: (0.0, 0.0, 0.0),  # nose tip
+    27: (0.0, -36.0, 24.0),  # nose bridge between the eyes
+    31: (-15.0, 7.0, 12.0),  # nostril wings
+    35: (15.0, 7.0, 12.0),
+    33: (0.0, 10.0, 14.0),  # base of the nose
+    8: (0.0, 76.0, 22.0),  # chin
+    36: (-45.0, -36.0, 36.0),  # outer eye corner, image left
+    39: (-18.0, -33.0, 28.0),  # inner eye corner, image left
+    42: (18.0, -33.0, 28.0),
+    45: (45.0, -36.0, 36.0),
+    48: (-28.0, 22.0, 25.0),  # mouth corners
+    54: (28.0, 22.0, 25.0),
+}
+
+
+def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> dict[str, float]:
+    """Yaw, pitch and roll of the head in degrees from 68 landmarks (``image_size`` = (w, h) pixels).
+
+    Signs: yaw > 0 when the face turns toward the image's right, pitch > 0 when the chin lifts,
+    roll > 0 when the head tilts clockwise in the image. A pinhole camera with a portrait lens
+    (focal length 2.4 times the image's longer side) is assumed.
+    """
+    import cv2
+
+    idx = list(_MODEL_3D)
+    obj = np.array([_MODEL_3D[i] for i in idx], dtype=np.float64)
+    img = np.asarray(landmarks, dtype=np.float64)[idx]
+    w, h = image_size
+    f = 2.4 * float(max(w, h))  # a portrait lens (about 85 mm full-frame equivalent)
+    cam = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1]], dtype=np.float64)
+    ok, rvec, tvec = cv2.solvePnP(obj, img, cam, np.zeros(4), flags=cv2.SOLVEPNP_EPNP)
+    if ok:
+        ok, rvec, tvec = cv2.solvePnP(obj, img, cam, np.zeros(4), rvec, tvec, useExtrinsicGuess=True,
+                                      flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return {"yaw": float("nan"), "pitch": float("nan"), "roll": float("nan")}
+    rot, _ = cv2.Rodrigues(rvec)
+    # R = Rz(roll) @ Ry(yaw) @ Rx(pitch): decompose in that order.
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -rot[2, 0]))))
+    pitch = math.degrees(math.atan2(rot[2, 1], rot[2, 2]))
+    roll = math.degrees(math.atan2(rot[1, 0], rot[0, 0]))
+    # A face seen from the front has a small pitch; +-180 means the solver flipped the model.
+    if abs(pitch) > 90:
+        pitch = pitch - math.copysign(180.0, pitch)
+    return {"yaw": -yaw, "pitch": -pitch, "roll": roll}
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    rgb = image[..., :3].astype(np.float32)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def face_size(landmarks: np.ndarray) -> float:
+    """Face size in pixels: geometric mean of jaw width and brow-to-chin height."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    width = np.linalg.norm(pts[16] - pts[0])
+    height = np.linalg.norm(pts[8] - (pts[19] + pts[24]) / 2.0)
+    return float(math.sqrt(max(width, 1.0) * max(height, 1.0)))
+
+
+def _face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
+    """Pixels inside the face outline (jaw + brows), as a bool mask."""
+    import cv2
+
+    hull = cv2.convexHull(np.round(landmarks[:27]).astype(np.int32))
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(bool)
+
+
+def _face_crop(image: np.ndarray, landmarks: np.ndarray, out: int, expand: float = 1.15):
+    """A square crop around the landmarks, resampled to ``out`` pixels, plus the landmarks in it."""
+    import cv2
+
+    lo, hi = landmarks.min(0), landmarks.max(0)
+    centre = (lo + hi) / 2.0
+    side = float(max(hi - lo)) * expand
+    s = out / max(side, 1.0)
+    m = np.array([[s, 0, out / 2.0 - s * centre[0]], [0, s, out / 2.0 - s * centre[1]]], dtype=np.float64)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    crop = cv2.warpAffine(image, m, (out, out), flags=interp, borderMode=cv2.BORDER_REFLECT)
+    return crop, landmarks * s + m[:, 2]
+
+
+SHARPNESS_SIDE = 160  # faces are compared at this size, so sharpness does not depend on resolution
+
+
+def sharpness(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """Laplacian variance of the face at a fixed size, divided by the face's own contrast.
+
+    Unitless; about 0.1-0.3 for a sharp portrait, below 0.03 when visibly blurred.
+    """
+    import cv2
+
+    crop, pts = _face_crop(image, landmarks, SHARPNESS_SIDE)
+    y = _luma(crop)
+    mask = _face_mask(y.shape, pts)
+    lap = cv2.Laplacian(y, cv2.CV_32F, ksize=3)
+    spread = float(y[mask].var()) + 25.0  # +25 keeps flat faces from dividing by ~0
+    return float(lap[mask].var() / spread)
+
+
+def exposure(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
+    """Brightness (median luma 0-255), clipped share, contrast (p95-p5 luma) and side-light ratio of the face."""
+    y = _luma(image)
+    pts = np.asarray(landmarks, dtype=np.float64)
+    mask = _face_mask(y.shape, pts)
+    vals = y[mask]
+    if vals.size < 50:
+        return {"brightness": float("nan"), "clipped": 0.0, "contrast": 0.0, "side_ratio": 1.0}
+    # Split the face along the line from the nose bridge to the chin.
+    a, b = pts[27], pts[8]
+    yy, xx = np.nonzero(mask)
+    side = (b[0] - a[0]) * (yy - a[1]) - (b[1] - a[1]) * (xx - a[0])
+    left, right = y[yy[side < 0], xx[side < 0]], y[yy[side >= 0], xx[side >= 0]]
+    m_left = float(np.median(left)) if left.size else 0.0
+    m_right = float(np.median(right)) if right.size else 0.0
+    return {
+        "brightness": float(np.median(vals)),
+        "clipped": float(np.mean(vals >= 250)),
+        "contrast": float(np.percentile(vals, 95) - np.percentile(vals, 5)),
+        "side_ratio": float((min(m_left, m_right) + 1.0) / (max(m_left, m_right) + 1.0)),
+    }
+
+
+# Plausible ranges of face proportions (in units of the distance between the eye centres),
+# generous enough for expressions and a 30-degree turn; a poor landmark fit lands outside.
+_PROPORTIONS = {
+    "eye_width": (0.25, 0.55),  # each eye's corner-to-corner width
+    "mouth_width": (0.55, 1.35),
+    "nose_length": (0.45, 1.25),  # bridge to base of the nose
+    "face_height": (1.5, 3.1),  # brows to chin
+    "jaw_width": (1.6, 2.9),
+}
+
+
+def landmark_fit(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Any]:
+    """How plausible the landmarks are, and whether eyes and mouth are visible.
+
+    ``proportion_error``: how far the worst face proportion lies outside its normal range, as a
+    fraction of that range (0 when all are normal). ``eyes_texture``/``mouth_texture``: detail
+    in the eye and mouth regions relative to the whole face (about 1-3 when visible; sunglasses,
+    a mask or a hand make it flat and low). ``eyes_darkness``: eye region luma / face luma.
+    """
+    import cv2
+
+    pts = np.asarray(landmarks, dtype=np.float64)
+    eye_r, eye_l = pts[EYE_RIGHT].mean(0), pts[EYE_LEFT].mean(0)
+    iod = max(float(np.linalg.norm(eye_l - eye_r)), 1.0)
+    measured = {
+        "eye_width": (np.linalg.norm(pts[39] - pts[36]) + np.linalg.norm(pts[45] - pts[42])) / 2 / iod,
+        "mouth_width": np.linalg.norm(pts[54] - pts[48]) / iod,
+        "nose_length": np.linalg.norm(pts[33] - pts[27]) / iod,
+        "face_height": np.linalg.norm(pts[8] - (pts[19] + pts[24]) / 2) / iod,
+        "jaw_width": np.linalg.norm(pts[16] - pts[0]) / iod,
+    }
+    worst, worst_name = 0.0, ""
+    for name, value in measured.items():
+        lo, hi = _PROPORTIONS[name]
+        err = max(lo - value, value - hi, 0.0) / (hi - lo)
+        if err > worst:
+            worst, worst_name = err, name
+    # Eyes on the wrong side of the nose, or a mouth above the eyes, is never a real face.
+    # Tested in the face's own frame (eye line horizontal), so a tilted head still passes.
+    axis = (eye_l - eye_r) / iod
+    q = (pts - eye_r) @ np.array([[axis[0], axis[1]], [-axis[1], axis[0]]]).T
+    order = bool(q[39][0] < q[30][0] < q[42][0] and q[8][1] > q[30][1] > 0)
+
+    crop, cp = _face_crop(image, pts, SHARPNESS_SIDE)
+    y = _luma(crop)
+    grad = np.hypot(cv2.Sobel(y, cv2.CV_32F, 1, 0), cv2.Sobel(y, cv2.CV_32F, 0, 1))
+    face = _face_mask(y.shape, cp)
+    face_grad = float(grad[face].mean()) + 1.0
+
+    def region(idx: slice, grow: float) -> np.ndarray:
+        p = cp[idx]
+        c = p.mean(0)
+        half = (p.max(0) - p.min(0)) / 2 * grow + 2.0
+        x0, y0 = np.floor(c - half).astype(int)
+        x1, y1 = np.ceil(c + half).astype(int)
+        m = np.zeros_like(face)
+        m[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+        return m
+
+    eyes = region(EYE_RIGHT, 1.6) | region(EYE_LEFT, 1.6)
+    mouth = region(MOUTH_OUTER, 1.3)
+    face_luma = float(np.median(y[face])) + 1.0
+    return {
+        "proportion_error": round(float(worst), 3),
+        "worst_proportion": worst_name,
+        "feature_order_ok": bool(order),
+        "eyes_texture": round(float(grad[eyes].mean()) / face_grad, 3),
+        "mouth_texture": round(float(grad[mouth].mean()) / face_grad, 3),
+        "eyes_darkness": round((float(np.median(y[eyes])) + 1.0) / face_luma, 3),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Check:
+    """One quality check: what was measured, the threshold, the outcome and advice."""
+
+    name: str
+    label: str
+    status: str  # "pass", "warn", "fail" or "skip"
+    value: Any
+    unit: str
+    threshold: str
+    message: str
+    advice: str = ""
+
+
+@dataclass
+class Thresholds:
+    """Where each check warns and rejects (pixels, degrees, unitless ratios)."""
+
+    min_short_side_reject: int = 256
+    min_short_side_warn: int = 512
+    min_face_reject: float = 50.0
+    min_face_warn: float = 80.0
+    pose_warn: float = 15.0
+    pose_reject: float = 30.0
+    sharpness_reject: float = 0.025
+    sharpness_warn: float = 0.08
+    dark_reject: float = 40.0
+    dark_warn: float = 75.0
+    clipped_warn: float = 0.08
+    clipped_reject: float = 0.30
+    contrast_reject: float = 20.0
+    contrast_warn: float = 45.0
+    side_ratio_warn: float = 0.6
+    side_ratio_reject: float = 0.3
+    proportion_warn: float = 0.10
+    proportion_reject: float = 0.40
+    texture_warn: float = 0.75
+    texture_reject: float = 0.45
+    eyes_dark_reject: float = 0.35
+
+
+@dataclass
+class PortraitReport:
+    """The outcome of ``check_portrait``: verdict, checks, and the face it is about."""
+
+    verdict: str
+    checks: list[Check]
+    image_size: tuple[int, int]  # (width, height) in pixels as analysed
+    original_size: tuple[int, int]
+    face: FaceDetection | None = None
+    faces_found: int = 0
+    backend: str = ""
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def usable(self) -> bool:
+        return self.verdict != REJECTED
+
+    @property
+    def problems(self) -> list[Check]:
+        """Failed checks first, then warnings."""
+        return [c for c in self.checks if c.status == FAIL] + [c for c in self.checks if c.status == WARN]
+
+    def summary(self) -> str:
+        """One sentence for a status line."""
+        probs = self.problems
+        if not probs:
+            return "The portrait is usable."
+        first = probs[0]
+        lead = "The portrait is rejected" if self.verdict == REJECTED else "The portrait is usable, with warnings"
+        return f"{lead}: {first.message}" + (f"; {first.advice}" if first.advice else "") + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        face = None
+        if self.face is not None:
+            face = {"box": [int(v) for v in self.face.box], "score": round(float(self.face.score), 3),
+                    "landmarks": np.round(self.face.landmarks, 1).tolist()}
+        return {
+            "verdict": self.verdict,
+            "summary": self.summary(),
+            "checks": [asdict(c) for c in self.checks],
+            "image_size": list(self.image_size),
+            "original_size": list(self.original_size),
+            "faces_found": self.faces_found,
+            "face": face,
+            "backend": self.backend,
+            "notes": list(self.notes),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _grade(value: float, warn: float, reject: float, *, low_is_bad: bool = True) -> str:
+    if value != value:  # NaN: could not be measured
+        return WARN
+    if low_is_bad:
+        return FAIL if value < reject else WARN if value < warn else PASS
+    return FAIL if value > reject else WARN if value > warn else PASS
+
+
+def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int, int] | None = None,
+                   thresholds: Thresholds | None = None, notes: list[str] | None = None) -> PortraitReport:
+    """Measure a portrait (RGB uint8) and decide whether it can be animated.
+
+    ``original_size`` is the photo's (width, height) on disk when ``image`` was downscaled on
+    load; resolution and face size are judged in those pixels.
+    """
+    t0 = time.perf_counter()
+    th = thresholds or Thresholds()
+    h, w = image.shape[:2]
+    original_size = original_size or (w, h)
+    to_original = original_size[0] / max(1, w)
+    checks: list[Check] = []
+
+    short = min(original_size)
+    checks.append(Check(
+        "resolution", "Image resolution", _grade(short, th.min_short_side_warn, th.min_short_side_reject),
+        int(short), "px", f"shorter side: warn below {th.min_short_side_warn}, reject below {th.min_short_side_reject}",
+        f"the photo is {original_size[0]}x{original_size[1]} pixels",
+        "use the original photo rather than a thumbnail or screenshot" if short < th.min_short_side_warn else ""))
+
+    found = count_faces(face_backend.detect(image))
+    n_clear = (found.main is not None) + len(found.rivals) + len(found.background)
+    report = PortraitReport(REJECTED, checks, (w, h), tuple(original_size), found.main, n_clear,
+                            getattr(face_backend, "name", type(face_backend).__name__), list(notes or []))
+    if found.main is None or found.rivals:
+        if found.main is None:
+            extra = f" ({found.faint} faint face-like pattern{'s' if found.faint != 1 else ''} ignored)" \
+                if found.faint else ""
+            msg, advice = f"no face found{extra}", \
+                "use a well-lit, front-facing photo of one person with the whole face visible"
+        else:
+            msg, advice = f"{len(found.rivals) + 1} faces found", "use a photo of one person, or crop it to one face"
+        checks.append(Check("faces", "One face", FAIL, n_clear, "faces", "exactly one clear face", msg, advice))
+        _skip_rest(checks)
+        report.seconds = time.perf_counter() - t0
+        return report
+    main, small = found.main, len(found.background)
+    checks.append(Check("faces", "One face", WARN if small else PASS, n_clear, "faces", "exactly one clear face",
+                        f"one face found, and {small} smaller one{'s' if small != 1 else ''} in the background"
+                        if small else "one face found",
+                        "the background faces will stay still; crop them out if they distract" if small else ""))
+    pts = np.asarray(main.landmarks, dtype=np.float64)
+
+    size = face_size(pts) * to_original
+    st = _grade(size, th.min_face_warn, th.min_face_reject)
+    checks.append(Check("face_size", "Face size", st, round(size, 1), "px",
+                        f"warn below {th.min_face_warn:.0f}, reject below {th.min_face_reject:.0f}",
+                        f"the face is {size:.0f} pixels across",
+                        "use a closer or larger photo" if st != PASS else ""))
+
+    pose = head_pose(pts, (w, h))
+    worst_axis = max(pose, key=lambda k: abs(pose[k]) if pose[k] == pose[k] else 999)
+    angle = abs(pose[worst_axis])
+    st = _grade(angle, th.pose_warn, th.pose_reject, low_is_bad=False)
+    words = {"yaw": "turned sideways", "pitch": "tilted up or down", "roll": "tilted to the side"}
+    checks.append(Check("head_pose", "Head pose", st, {k: round(v, 1) for k, v in pose.items()}, "degrees",
+                        f"warn beyond {th.pose_warn:.0f}, reject beyond {th.pose_reject:.0f}",
+                        f"the head is {words[worst_axis]} by {angle:.0f} degrees" if st != PASS
+                        else "the head faces the camera",
+                        "use a photo looking straight into the camera" if st != PASS else ""))
+
+    sharp = sharpness(image, pts)
+    st = _grade(sharp, th.sharpness_warn, th.sharpness_reject)
+    checks.append(Check("sharpness", "Sharpness", st, round(sharp, 4), "",
+                        f"warn below {th.sharpness_warn}, reject below {th.sharpness_reject}",
+                        "the face is blurred" if st == FAIL else "the face is a little soft" if st == WARN
+                        else "the face is sharp",
+                        "use a sharper photo (steady camera, focus on the eyes)" if st != PASS else ""))
+
+    ex = exposure(image, pts)
+    bright, clipped = ex["brightness"], ex["clipped"]
+    st_dark = _grade(bright, th.dark_warn, th.dark_reject)
+    st_clip = _grade(clipped, th.clipped_warn, th.clipped_reject, low_is_bad=False)
+    st = FAIL if FAIL in (st_dark, st_clip) else WARN if WARN in (st_dark, st_clip) else PASS
+    if st_clip != PASS and (st_dark == PASS or st_clip == FAIL):
+        msg, advice = f"{clipped:.0%} of the face is blown out to white", "use a photo with softer light or less flash"
+    elif st_dark != PASS:
+        msg, advice = f"the face is too dark (brightness {bright:.0f} of 255)", "use a brighter photo, facing the light"
+    else:
+        msg, advice = f"brightness {bright:.0f} of 255", ""
+    checks.append(Check("exposure", "Exposure", st, {"brightness": round(bright, 1), "clipped": round(clipped, 3)},
+                        "luma 0-255 / share",
+                        f"brightness: warn below {th.dark_warn:.0f}, reject below {th.dark_reject:.0f}; "
+                        f"blown out: warn above {th.clipped_warn:.0%}, reject above {th.clipped_reject:.0%}",
+                        msg, advice))
+
+    contrast = ex["contrast"]
+    st = _grade(contrast, th.contrast_warn, th.contrast_reject)
+    checks.append(Check("contrast", "Contrast", st, round(contrast, 1), "luma 0-255",
+                        f"warn below {th.contrast_warn:.0f}, reject below {th.contrast_reject:.0f}",
+                        "the face is flat and washed out" if st != PASS else "the face has good contrast",
+                        "use a photo with clearer light and no haze or heavy filter" if st != PASS else ""))
+
+    ratio = ex["side_ratio"]
+    st = _grade(ratio, th.side_ratio_warn, th.side_ratio_reject)
+    checks.append(Check("lighting", "Even lighting", st, round(ratio, 3), "dark side / bright side",
+                        f"warn below {th.side_ratio_warn}, reject below {th.side_ratio_reject}",
+                        "one side of the face is in deep shadow" if st != PASS else "the face is evenly lit",
+                        "use a photo lit from the front, not from the side" if st != PASS else ""))
+
+    fit = landmark_fit(image, pts)
+    checks.append(_fit_check(fit, th))
+
+    statuses = {c.status for c in checks}
+    report.verdict = REJECTED if FAIL in statuses else USABLE_WITH_WARNINGS if WARN in statuses else USABLE
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _fit_check(fit: dict[str, Any], th: Thresholds) -> Check:
+    threshold = (f"proportions: warn beyond {th.proportion_warn:.0%}, reject beyond {th.proportion_reject:.0%} "
+                 f"outside the normal range; eye and mouth detail: warn below {th.texture_warn}, "
+                 f"reject below {th.texture_reject}")
+    texture = min(fit["eyes_texture"], fit["mouth_texture"])
+    covered = "eyes" if fit["eyes_texture"] <= fit["mouth_texture"] else "mouth"
+    st_prop = _grade(fit["proportion_error"], th.proportion_warn, th.proportion_reject, low_is_bad=False)
+    st_tex = _grade(texture, th.texture_warn, th.texture_reject)
+    if not fit["feature_order_ok"]:
+        st_prop = FAIL
+    if fit["eyes_darkness"] < th.eyes_dark_reject and fit["eyes_texture"] < th.texture_warn:
+        st_tex, covered = FAIL, "eyes"
+    st = FAIL if FAIL in (st_prop, st_tex) else WARN if WARN in (st_prop, st_tex) else PASS
+    if st_tex != PASS and (st_prop == PASS or st_tex == FAIL):
+        what = "the eyes look covered (sunglasses, hair or glare?)" if covered == "eyes" \
+            else "the mouth looks covered (a hand, a mask, hair?)"
+        msg, advice = what, f"use a photo with the {covered} clearly visible"
+    elif st_prop != PASS:
+        name = fit["worst_proportion"].replace("_", " ") or "feature layout"
+        msg = f"the face landmarks do not fit well ({name} is implausible)"
+        advice = "use a clear, unobstructed photo of the whole face"
+    else:
+        msg, advice = "the landmarks fit a clear face", ""
+    return Check("landmark_fit", "Face visible, landmarks fit", st, fit, "", threshold, msg, advice)
+
+
+def _skip_rest(checks: list[Check]) -> None:
+    for name, label in (("face_size", "Face size"), ("head_pose", "Head pose"), ("sharpness", "Sharpness"),
+                        ("exposure", "Exposure"), ("contrast", "Contrast"), ("lighting", "Even lighting"),
+                        ("landmark_fit", "Face visible, landmarks fit")):
+        checks.append(Check(name, label, SKIP, None, "", "", "not measured without one clear face"))
+
+
+def check_portrait_file(path: str | Path, face_backend, thresholds: Thresholds | None = None) -> PortraitReport:
+    """Load a photo (InputError if unreadable) and check it; the time includes decoding."""
+    t0 = time.perf_counter()
+    photo = read_photo(path)
+    report = check_portrait(photo.image, face_backend, original_size=photo.original_size,
+                            thresholds=thresholds, notes=photo.notes)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------------------------
+_COLOURS = {USABLE: (40, 170, 60), USABLE_WITH_WARNINGS: (230, 150, 0), REJECTED: (210, 40, 40)}
+
+
+def draw_report(image: np.ndarray, report: PortraitReport, max_side: int = 1024) -> np.ndarray:
+    """A copy of the photo (at most ``max_side`` pixels) with the face box and landmarks drawn."""
+    import cv2
+
+    h, w = image.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    out = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else image.copy()
+    out = np.ascontiguousarray(out)
+    if report.face is None:
+        return out
+    colour = _COLOURS.get(report.verdict, (230, 150, 0))
+    thick = max(1, round(max(out.shape[:2]) / 400))
+    x0, y0, x1, y1 = (round(v * s) for v in report.face.box)
+    cv2.rectangle(out, (x0, y0), (x1, y1), colour, thick, cv2.LINE_AA)
+    for x, y in np.asarray(report.face.landmarks) * s:
+        cv2.circle(out, (round(float(x)), round(float(y))), max(1, thick), (0, 255, 255), -1, cv2.LINE_AA)
+    return out

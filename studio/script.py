@@ -8,11 +8,16 @@
   every following sentence until the next emotion tag;
 * ``[pause]`` (0.5 s) or ``[pause 1.2s]`` inserts silence at that point;
 * a blank line starts a new paragraph (a short pause);
-* anything else in square brackets is an unknown tag: it is dropped and reported as a warning.
+* anything else in square brackets is an unknown tag: it is dropped and reported as a warning
+  (with a suggestion when it looks like a known tag, e.g. ``[excited]`` -> ``[happy]``).
+
+Pauses are capped at 10 s. The spoken length is estimated at a narration pace of 2.6 words per
+second plus the pauses; :func:`analyze` gives the editor's live summary without ever raising.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -26,6 +31,17 @@ WORDS_PER_SECOND = 2.6  # typical narration pace, for duration estimates
 
 _TAG = re.compile(r"\[([^\[\]]*)\]")
 _PAUSE = re.compile(r"^pause(?:\s+(\d+(?:\.\d+)?)\s*(ms|s)?)?$", re.IGNORECASE)
+# Words people (and language models) use for the known emotions, for suggestions and clean-up.
+EMOTION_SYNONYMS = {
+    "excited": "happy", "cheerful": "happy", "joyful": "happy", "enthusiastic": "happy", "glad": "happy",
+    "upbeat": "happy", "smiling": "happy", "friendly": "happy", "warm": "happy", "positive": "happy",
+    "sadly": "sad", "unhappy": "sad", "melancholy": "sad", "somber": "sad", "sombre": "sad", "disappointed": "sad",
+    "mad": "angry", "furious": "angry", "annoyed": "angry", "frustrated": "angry", "upset": "angry",
+    "surprise": "surprised", "amazed": "surprised", "shocked": "surprised", "astonished": "surprised", "wow": "surprised",
+    "calm": "neutral", "serious": "neutral", "normal": "neutral", "professional": "neutral", "default": "neutral",
+}
+LONG_SENTENCE_WORDS = 40
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
 
 
@@ -57,6 +73,26 @@ class Script:
         return words / WORDS_PER_SECOND + pauses
 
 
+def suggest_tag(tag: str) -> str | None:
+    """The known tag an unknown one probably meant (``excited`` -> ``happy``, ``hapy`` -> ``happy``)."""
+    low = tag.strip().lower()
+    if low in EMOTION_SYNONYMS:
+        return EMOTION_SYNONYMS[low]
+    if low.startswith(("pause", "paus", "break", "wait", "silence")):
+        return "pause 0.5s"
+    close = difflib.get_close_matches(low, list(EMOTIONS) + list(EMOTION_SYNONYMS), n=1, cutoff=0.75)
+    if close:
+        return EMOTION_SYNONYMS.get(close[0], close[0])
+    return None
+
+
+def _unknown_tag_warning(tag: str, line: int) -> str:
+    hint = suggest_tag(tag)
+    known = f"known tags: {', '.join(f'[{e}]' for e in EMOTIONS)}, [pause 0.5s]"
+    did_you_mean = f"did you mean [{hint}]? " if hint else ""
+    return f"line {line}: unknown tag [{tag}] is ignored; {did_you_mean}({known})"
+
+
 def _split_sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
@@ -71,8 +107,14 @@ def parse_script(text: str, *, emotion: str = "neutral") -> Script:
     script = Script()
     pending_pause = 0.0
     current = emotion
-    paragraphs = re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
+    text = text.replace("\r\n", "\n")
+    paragraphs = re.split(r"(\n\s*\n)", text)
+    separators = paragraphs[1::2]
+    paragraphs = paragraphs[0::2]
+    first_line = 1
     for p_index, paragraph in enumerate(paragraphs):
+        if p_index:
+            first_line += paragraphs[p_index - 1].count("\n") + separators[p_index - 1].count("\n")
         if p_index and script.sentences:
             pending_pause += PARAGRAPH_PAUSE_S
         pos = 0
@@ -80,6 +122,12 @@ def parse_script(text: str, *, emotion: str = "neutral") -> Script:
 
         def flush(buf: str) -> None:
             nonlocal pending_pause
+            if "[" in buf or "]" in buf:
+                where = f"line {first_line}" if "\n" not in paragraph.strip() else f"the paragraph from line {first_line}"
+                warning = f"{where}: a square bracket without its partner was dropped; write tags like [happy]"
+                if warning not in script.warnings:
+                    script.warnings.append(warning)
+                buf = buf.replace("[", " ").replace("]", " ")
             for sentence in _split_sentences(" ".join(buf.split())):
                 if not any(ch.isalnum() for ch in sentence):
                     continue
@@ -102,11 +150,54 @@ def parse_script(text: str, *, emotion: str = "neutral") -> Script:
                 seconds = float(pause.group(1)) if pause.group(1) else DEFAULT_PAUSE_S
                 if pause.group(2) == "ms":
                     seconds /= 1000.0
+                if seconds > MAX_PAUSE_S:
+                    script.warnings.append(f"line {first_line + paragraph.count(chr(10), 0, match.start())}: "
+                                           f"[{tag}] is shortened to {MAX_PAUSE_S:g} s, the longest pause")
                 pending_pause += min(seconds, MAX_PAUSE_S)
             else:
-                script.warnings.append(f"unknown tag [{tag}] was ignored (known: {', '.join(EMOTIONS)}, pause)")
+                script.warnings.append(_unknown_tag_warning(tag, first_line + paragraph.count("\n", 0, match.start())))
         flush(buffer + paragraph[pos:])
     if not script.sentences:
         raise InputError("the script is empty: type what the avatar should say")
     script.sentences[-1].pause_after += pending_pause
+    for sentence in script.sentences:
+        if len(sentence.text.split()) > LONG_SENTENCE_WORDS:
+            script.warnings.append(f"a sentence has {len(sentence.text.split())} words (\"{sentence.text[:40]}…\"): "
+                                   "split it for natural pauses and subtitles")
     return script
+
+
+@dataclass
+class ScriptSummary:
+    """The editor's live read-out: counts, estimated spoken seconds, emotions used, warnings."""
+
+    sentences: int
+    words: int
+    seconds: float
+    emotions: list[str]
+    warnings: list[str]
+
+    def describe(self) -> str:
+        """One line for the editor, e.g. "≈ 0:42 spoken · 7 sentences · 98 words · happy, sad"."""
+        minutes, secs = divmod(int(round(self.seconds)), 60)
+        parts = [f"≈ {minutes}:{secs:02d} spoken", f"{self.sentences} sentence{'s' if self.sentences != 1 else ''}",
+                 f"{self.words} word{'s' if self.words != 1 else ''}"]
+        if self.emotions:
+            parts.append(", ".join(self.emotions))
+        return " · ".join(parts)
+
+
+def analyze(text: str, *, emotion: str = "neutral") -> ScriptSummary:
+    """Summarise a script being typed; never raises (an empty script has 0 seconds)."""
+    try:
+        script = parse_script(text or "", emotion=emotion if emotion in EMOTIONS else "neutral")
+    except InputError:
+        return ScriptSummary(0, 0, 0.0, [], [])
+    used = list(dict.fromkeys(s.emotion for s in script.sentences))
+    return ScriptSummary(
+        sentences=len(script.sentences),
+        words=sum(len(s.text.split()) for s in script.sentences),
+        seconds=script.estimated_duration(),
+        emotions=used if used != ["neutral"] else [],
+        warnings=list(script.warnings),
+    )

@@ -47,10 +47,10 @@ VISEMES: dict[str, tuple[float, float, float, float, float]] = {
     "schwa": (0.42, 0.0, 0.15, 0.05, 0.9),
     "mid_central": (0.55, 0.0, 0.15, 0.0, 1.1),
     "rhotic_vowel": (0.35, 0.15, 0.15, -0.3, 1.1),
-    "open_round": (0.55, 0.3, 0.1, -0.4, 1.3),
-    "mid_round": (0.3, 0.45, 0.05, -0.6, 1.4),
-    "near_close_round": (0.22, 0.35, 0.05, -0.55, 1.3),
-    "close_round": (0.12, 0.4, 0.0, -0.85, 1.5),
+    "open_round": (0.5, 0.4, 0.1, -0.5, 1.3),
+    "mid_round": (0.18, 0.6, 0.05, -0.75, 1.4),
+    "near_close_round": (0.15, 0.45, 0.05, -0.65, 1.3),
+    "close_round": (0.08, 0.45, 0.0, -0.9, 1.5),
 }
 
 # espeak/Piper IPA symbol -> viseme name

@@ -24,26 +24,47 @@ def model_dir() -> Path:
 
 @register("face", "dlib68")
 class Dlib68:
-    """HOG face detector with the 68-landmark predictor. Upsamples small images once."""
+    """HOG face detector with the 68-landmark predictor.
+
+    Large photos are searched on a copy at most ``detect_max_side`` pixels long (HOG cost grows
+    with the pixel count); the landmarks are then fitted on the full-resolution photo. Small
+    images are upsampled once so faces down to about 40 pixels are found.
+    """
 
     name = "dlib68"
 
-    def __init__(self, predictor: Path | None = None):
+    def __init__(self, predictor: Path | None = None, detect_max_side: int = 1280):
         import dlib
 
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(predictor or model_dir() / "shape_predictor_68_face_landmarks.dat"))
+        self.detect_max_side = int(detect_max_side)
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
+        """All faces in an RGB uint8 image (pixels), largest first, each with 68 landmarks."""
         rgb = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
-        upsample = 1 if max(rgb.shape[:2]) < 800 else 0
-        rects, scores, _ = self._detector.run(rgb, upsample, -0.2)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.detect_max_side / max(h, w))
+        small = rgb if scale == 1.0 else _resize(rgb, scale)
+        upsample = 1 if max(small.shape[:2]) < 800 else 0
+        rects, scores, _ = self._detector.run(small, upsample, -0.2)
+        if not rects and scale < 1.0 and upsample == 0:
+            # Nothing at the reduced size: a small face in a big photo. Look once more, upsampled.
+            rects, scores, _ = self._detector.run(small, 1, -0.2)
         faces = []
         for rect, score in zip(rects, scores):
-            shape = self._predictor(rgb, rect)
+            box = [round(v / scale) for v in (rect.left(), rect.top(), rect.right(), rect.bottom())]
+            full = self._dlib.rectangle(*box)
+            shape = self._predictor(rgb, full)
             pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-            faces.append(FaceDetection(box=(rect.left(), rect.top(), rect.right(), rect.bottom()),
-                                       score=float(score), landmarks=pts))
+            faces.append(FaceDetection(box=tuple(box), score=float(score), landmarks=pts))
         faces.sort(key=lambda f: f.size, reverse=True)
         return faces
+
+
+def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)

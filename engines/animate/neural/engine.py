@@ -1,0 +1,422 @@
+"""The neural lip-sync animator (``animate``/``musetalk``): MuseTalk-style mouth inpainting on ONNX Runtime.
+
+Per avatar (``prepare``), once and cached in ``<cache>/neural/avatars/<key>.npz``: the output
+framing, the 256x256 face crop, its masked and reference latents (VAE encoder, PyTorch), the soft
+mouth mask and the colour-match parameters. The key covers the portrait's pixels, its landmarks,
+the output size and framing, and the model's architecture and weights.
+
+Per clip (``track``): Whisper-encoder features of the speech audio at 50 steps per second.
+
+Per frame (``frames``): the UNet and the VAE decoder run as ONNX graphs through the studio's one
+session factory (TensorRT FP16 with a cached engine, else CUDA, else CPU), in batches (16 for
+exports, 1 for previews), and the mouth is pasted back into the still portrait.
+
+When the weights, torch/diffusers, audio or a GPU provider are missing, or loading fails, the
+engine hands the job to the procedural engine and records a plain-words notice in ``notices``
+(also logged as a warning). Running the neural model on the CPU is allowed with ``allow_cpu=True``
+(tests, patient users): it is correct but about a second per frame at full size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from engines.animate.base import AnimationSettings, EmotionSpan
+from engines.animate.neural.blend import (
+    Box,
+    ColourMatch,
+    crop_resize,
+    face_box,
+    frame_box,
+    mouth_mask,
+    paste,
+    transform_points,
+)
+from engines.files import atomic_path
+from engines.registry import create, register
+from engines.runtime.session import CPU, SessionFactory
+
+log = logging.getLogger(__name__)
+
+# Batch sizes (min, opt, max) of the TensorRT shape profiles: latency for previews, throughput for exports.
+MODES = {"preview": (1, 1, 1), "export": (1, 16, 32)}
+RIG_VERSION = 1  # bump when the per-avatar preparation changes
+MODEL_NAMES = ("musetalk-1.5", "sd-vae-ft-mse", "whisper-tiny")
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass
+class NeuralRig:
+    """Everything per avatar and output size that the frames need (see :meth:`to_arrays`)."""
+
+    key: str
+    background: np.ndarray  # (H, W, 3) uint8: the framed still portrait
+    face: Box  # face crop box in output pixels
+    crop: np.ndarray  # (S, S, 3) uint8: the original face crop
+    latents: np.ndarray  # (8, h, w) float32: masked + reference latents
+    mask: np.ndarray  # (S, S) float32 soft mouth mask
+    colour: ColourMatch
+    image: np.ndarray  # the portrait as given, for a procedural fallback
+    landmarks: np.ndarray  # (68, 2) in portrait pixels
+    settings: AnimationSettings = field(default_factory=AnimationSettings)
+    procedural: Any = None  # the procedural engine's rig, made on demand
+
+    @property
+    def width(self) -> int:
+        return int(self.background.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.background.shape[0])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for an ``.npz`` cache (no pickling)."""
+        return {
+            "key": np.array(self.key), "background": self.background, "crop": self.crop, "latents": self.latents,
+            "mask": self.mask.astype(np.float32), "colour_gain": self.colour.gain, "colour_offset": self.colour.offset,
+            "face": np.array([self.face.x, self.face.y, self.face.w, self.face.h], np.int64),
+            "image": self.image, "landmarks": self.landmarks.astype(np.float32),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> "NeuralRig":
+        x, y, w, h = (int(v) for v in arrays["face"])
+        return cls(key=str(arrays["key"]), background=arrays["background"], face=Box(x, y, w, h),
+                   crop=arrays["crop"], latents=arrays["latents"].astype(np.float32), mask=arrays["mask"],
+                   colour=ColourMatch(arrays["colour_gain"].astype(np.float32), arrays["colour_offset"].astype(np.float32)),
+                   image=arrays["image"], landmarks=arrays["landmarks"], settings=settings or AnimationSettings())
+
+
+@dataclass
+class NeuralTrack:
+    """Whisper features of one clip plus the settings that shape the mouth."""
+
+    fps: int
+    duration: float  # seconds
+    features: np.ndarray  # (steps at 50 Hz, layers, width) float32
+    offset_s: float = 0.0
+    smoothing: float = 0.0
+    strength: float = 1.0  # 0..1: how far the mouth moves from the still portrait
+    # What a procedural track needs, if the job has to fall back mid-way.
+    fallback_args: dict[str, Any] = field(default_factory=dict, repr=False)
+    procedural: Any = None
+
+    @property
+    def n_frames(self) -> int:
+        return max(1, int(math.ceil(self.duration * self.fps - 1e-6)))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+@register("animate", "musetalk")
+class NeuralLipSync:
+    """Animator of the MuseTalk 1.5 kind (see the module docstring).
+
+    ``models_dir`` is the model manager's folder (``<models>/musetalk-1.5/...``); ``cache_dir`` the
+    studio cache folder (ONNX exports and avatar preparations go in ``cache_dir/neural``);
+    ``factory`` the studio's session factory. ``random_spec`` builds random weights of that spec
+    instead of loading files (tests, benches, smoke builds).
+    """
+
+    name = "musetalk"
+
+    def __init__(self, *, models_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                 factory: SessionFactory | None = None, mode: str = "export", allow_cpu: bool = False,
+                 fallback: str = "procedural", random_spec: Any = None, seed: int = 0):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        self.models_dir = Path(models_dir) if models_dir else None
+        self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="studio-neural-"))
+        self.factory = factory or SessionFactory(self.cache_dir / "engines")
+        self.mode = mode
+        self.allow_cpu = allow_cpu
+        self.fallback_name = fallback
+        self.random_spec = random_spec
+        self.seed = seed
+        self.notices: list[str] = []
+        self.reason: str | None = None  # why the neural path is off, once decided
+        self._ready: bool | None = None
+        self._nets: Any = None
+        self._features: Any = None
+        self._sessions: dict[str, Any] = {}
+        self._digest = ""
+        self._fallback: Any = None
+        self._silence: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- status
+    @property
+    def spec(self):
+        return self._nets.spec if self._nets is not None else None
+
+    @property
+    def provider(self) -> str:
+        """Who draws the frames: ``TensorrtExecutionProvider``/``CUDAExecutionProvider``/``CPUExecutionProvider`` or ``procedural``."""
+        if not self._ready:
+            return "procedural"
+        return self._sessions["unet"].provider
+
+    def all_notices(self) -> list[str]:
+        """This engine's notices plus those of its ONNX sessions (provider fallbacks at run time)."""
+        out = list(self.notices)
+        for name, session in self._sessions.items():
+            out.extend(f"{name}: {n}" for n in session.notices if f"{name}: {n}" not in out)
+        return out
+
+    def _notice(self, message: str) -> None:
+        if message not in self.notices:
+            self.notices.append(message)
+            log.warning("%s", message)
+
+    def unavailable_reason(self) -> str | None:
+        """Why the neural path cannot start here (cheap: no model is loaded), or None."""
+        missing = [m for m in ("torch", "diffusers", "transformers") if importlib.util.find_spec(m) is None]
+        if missing:
+            return f"the neural lip-sync needs {', '.join(missing)} installed"
+        if self.random_spec is None:
+            if self.models_dir is None:
+                return "the neural lip-sync weights folder is not set"
+            gone = self.weights.missing()
+            if gone:
+                return (f"the neural lip-sync weights are not downloaded ({', '.join(gone)}): "
+                        f"fetch them in Models & Engines or with `python app.py models fetch {gone[0]}`")
+        if self.factory.chain() == [CPU] and not self.allow_cpu:
+            return "no NVIDIA GPU provider (TensorRT or CUDA) is available to ONNX Runtime"
+        return None
+
+    @property
+    def weights(self):
+        from engines.animate.neural.musetalk import MuseTalkWeights
+
+        return MuseTalkWeights(self.models_dir or Path("."))
+
+    # ----------------------------------------------------------------- loading
+    def ready(self, progress: ProgressFn | None = None) -> bool:
+        """Load the model and open its sessions once; False (with a notice) when falling back."""
+        if self._ready is not None:
+            return self._ready
+        reason = self.unavailable_reason()
+        if reason:
+            return self._fall_back(reason)
+        try:
+            self._load(progress)
+        except Exception as exc:  # noqa: BLE001 - any load/export/session failure means: use the fallback
+            log.debug("neural engine failed to start", exc_info=True)
+            return self._fall_back(f"the neural lip-sync failed to start ({_short(exc)})")
+        self._ready = True
+        return True
+
+    def _fall_back(self, reason: str) -> bool:
+        self.reason = reason
+        self._ready = False
+        self._sessions = {}
+        self._notice(f"{reason}; using the procedural animation instead")
+        return False
+
+    def _load(self, progress: ProgressFn | None) -> None:
+        import torch
+
+        from engines.animate.neural import export, musetalk
+        from engines.animate.neural.audio import WhisperFeatures
+
+        step = progress or (lambda f, m: None)
+        step(0.0, "loading the lip-sync model")
+        if self.random_spec is not None:
+            nets = musetalk.build_random(self.random_spec, self.seed)
+            weights = f"random-{self.seed}"
+        else:
+            nets = musetalk.load_released(self.weights)
+            weights = export.weights_digest(self.weights.files(), self.cache_dir / "neural" / "weights-sha256.json")
+        spec = nets.spec
+        self._digest = export.export_key(spec.digest(), weights)
+        exported = export.ensure_exported(self.cache_dir / "neural" / "onnx", lambda: nets, spec_digest=spec.digest(),
+                                          weights=weights, name=spec.name,
+                                          progress=lambda f, m: step(0.1 + 0.5 * f, m))
+        step(0.6, "opening ONNX Runtime sessions")
+        lo, opt, hi = MODES[self.mode]
+        self._sessions = {
+            "unet": self.factory.create(exported.unet, profile=export.unet_profile(spec, lo, opt, hi)),
+            "vae_decoder": self.factory.create(exported.vae_decoder, profile=export.vae_profile(spec, lo, opt, hi)),
+        }
+        for name, session in self._sessions.items():
+            for n in session.notices:
+                self._notice(f"{name}: {n}")
+        on_cpu = [n for n, s in self._sessions.items() if s.provider == CPU]
+        if on_cpu and not self.allow_cpu:
+            raise RuntimeError("no GPU provider could run the lip-sync model, and it is too slow on the CPU")
+        nets.unet = None  # the sessions do the UNet's work from here on: free its memory
+        if torch.cuda.is_available():
+            nets.to("cuda")
+        self._nets = nets
+        self._features = WhisperFeatures(nets.whisper)
+        step(1.0, "lip-sync model ready")
+
+    def build(self, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Pre-build (export, compile TensorRT engines) by running one batch at the profile's best size."""
+        if not self.ready(progress):
+            raise RuntimeError(self.reason or "the neural engine is not available")
+        spec = self.spec
+        opt = MODES[self.mode][1]
+        lat = np.zeros((opt, 2 * spec.latent_channels, spec.latent_size, spec.latent_size), np.float32)
+        tokens = np.zeros((opt, spec.audio_tokens, spec.audio_dim), np.float32)
+        self._generate(lat, tokens)
+        return {"mode": self.mode, "provider": self.provider, "batch": MODES[self.mode],
+                "notices": self.all_notices(), "models": {n: str(s.model_path) for n, s in self._sessions.items()}}
+
+    # --------------------------------------------------------------- fallback
+    def _procedural(self) -> Any:
+        if self._fallback is None:
+            try:
+                self._fallback = create("animate", self.fallback_name)
+            except Exception as exc:  # noqa: BLE001
+                raise RuntimeError(f"{self.reason or 'the neural engine is unavailable'}, and the "
+                                   f"'{self.fallback_name}' animation could not be loaded ({_short(exc)})") from exc
+        return self._fallback
+
+    def _procedural_rig(self, rig: Any) -> Any:
+        if not isinstance(rig, NeuralRig):
+            return rig
+        if rig.procedural is None:
+            rig.procedural = self._procedural().prepare(rig.image, rig.landmarks, rig.width, rig.height, rig.settings)
+        return rig.procedural
+
+    def _procedural_track(self, track: Any) -> Any:
+        if not isinstance(track, NeuralTrack):
+            return track
+        if track.procedural is None:
+            track.procedural = self._procedural().track(**track.fallback_args)
+        return track.procedural
+
+    # ------------------------------------------------------------- interface
+    def prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
+                settings: AnimationSettings | None = None) -> Any:
+        """Per-avatar rig for ``width`` x ``height`` output frames (pixels); cached on disk by content."""
+        settings = settings or AnimationSettings()
+        if not self.ready():
+            return self._procedural().prepare(image, landmarks, width, height, settings)
+        image = np.ascontiguousarray(np.asarray(image)[..., :3], dtype=np.uint8)
+        landmarks = np.asarray(landmarks, dtype=np.float32)
+        key = self.rig_key(image, landmarks, width, height, settings)
+        path = self.cache_dir / "neural" / "avatars" / f"{key}.npz"
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    rig = NeuralRig.from_arrays({k: data[k] for k in data.files}, settings)
+                if rig.key == key:
+                    return rig
+            except (OSError, ValueError, KeyError):
+                log.info("avatar cache %s is damaged; preparing again", path.name)
+        rig = self._prepare(image, landmarks, width, height, settings, key)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **rig.to_arrays())
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buf.getvalue())
+        return rig
+
+    def rig_key(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
+                settings: AnimationSettings) -> str:
+        """Cache key of an avatar preparation: pixels, landmarks, output size, framing, model."""
+        h = hashlib.sha256()
+        h.update(json.dumps([list(image.shape), int(width), int(height), round(float(settings.crop_expand), 4),
+                             self._digest, RIG_VERSION]).encode())
+        h.update(np.ascontiguousarray(image).tobytes())
+        h.update(np.round(np.asarray(landmarks, np.float64), 2).tobytes())
+        return h.hexdigest()[:24]
+
+    def rig_from_arrays(self, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> NeuralRig:
+        return NeuralRig.from_arrays(arrays, settings)
+
+    def _prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
+                 settings: AnimationSettings, key: str) -> NeuralRig:
+        size = self.spec.image_size
+        fbox = frame_box(landmarks, image.shape[1], image.shape[0], width, height, settings.crop_expand)
+        background = crop_resize(image, fbox, width, height)
+        in_frame = transform_points(fbox.affine(width, height), landmarks)
+        face = face_box(in_frame)
+        crop = crop_resize(background, face, size, size)
+        mask = mouth_mask(transform_points(face.affine(size, size), in_frame), size)
+        latents = self._nets.reference_latents(crop)
+        silent = self._generate(latents[None], self._silence_tokens())[0]
+        colour = ColourMatch.fit(crop, silent, mask)
+        return NeuralRig(key=key, background=background, face=face, crop=crop, latents=latents, mask=mask,
+                         colour=colour, image=image, landmarks=landmarks, settings=settings)
+
+    def _silence_tokens(self) -> np.ndarray:
+        from engines.animate.neural.audio import AUDIO_RATE, frame_windows
+
+        if self._silence is None:
+            spec = self.spec
+            feats = self._features.encode(np.zeros(AUDIO_RATE, np.float32), AUDIO_RATE)
+            self._silence = frame_windows(feats, [12], 25, before=spec.audio_frames_before, after=spec.audio_frames_after)
+        return self._silence
+
+    def track(self, *, duration: float, fps: int, phonemes: Sequence[Any] | None = None,
+              audio: np.ndarray | None = None, sample_rate: int | None = None,
+              emotions: Sequence[EmotionSpan] = (), settings: AnimationSettings | None = None) -> Any:
+        """Whisper features of ``audio`` (any rate, Hz) for ``duration`` seconds at ``fps`` frames per second."""
+        settings = settings or AnimationSettings()
+        args = dict(duration=duration, fps=fps, phonemes=phonemes, audio=audio, sample_rate=sample_rate,
+                    emotions=emotions, settings=settings)
+        if not self.ready():
+            return self._procedural().track(**args)
+        if audio is None or sample_rate is None or len(audio) == 0:
+            self._notice("the neural lip-sync needs the speech audio; this clip uses the procedural animation")
+            return self._procedural().track(**args)
+        features = self._features.encode(audio, int(sample_rate))
+        return NeuralTrack(fps=int(fps), duration=float(duration), features=features,
+                           offset_s=settings.av_offset_ms / 1000.0, smoothing=0.5 * settings.smoothing,
+                           strength=float(np.clip(settings.lip_amplitude, 0.0, 1.0)), fallback_args=args)
+
+    def frames(self, rig: Any, track: Any, start: int, stop: int) -> Iterator[np.ndarray]:
+        """RGB uint8 frames ``start..stop-1`` (height, width, 3); the same pixels however the range is chunked."""
+        if not (self._ready and isinstance(rig, NeuralRig) and isinstance(track, NeuralTrack)):
+            yield from self._procedural().frames(self._procedural_rig(rig), self._procedural_track(track), start, stop)
+            return
+        from engines.animate.neural.audio import frame_windows
+
+        spec = self.spec
+        batch = MODES[self.mode][1]
+        for b0 in range(start, stop, batch):
+            idx = np.arange(b0, min(b0 + batch, stop))
+            tokens = frame_windows(track.features, idx, track.fps, before=spec.audio_frames_before,
+                                   after=spec.audio_frames_after, offset_s=track.offset_s, smoothing=track.smoothing)
+            try:
+                crops = self._generate(rig.latents[None], tokens)
+            except Exception as exc:  # noqa: BLE001 - even the CPU failed (e.g. out of memory): keep the job going
+                self._notice(f"the neural lip-sync failed at frame {b0} ({_short(exc)}); "
+                             "the rest of this clip uses the procedural animation")
+                self._ready = False
+                yield from self._procedural().frames(self._procedural_rig(rig), self._procedural_track(track), b0, stop)
+                return
+            for crop in crops:
+                yield self.compose(rig, crop, track.strength)
+
+    def _generate(self, latents: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Face crops (B, S, S, 3) float32 on the 0..255 scale for audio ``tokens`` (B, T, D)."""
+        n = len(tokens)
+        lat = np.ascontiguousarray(np.broadcast_to(latents, (n, *latents.shape[1:])), dtype=np.float32)
+        predicted = self._sessions["unet"].run(["predicted"], {"latents": lat, "audio": np.ascontiguousarray(tokens, np.float32)})[0]
+        image = self._sessions["vae_decoder"].run(["image"], {"latents": predicted.astype(np.float32)})[0]
+        return np.transpose(image, (0, 2, 3, 1)) * 255.0
+
+    @staticmethod
+    def compose(rig: NeuralRig, crop: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """The still frame with generated ``crop`` (S, S, 3, 0..255) colour-matched and pasted through the mask."""
+        generated = rig.colour.apply(crop)
+        if strength < 1.0:
+            generated = rig.crop.astype(np.float32) + strength * (generated - rig.crop.astype(np.float32))
+        return paste(rig.background, generated, rig.mask, rig.face)

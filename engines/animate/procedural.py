@@ -1,0 +1,347 @@
+"""Embedded default animator: a procedural 2.5-D talking head (no neural network).
+
+``prepare`` frames the portrait and precomputes displacement fields (see ``procedural_rig``);
+``track`` turns phonemes (or audio), emotion spans and settings into per-frame controls
+(see ``visemes`` and ``motion``); ``frames`` warps the face with one weighted sum of fields and
+``cv2.remap`` per frame, draws the inside of the mouth (cavity, teeth, tongue) into the lip gap,
+then moves the head with a second, smooth warp. All float32 and vectorised: a few milliseconds
+per 512x512 frame on one core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from engines.animate.base import AnimationSettings, EmotionSpan
+from engines.animate.motion import CONTROLS, INDEX, blink_curve, emotion_controls, head_motion
+from engines.animate.procedural_rig import (HEAD, LOWER_TEETH, OUTER, UPPER_TEETH_BELOW_LINE, Rig,
+                                            prepare_rig, smoothstep)
+from engines.animate.visemes import (clean_phonemes, frame_loudness, mouth_from_audio,
+                                     mouth_from_phonemes, stressed_times)
+from engines.registry import register
+from engines.tts.base import PhonemeTiming
+
+LIP_LEAD_S = 0.05  # lips move ~50 ms before the sound they make
+
+
+@dataclass
+class ProceduralTrack:
+    """Per-frame controls ``(n_frames, len(CONTROLS))``; column names in ``CONTROLS``."""
+
+    fps: int
+    controls: np.ndarray
+    names: tuple[str, ...] = field(default=CONTROLS)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.controls.shape[0])
+
+    def channel(self, name: str) -> np.ndarray:
+        """One control over all frames."""
+        return self.controls[:, self.names.index(name)]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"fps": np.asarray(self.fps), "controls": self.controls, "names": np.asarray(self.names)}
+
+    @classmethod
+    def from_arrays(cls, d) -> "ProceduralTrack":
+        return cls(fps=int(d["fps"]), controls=np.asarray(d["controls"], np.float32),
+                   names=tuple(str(n) for n in d["names"]))
+
+
+@register("animate", "procedural")
+class ProceduralAnimator:
+    """Landmark-driven warp animator: visemes, inner mouth and teeth, blinks, head motion, emotion."""
+
+    name = "procedural"
+
+    def __init__(self, **_: object):
+        self.notices: list[str] = []
+        self._renderers: dict[int, _Renderer] = {}
+
+    # ------------------------------------------------------------------ rig
+
+    def prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
+                settings: AnimationSettings | None = None) -> Rig:
+        """Rig for ``width`` x ``height`` output frames (pixels) from an RGB uint8 portrait and its
+        68 landmarks (pixels)."""
+        settings = settings or AnimationSettings()
+        return prepare_rig(image, landmarks, width, height, settings.crop_expand)
+
+    @staticmethod
+    def rig_from_arrays(d) -> Rig:
+        """A rig back from ``rig.to_arrays()`` (e.g. a loaded ``.npz``)."""
+        return Rig.from_arrays(d)
+
+    # ------------------------------------------------------------------ track
+
+    def track(self, *, duration: float, fps: int, phonemes: Sequence[PhonemeTiming] | None,
+              audio: np.ndarray | None, sample_rate: int | None, emotions: Sequence[EmotionSpan] = (),
+              settings: AnimationSettings | None = None) -> ProceduralTrack:
+        """Per-frame controls for ``duration`` seconds at ``fps`` frames per second.
+
+        Mouth from ``phonemes`` when given, else from ``audio`` (mono float32 at ``sample_rate`` Hz).
+        """
+        settings = settings or AnimationSettings()
+        n = max(0, int(round(float(duration) * fps)))
+        shift = LIP_LEAD_S - float(settings.av_offset_ms) / 1000.0
+        controls = np.zeros((n, len(CONTROLS)), np.float32)
+        activity = None
+        nods: list[float] = []
+        if phonemes:
+            mouth = mouth_from_phonemes(phonemes, n, fps, shift, settings.smoothing)
+            nods = stressed_times(clean_phonemes(phonemes))
+            activity = np.clip(mouth[:, 0] * 2.0, 0, 1)
+        elif audio is not None and sample_rate:
+            mouth = mouth_from_audio(audio, int(sample_rate), n, fps, shift, settings.smoothing)
+            activity = np.clip(mouth[:, 0] * 2.0, 0, 1)
+            nods = _loudness_peaks(audio, int(sample_rate), n, fps)
+        else:
+            mouth = np.zeros((n, 4), np.float32)
+        amp = max(0.0, float(settings.lip_amplitude))
+        mouth = mouth.copy()
+        closed = mouth[:, 0] + mouth[:, 1] + mouth[:, 2] <= 1e-6  # keep forced closures closed
+        mouth[:, :3] *= amp
+        mouth[:, 3] *= min(1.5, 0.5 + 0.5 * amp)
+        controls[:, :4] = mouth
+        controls += emotion_controls(emotions, n, fps, settings)
+        controls[closed, :3] = np.minimum(controls[closed, :3], 0.0)
+        controls[:, INDEX["blink"]] = np.maximum(controls[:, INDEX["blink"]], blink_curve(n, fps, settings))
+        head = head_motion(n, fps, settings, nods, activity)
+        for i, name in enumerate(HEAD):
+            controls[:, INDEX[name]] += head[:, i]
+        controls[:, :3] = np.clip(controls[:, :3], 0.0, 1.3)
+        controls[:, INDEX["blink"]] = np.clip(controls[:, INDEX["blink"]], 0.0, 1.0)
+        return ProceduralTrack(fps=int(fps), controls=controls.astype(np.float32))
+
+    # ------------------------------------------------------------------ frames
+
+    def frames(self, rig: Rig, track: ProceduralTrack, start: int = 0, stop: int | None = None
+               ) -> Iterator[np.ndarray]:
+        """RGB uint8 frames ``(height, width, 3)`` for frame indices ``start .. stop-1``."""
+        stop = track.n_frames if stop is None else min(int(stop), track.n_frames)
+        renderer = self._renderer(rig)
+        for k in range(max(0, int(start)), stop):
+            yield renderer.render(track.controls[k])
+
+    def render_controls(self, rig: Rig, controls: dict[str, float]) -> np.ndarray:
+        """One frame for named control values (others 0); handy for previews and tests."""
+        c = np.zeros(len(CONTROLS), np.float32)
+        for k, v in controls.items():
+            c[INDEX[k]] = v
+        return self._renderer(rig).render(c)
+
+    def _renderer(self, rig: Rig) -> "_Renderer":
+        key = id(rig)
+        r = self._renderers.get(key)
+        if r is None or r.rig is not rig:
+            if len(self._renderers) > 4:
+                self._renderers.clear()
+            r = self._renderers[key] = _Renderer(rig)
+        return r
+
+
+def _loudness_peaks(audio: np.ndarray, sample_rate: int, n: int, fps: int) -> list[float]:
+    """Times (s) of loudness onsets, used as nod moments when only audio is known."""
+    if n < 3:
+        return []
+    db, _ = frame_loudness(audio, sample_rate, n, fps)
+    ref = np.percentile(db, 95)
+    env = np.clip((db - (ref - 30)) / 30, 0, 1)
+    rise = np.diff(env, prepend=env[0])
+    idx = np.flatnonzero((rise > 0.12) & (env > 0.6))
+    return [float(k / fps) for k in idx]
+
+
+def _grid(box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+
+
+def _sample(fld: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``fld`` (h, w, 2) at float pixel positions (clamped)."""
+    h, w = fld.shape[:2]
+    x = np.clip(x, 0, w - 1.001)
+    y = np.clip(y, 0, h - 1.001)
+    x0 = x.astype(np.int32)
+    y0 = y.astype(np.int32)
+    fx = (x - x0)[:, None]
+    fy = (y - y0)[:, None]
+    a = fld[y0, x0] * (1 - fx) + fld[y0, x0 + 1] * fx
+    b = fld[y0 + 1, x0] * (1 - fx) + fld[y0 + 1, x0 + 1] * fx
+    return a * (1 - fy) + b * fy
+
+
+class _Renderer:
+    """Per-rig buffers (grids, flattened bases) so each frame is a few array ops."""
+
+    def __init__(self, rig: Rig):
+        self.rig = rig
+        self.base = np.ascontiguousarray(rig.base)
+        self.face = [int(v) for v in rig.face_box]
+        self.fgx, self.fgy = _grid(rig.face_box)
+        self.fshape = (self.face[3] - self.face[1], self.face[2] - self.face[0])
+        ob = rig.outer_basis
+        self.outer_low = ob.shape[1:3]
+        self.outer = ob.reshape(len(ob), -1)
+        self.mouth = [int(v) for v in rig.mouth_box]
+        mh, mw = self.mouth[3] - self.mouth[1], self.mouth[2] - self.mouth[0]
+        self.mgx, self.mgy = np.meshgrid(np.arange(mw, dtype=np.float32), np.arange(mh, dtype=np.float32))
+        self.inner = rig.inner_basis.reshape(len(rig.inner_basis), -1)
+        self.mslice = (slice(self.mouth[1] - self.face[1], self.mouth[3] - self.face[1]),
+                       slice(self.mouth[0] - self.face[0], self.mouth[2] - self.face[0]))
+        self.eyes = []
+        for box, basis in zip(rig.eye_boxes, (rig.eye_basis_0, rig.eye_basis_1)):
+            x0, y0, x1, y1 = (int(v) for v in box)
+            sl = (slice(y0 - self.face[1], y1 - self.face[1]), slice(x0 - self.face[0], x1 - self.face[0]))
+            self.eyes.append((sl, basis))
+        self.head = [int(v) for v in rig.head_box]
+        self.hgx, self.hgy = _grid(rig.head_box)
+        hb = rig.head_basis
+        self.head_low = hb.shape[1:3]
+        self.head_flat = hb.reshape(len(hb), -1)
+        self.outer_idx = [INDEX[n] for n in OUTER]
+        self.head_idx = [INDEX[n] for n in HEAD]
+        self.col_u = np.abs(rig.cols_u.astype(np.float32))
+        mw_px = rig.mouth_width
+        self.px = float(rig.metrics[2])
+        self.tau_u = UPPER_TEETH_BELOW_LINE * mw_px
+        self.tau_l = LOWER_TEETH * mw_px
+        cav, teeth, tongue = rig.colours[0], rig.colours[1], rig.colours[2]
+        self.cavity, self.teeth, self.tongue = (np.asarray(c, np.float32) for c in (cav, teeth, tongue))
+
+    @staticmethod
+    def _levels(x: float) -> tuple[float, float]:
+        """Weights of the half and full exact fields for amount ``x`` (linear beyond 1)."""
+        if x <= 0.5:
+            return x / 0.5, 0.0
+        wf = (x - 0.5) / 0.5
+        return 1.0 - wf, wf
+
+    def render(self, c: np.ndarray) -> np.ndarray:
+        rig = self.rig
+        out = self.base.copy()
+        fx0, fy0, fx1, fy1 = self.face
+        fh, fw = self.fshape
+        oc = c[self.outer_idx].astype(np.float32)
+        low = (oc @ self.outer).reshape(self.outer_low + (2,))
+        fld = cv2.resize(low, (fw, fh), interpolation=cv2.INTER_LINEAR)
+        blink = float(np.clip(c[INDEX["blink"]], 0, 1))
+        if blink > 0.01:
+            wh, wf = self._levels(blink)
+            for sl, basis in self.eyes:
+                fld[sl + (1,)] += wh * basis[0] + wf * basis[1]
+        jaw = max(0.0, float(c[INDEX["jaw"]]))
+        rnd = max(0.0, float(c[INDEX["jaw_round"]]))
+        up = max(0.0, float(c[INDEX["upper_raise"]]))
+        if jaw + rnd + up > 1e-3:
+            wh, wf = self._levels(jaw)
+            ic = np.array([wh, wf, rnd, up], np.float32)
+            inner = (ic @ self.inner).reshape(self.mgx.shape)
+            sub = fld[self.mslice]
+            outer_sub = sub.copy()  # the mouth's inside is placed by the face warp alone
+            inner_at = cv2.remap(inner, self.mgx + sub[..., 0], self.mgy + sub[..., 1], cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            sub[..., 1] += inner_at
+        mapx = self.fgx + fld[..., 0]
+        mapy = self.fgy + fld[..., 1]
+        out[fy0:fy1, fx0:fx1] = cv2.remap(self.base, mapx, mapy, cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_REFLECT_101)
+        if jaw + rnd + up > 1e-3:
+            self._draw_mouth(out, outer_sub, jaw, rnd, up)
+        hc = c[self.head_idx].astype(np.float32)
+        if np.abs(hc).max() > 1e-5:
+            hx0, hy0, hx1, hy1 = self.head
+            hlow = (hc @ self.head_flat).reshape(self.head_low + (2,))
+            hf = cv2.resize(hlow, (hx1 - hx0, hy1 - hy0), interpolation=cv2.INTER_LINEAR)
+            out[hy0:hy1, hx0:hx1] = cv2.remap(out, self.hgx + hf[..., 0], self.hgy + hf[..., 1],
+                                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        return out
+
+    # -------------------------------------------------------------- inside of the mouth
+
+    def _to_output(self, fld: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Rest-pose points -> where the face warp ``fld`` (over the mouth box) shows them."""
+        fx0, fy0 = self.mouth[0], self.mouth[1]
+        p = np.stack([x, y], 1).astype(np.float32)
+        q = p.copy()
+        for _ in range(3):
+            q = p - _sample(fld, q[:, 0] - fx0, q[:, 1] - fy0)
+        return q
+
+    def _draw_mouth(self, out: np.ndarray, fld: np.ndarray, jaw: float, rnd: float, up: float) -> None:
+        rig = self.rig
+        coef = np.array([jaw, rnd, up], np.float32)
+        line = rig.cols_line
+        top = line - coef @ rig.cols_top
+        bot = line + coef @ rig.cols_bot
+        if float((bot - top).max()) < 0.4:
+            return
+        ut = np.clip(line + self.tau_u, top, bot)
+        lt = np.clip(bot - self.tau_l * float(np.clip((jaw - 0.2) / 0.5, 0, 1)) * (1 - self.col_u ** 2), top, bot)
+        xs = rig.cols_x
+        n = len(xs)
+        pts = self._to_output(fld, np.concatenate([xs] * 4), np.concatenate([top, bot, ut, lt]))
+        top_p, bot_p, ut_p, lt_p = pts[:n], pts[n:2 * n], pts[2 * n:3 * n], pts[3 * n:]
+        gap_poly = np.concatenate([top_p, bot_p[::-1]])
+        h, w = out.shape[:2]
+        pad = int(np.ceil(2 * self.px)) + 2
+        bx0 = max(0, int(np.floor(gap_poly[:, 0].min())) - pad)
+        by0 = max(0, int(np.floor(gap_poly[:, 1].min())) - pad)
+        bx1 = min(w, int(np.ceil(gap_poly[:, 0].max())) + pad)
+        by1 = min(h, int(np.ceil(gap_poly[:, 1].max())) + pad)
+        if bx1 <= bx0 or by1 <= by0:
+            return
+        o = np.array([bx0, by0], np.float32)
+
+        def fix(p):
+            return np.round((p - o) * 16).astype(np.int32)
+
+        cw, ch = bx1 - bx0, by1 - by0
+        mw_px = rig.mouth_width
+        n2 = n // 2
+        gap_c = float((bot - top)[n2])
+        # cavity, a little lighter just inside the lips
+        canvas = np.empty((ch, cw, 3), np.float32)
+        canvas[:] = self.cavity
+        cx = float(0.5 * (top_p[n2, 0] + bot_p[n2, 0]))
+        if gap_c > 0.1 * mw_px:  # a hint of tongue low in the open mouth
+            cy = float(bot_p[n2, 1]) - 0.1 * gap_c
+            axes = (int(round(0.3 * mw_px * 16)), int(round(max(1.0, 0.32 * gap_c) * 16)))
+            cv2.ellipse(canvas, (int(round((cx - bx0) * 16)), int(round((cy - by0) * 16))), axes, 0, 180, 360,
+                        self.tongue.tolist(), -1, cv2.LINE_AA, shift=4)
+        # teeth: drawn as a coverage mask, then shaded (gum side and corners darker)
+        tmask = np.zeros((ch, cw), np.float32)
+        cv2.fillPoly(tmask, [fix(np.concatenate([top_p, ut_p[::-1]]))], 1.0, cv2.LINE_AA, shift=4)
+        gx = np.arange(bx0, bx1, dtype=np.float32) + 0.5
+        gy = np.arange(by0, by1, dtype=np.float32)[:, None] + 0.5
+        t_top = np.interp(gx, top_p[:, 0], top_p[:, 1])[None, :]
+        t_bot = np.interp(gx, ut_p[:, 0], ut_p[:, 1])[None, :]
+        t = np.clip((gy - t_top) / np.maximum(t_bot - t_top, 1.0), 0, 1)
+        tshade = 0.62 + 0.38 * smoothstep(0.0, 0.55, t) - 0.06 * smoothstep(0.85, 1.0, t)
+        if jaw > 0.2:
+            lmask = np.zeros((ch, cw), np.float32)
+            cv2.fillPoly(lmask, [fix(np.concatenate([lt_p, bot_p[::-1]]))], 1.0, cv2.LINE_AA, shift=4)
+            tmask = np.maximum(tmask, lmask)
+            tshade = np.where(lmask > tmask * 0.5 + 1e-3, 0.72, tshade) if False else np.where(lmask > 0, 0.74, tshade)
+        # faint gaps between the front teeth
+        ucol = (gx - float(0.5 * (xs[0] + xs[-1]))) / max(1.0, 0.5 * float(xs[-1] - xs[0]))
+        seams = np.zeros_like(ucol)
+        for u in (-0.5, -0.3, 0.0, 0.3, 0.5):
+            seams = np.maximum(seams, np.exp(-0.5 * ((ucol - u) * mw_px * 0.5 / max(0.5, 0.4 * self.px)) ** 2))
+        tshade = tshade * (1.0 - 0.16 * seams[None, :])
+        corner = (1.0 - 0.8 * smoothstep(0.25, 0.9, np.abs(ucol)))[None, :]
+        tcol = self.teeth[None, None, :] * (tshade * corner)[..., None]
+        canvas += (tcol - canvas) * tmask[..., None]
+        canvas *= (0.55 + 0.45 * corner)[..., None]  # the cheeks' shadow in the corners
+        canvas = cv2.GaussianBlur(canvas, (0, 0), 0.45 * self.px)
+        mask = np.zeros((ch, cw), np.uint8)
+        cv2.fillPoly(mask, [fix(gap_poly)], 255, cv2.LINE_AA, shift=4)
+        m = cv2.GaussianBlur(mask, (0, 0), 0.35 * self.px).astype(np.float32) * (1.0 / 255.0)
+        region = out[by0:by1, bx0:bx1].astype(np.float32)
+        m3 = m[..., None]
+        out[by0:by1, bx0:bx1] = (region + (canvas - region) * m3).astype(np.uint8)

@@ -1,0 +1,649 @@
+"""The procedural engine's rig: the framed portrait plus everything precomputed per avatar.
+
+``prepare_rig`` frames the photo for the output size, closes the photo's mouth (so the rest pose
+shows no teeth), then builds displacement "basis" fields: one per control, each the backward map
+(output pixel -> offset of the source pixel it shows) for one unit of that control. A frame is then
+a weighted sum of fields plus one ``cv2.remap``.
+
+Three groups of fields, each over its own box of the output frame:
+
+* mouth (full resolution, vertical only): jaw drop (two exact levels), oval opening, upper-lip
+  raise. They are discontinuous along the lip line, the opened gap is covered by the drawn mouth;
+* face (quarter resolution, smooth, 2-D): lip width, smile, mouth corners down, brows, eyes wide;
+  eyelids (full resolution, vertical, two exact levels) are added in the eye boxes;
+* head (quarter resolution, smooth, 2-D): roll, shift, nod, turn, applied as a second warp with a
+  weight that fades from the head to the neck and background.
+
+Every field fades to zero before its box edge, so the warped box pastes back without a seam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+INNER = ("jaw_half", "jaw_full", "jaw_round", "upper_raise")
+OUTER = ("width", "smile", "corners_down", "brow_up", "brow_frown", "brow_sad", "eye_wide")
+HEAD = ("head_roll", "head_tx", "head_ty", "head_pitch", "head_yaw")
+BLINK_LEVELS = (0.5, 1.0)
+STEP = 4  # resolution divisor of the smooth fields
+N_COLS = 33  # columns sampled across the mouth for drawing its inside
+
+# Mouth sizes as fractions of the mouth width.
+JAW_GAP = 0.30  # lip gap at jaw = 1
+ROUND_GAP = 0.26  # lip gap at jaw_round = 1
+UPPER_RAISE = 0.09  # upper-lip lift at upper_raise = 1
+UPPER_TEETH_BELOW_LINE = 0.035  # upper incisors' edge below the closed lip line
+LOWER_TEETH = 0.06  # lower incisors showing above the lower lip when wide open
+
+COLOUR_NAMES = ("cavity", "teeth", "tongue", "lip", "skin")
+
+
+@dataclass
+class Rig:
+    """Per-avatar, per-output-size data. All fields are numpy arrays or ints (npz-safe)."""
+
+    width: int
+    height: int
+    step: int
+    base: np.ndarray  # (H, W, 3) uint8, the framed portrait with closed lips
+    landmarks: np.ndarray  # (68, 2) float32, rest pose, output pixels
+    face_box: np.ndarray  # (4,) int32 x0, y0, x1, y1
+    outer_basis: np.ndarray  # (len(OUTER), h/step, w/step, 2) float32
+    mouth_box: np.ndarray  # (4,) int32
+    inner_basis: np.ndarray  # (len(INNER), h, w) float32, vertical offsets
+    eye_boxes: np.ndarray  # (2, 4) int32
+    eye_basis_0: np.ndarray  # (len(BLINK_LEVELS), h, w) float32
+    eye_basis_1: np.ndarray
+    head_box: np.ndarray  # (4,) int32
+    head_basis: np.ndarray  # (len(HEAD), h/step, w/step, 2) float32
+    cols_x: np.ndarray  # (N_COLS,) rest x of mouth columns
+    cols_line: np.ndarray  # (N_COLS,) rest y of the closed lip line
+    cols_u: np.ndarray  # (N_COLS,) -1 left corner .. 1 right corner
+    cols_top: np.ndarray  # (3, N_COLS) upward lip-gap edge per unit jaw, jaw_round, upper_raise
+    cols_bot: np.ndarray  # (3, N_COLS) downward lip-gap edge per unit
+    colours: np.ndarray  # (5, 3) float32 RGB: COLOUR_NAMES
+    metrics: np.ndarray  # (4,) float32: mouth width, eye distance, pixel scale, face height
+
+    @property
+    def mouth_width(self) -> float:
+        return float(self.metrics[0])
+
+    @property
+    def eye_distance(self) -> float:
+        return float(self.metrics[1])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for ``np.savez`` (no pickle)."""
+        return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, d) -> "Rig":
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in d:
+                raise ValueError(f"rig data has no '{f.name}'")
+            v = np.asarray(d[f.name])
+            kwargs[f.name] = int(v) if f.type in ("int", int) else v
+        return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- small maths
+
+
+def smoothstep(a: float, b: float, x):
+    t = np.clip((np.asarray(x, np.float64) - a) / (b - a), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _interp_curve(xq, pts: np.ndarray):
+    """y on the polyline through ``pts`` (N, 2) at x ``xq`` (ends held flat)."""
+    order = np.argsort(pts[:, 0], kind="stable")
+    return np.interp(xq, pts[order, 0], pts[order, 1])
+
+
+def _box(x0, y0, x1, y1, width, height, multiple=1) -> np.ndarray:
+    """Integer box clipped to the frame, its sides grown to a multiple of ``multiple`` pixels."""
+    out = []
+    for a, b, size in ((x0, x1, width), (y0, y1, height)):
+        a = int(np.clip(np.floor(a), 0, size - 1))
+        b = int(np.clip(np.ceil(b), a + 1, size))
+        n = -(-(b - a) // multiple) * multiple
+        n = min(n, size // multiple * multiple)
+        a = max(0, min(a, size - n))
+        out.append((a, a + n))
+    return np.array([out[0][0], out[1][0], out[0][1], out[1][1]], np.int32)
+
+
+def _low_grid(box: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution pixel coordinates of the quarter-resolution samples (cv2.resize convention)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    xs = x0 + (np.arange((x1 - x0) // step) + 0.5) * step - 0.5
+    ys = y0 + (np.arange((y1 - y0) // step) + 0.5) * step - 0.5
+    return np.meshgrid(xs, ys)
+
+
+# ---------------------------------------------------------------- framing
+
+
+def frame_portrait(image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
+                   crop_expand: float) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait framed for ``width`` x ``height`` pixels, and the landmarks moved with it.
+
+    The face box (landmarks plus forehead) scaled by ``crop_expand`` fills the shorter side of the
+    portrait area, face centred a little above the middle. Parts of the crop outside the photo are
+    filled with a blurred reflection. Wide outputs put a square portrait on a blurred, darkened copy.
+    """
+    img = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    lm = np.asarray(landmarks, np.float64)
+    x0, y0 = lm.min(0)
+    x1, y1 = lm.max(0)
+    top = y0 - 0.35 * (y1 - y0)  # forehead above the brows
+    size = max(x1 - x0, y1 - top, 1.0)
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (top + y1)
+    wide = width > 1.15 * height
+    fg_w = height if wide else width
+    scale = min(fg_w, height) / (size * max(0.5, float(crop_expand)))
+    fg_x0 = 0.5 * (width - fg_w)
+    tx = fg_x0 + 0.5 * fg_w - scale * cx
+    ty = 0.47 * height - scale * cy
+
+    src, s_scale = img, scale
+    if scale < 0.8:  # shrink first with area averaging, so a big photo does not alias
+        f = scale * 1.25
+        src = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        s_scale = scale / f
+    m = np.array([[s_scale, 0, tx], [0, s_scale, ty]], np.float64)
+    flags = cv2.INTER_CUBIC if s_scale > 1.0 else cv2.INTER_LINEAR
+    sharp = cv2.warpAffine(src, m, (width, height), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+    inside = cv2.warpAffine(np.full(src.shape[:2], 255, np.uint8), m, (width, height),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if inside.min() < 255:
+        soft = _big_blur(sharp, 0.04 * min(width, height))
+        w = cv2.GaussianBlur(inside.astype(np.float32) / 255.0, (0, 0), 0.015 * min(width, height))
+        w = np.minimum(w, inside.astype(np.float32) / 255.0)[..., None]
+        sharp = (sharp * w + soft * (1 - w)).astype(np.uint8)
+    if wide:
+        sb = max(width / img.shape[1], height / img.shape[0]) * 1.05
+        mb = np.array([[sb, 0, 0.5 * width - sb * cx], [0, sb, 0.5 * height - sb * cy]], np.float64)
+        mb[0, 2] = np.clip(mb[0, 2], width - sb * img.shape[1], 0)
+        mb[1, 2] = np.clip(mb[1, 2], height - sb * img.shape[0], 0)
+        small = 8
+        ms = mb / small
+        bg = cv2.warpAffine(img, ms, (width // small + 1, height // small + 1), flags=cv2.INTER_AREA,
+                            borderMode=cv2.BORDER_REFLECT_101)
+        bg = cv2.GaussianBlur(bg, (0, 0), max(1.0, 0.025 * width / small))
+        bg = cv2.resize(bg, (width, height), interpolation=cv2.INTER_LINEAR)[:height, :width]
+        bg = (bg.astype(np.float32) * 0.45)
+        xs = np.arange(width, dtype=np.float32) + 0.5
+        feather = 0.1 * fg_w
+        a = smoothstep(0, 1, np.minimum((xs - fg_x0) / feather, (fg_x0 + fg_w - xs) / feather))
+        a = a.astype(np.float32)[None, :, None]
+        sharp = (sharp.astype(np.float32) * a + bg * (1 - a)).astype(np.uint8)
+    out_lm = (lm * scale + np.array([tx, ty])).astype(np.float32)
+    return sharp, out_lm
+
+
+def _big_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    f = 4
+    small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), max(0.5, sigma / f))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+# ---------------------------------------------------------------- mouth
+
+
+class _Mouth:
+    """Lip-line geometry of the (closed) mouth in output pixels."""
+
+    def __init__(self, lm: np.ndarray):
+        self.lm = lm
+        cl, cr = lm[48], lm[54]
+        self.width = float(max(4.0, np.hypot(*(cr - cl))))
+        self.cx = float(0.5 * (cl[0] + cr[0]))
+        self.half = 0.5 * self.width
+        inner = np.array([0.5 * (lm[a] + lm[b]) for a, b in ((61, 67), (62, 66), (63, 65))])
+        self.line_pts = np.vstack([cl, lm[60], inner, lm[64], cr])
+        self.nose_y = float(lm[33, 1])
+        self.chin_y = float(lm[8, 1])
+        line_c = float(self.line(np.array([self.cx]))[0])
+        self.up_h = max(3.0, line_c - self.nose_y)
+        self.chin_v = max(6.0, self.chin_y - line_c)
+        self.low_lip = max(2.0, float(lm[57, 1]) - line_c)
+
+    def line(self, x):
+        return _interp_curve(x, self.line_pts)
+
+    def u(self, x):
+        return (np.asarray(x, np.float64) - self.cx) / self.half
+
+
+def _column_inverse(y_rows: np.ndarray, ys_up, yo_up, ys_lo, yo_lo) -> np.ndarray:
+    """Backward vertical offsets for one column given forward maps of the upper and lower parts."""
+    split = 0.5 * (yo_up[-1] + yo_lo[0])
+    src = np.where(y_rows < split, np.interp(y_rows, yo_up, ys_up), np.interp(y_rows, yo_lo, ys_lo))
+    return src - y_rows
+
+
+def _vertical_field(box: np.ndarray, split_y, forward_up, forward_lo, lower_start=None) -> np.ndarray:
+    """Exact backward field over ``box`` for a per-column forward motion split at ``split_y(x)``.
+
+    ``forward_up(x, y)`` moves source rows above ``split_y(x)``, ``forward_lo(x, y)`` those below
+    ``lower_start(x)`` (default: the same line); rows between vanish. Offsets are vertical pixels,
+    + down. Columns are inverted numerically, so large motions stay exact.
+    """
+    lower_start = lower_start or split_y
+    x0, y0, x1, y1 = (int(v) for v in box)
+    rows = np.arange(y0, y1, dtype=np.float64)
+    out = np.zeros((y1 - y0, x1 - x0), np.float32)
+    for i, x in enumerate(np.arange(x0, x1, dtype=np.float64)):
+        s = float(split_y(np.array([x]))[0])
+        s2 = max(s, float(lower_start(np.array([x]))[0]))
+        ys_up = np.linspace(y0 - 40.0, s, 400)
+        ys_lo = np.linspace(s2, y1 + 40.0, 600)
+        yo_up = ys_up + forward_up(np.full_like(ys_up, x), ys_up)
+        yo_lo = ys_lo + forward_lo(np.full_like(ys_lo, x), ys_lo)
+        yo_up = np.maximum.accumulate(yo_up)  # keep monotonic for interp
+        yo_lo = np.maximum.accumulate(yo_lo)
+        out[:, i] = _column_inverse(rows, ys_up, yo_up, ys_lo, yo_lo)
+    return out
+
+
+def _lip_profiles(u):
+    u = np.asarray(u, np.float64)
+    open_ = np.maximum(0.0, 1.0 - u * u) ** 0.8
+    round_ = np.maximum(0.0, 1.0 - (u / 0.6) ** 2) ** 0.7
+    raise_ = np.maximum(0.0, 1.0 - u * u) ** 0.5
+    jaw = 1.0 - smoothstep(1.0, 2.0, np.abs(u))
+    return open_, round_, raise_, jaw
+
+
+def _opening_motion(m: _Mouth, amount_up: float, amount_down: float, kind: str):
+    """Forward motions (upper, lower) of one mouth control, pixels."""
+
+    def up(x, y):
+        u = m.u(x)
+        prof = _lip_profiles(u)[{"jaw": 0, "round": 1, "raise": 2}[kind]]
+        v = y - m.line(x)
+        k = (1.0 - np.clip(-v / m.up_h, 0.0, 1.0)) ** 2
+        return -amount_up * prof * k
+
+    def lo(x, y):
+        u = m.u(x)
+        open_, round_, _, jaw = _lip_profiles(u)
+        lip = open_ if kind == "jaw" else round_
+        ext = jaw if kind == "jaw" else 0.6 * jaw
+        v = y - m.line(x)
+        s = smoothstep(0.0, 2.2 * m.low_lip, v)
+        dec = 1.0 - smoothstep(0.7 * m.chin_v, 2.2 * m.chin_v, v)
+        return amount_down * (lip * (1 - s) + ext * s) * dec
+
+    return up, lo
+
+
+def _mouth_box(m: _Mouth, width: int, height: int) -> np.ndarray:
+    return _box(m.cx - 2.2 * m.half, m.nose_y - 2, m.cx + 2.2 * m.half,
+                m.chin_y + 1.35 * m.chin_v, width, height)
+
+
+def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
+    """Per column between the inner mouth corners, the first and last rows showing teeth or the dark
+    mouth (not lip), found from colour near the inner-lip landmarks (which are often a pixel or two
+    off). Returns ``(columns, top rows, bottom rows)`` or None when the lips look closed."""
+    h, w = base.shape[:2]
+    xa, xb = int(np.ceil(lm[48, 0] + 0.5 * px)), int(np.floor(lm[54, 0] - 0.5 * px))
+    if xb - xa < 4:
+        return None
+    eye_y = lm[36:48, 1].mean()
+    r = max(2, int(0.06 * (lm[16, 0] - lm[0, 0])))
+    patch = []
+    for x in (lm[[31, 2]].mean(0)[0], lm[[35, 14]].mean(0)[0]):
+        y = 0.5 * (eye_y + lm[33, 1]) + 0.1 * (lm[33, 1] - eye_y)
+        xi, yi = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
+        patch.append(base[yi - r:yi + r, xi - r:xi + r].reshape(-1, 3).astype(np.float64))
+    skin = np.median(np.vstack(patch), axis=0)
+    skin_rg = max(8.0, skin[0] - skin[1])
+    skin_luma = float(skin @ [0.299, 0.587, 0.114])
+    up_pts = lm[[48, 60, 61, 62, 63, 64, 54]]
+    lo_pts = lm[[48, 60, 67, 66, 65, 64, 54]]
+    cols = np.arange(xa, xb + 1)
+    t_lm, b_lm = _interp_curve(cols, up_pts), _interp_curve(cols, lo_pts)
+    y0 = int(max(0, np.floor(t_lm.min() - 3.0 * px)))
+    y1 = int(min(h, np.ceil(b_lm.max() + 2.0 * px)))
+    strip = base[y0:y1, xa:xb + 1].astype(np.float64)
+    rg = strip[..., 0] - strip[..., 1]
+    luma = strip @ np.array([0.299, 0.587, 0.114])
+    not_lip = (rg < 0.55 * skin_rg) | ((rg < 0.8 * skin_rg) & (luma > 1.02 * skin_luma)) | (luma < 0.5 * skin_luma)
+    rows = np.arange(y0, y1)[:, None]
+    allowed = (rows >= t_lm[None, :] - 3.0 * px) & (rows <= b_lm[None, :] + 2.0 * px)
+    not_lip &= allowed
+    tops, bots, found = np.zeros(len(cols)), np.zeros(len(cols)), np.zeros(len(cols), bool)
+    for i in range(len(cols)):
+        run = not_lip[:, i]
+        if run.sum() < 1:
+            continue
+        # the longest run of non-lip rows in this column
+        d = np.diff(np.r_[0, run.astype(np.int8), 0])
+        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        k = int(np.argmax(ends - starts))
+        tops[i], bots[i], found[i] = y0 + starts[k] - 0.5, y0 + ends[k] - 0.5, True
+    if found.mean() < 0.3:
+        return None
+    mid = 0.5 * (t_lm + b_lm)
+    tops = np.where(found, tops, mid)
+    bots = np.where(found, bots, mid)
+    # teeth edges are ragged: take the widest extent nearby, then smooth a little
+    k = max(1, int(round(1.5 * px)))
+    tops = np.array([tops[max(0, i - k):i + k + 1].min() for i in range(len(cols))])
+    bots = np.array([bots[max(0, i - k):i + k + 1].max() for i in range(len(cols))])
+    k2 = 3 * k
+    kern = np.exp(-0.5 * (np.arange(-k2, k2 + 1) / max(1.0, k2 / 2.0)) ** 2)
+    kern /= kern.sum()
+    tops = np.convolve(np.pad(tops, k2, mode="edge"), kern, mode="valid") - 0.3 * px
+    bots = np.convolve(np.pad(bots, k2, mode="edge"), kern, mode="valid") + 0.3 * px
+    return cols.astype(np.float64), tops, np.maximum(bots, tops)
+
+
+def close_mouth(base: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bring the photo's parted lips together (rest pose without teeth) and darken the lip line.
+
+    Returns the new frame and landmarks (inner lip points on the closed line).
+    """
+    lm = lm.astype(np.float64).copy()
+    up_pts = lm[[60, 61, 62, 63, 64]]
+    lo_pts = lm[[60, 67, 66, 65, 64]]
+    xa, xb = float(lm[48, 0]), float(lm[54, 0])
+    height, width = base.shape[:2]
+    px = max(1.0, np.hypot(*(lm[54] - lm[48])) / 45.0)  # about one photo pixel at a 45 px mouth
+
+    seen = _teeth_rows(base, lm, px)
+    if seen is not None:  # the photo's own pixels say where teeth and mouth corners show
+        cols, t_rows, b_rows = seen
+        up_pts = np.stack([np.r_[lm[48, 0], cols, lm[54, 0]], np.r_[lm[48, 1], t_rows, lm[54, 1]]], 1)
+        lo_pts = np.stack([np.r_[lm[48, 0], cols, lm[54, 0]], np.r_[lm[48, 1], b_rows, lm[54, 1]]], 1)
+
+    def top(x):
+        return _interp_curve(x, up_pts)
+
+    def bot(x):
+        return _interp_curve(x, lo_pts)
+
+    def inside(x):
+        return ((x > xa) & (x < xb)).astype(np.float64)
+
+    def gap(x):
+        return np.maximum(0.0, bot(x) - top(x)) * inside(x)
+
+    if float(gap(np.linspace(xa, xb, 50)).max()) > 0.6:
+        m = _Mouth(lm)
+        overlap = 0.8 * px  # tuck the lip edges (mixed with teeth colour) out of sight
+
+        def delta(x):
+            g = gap(x)
+            # the dark corners of a closed smile are natural: leave them, close the middle
+            taper = 1.0 - smoothstep(0.7, 0.97, np.abs(m.u(x)))
+            return (0.5 * g + overlap * np.minimum(1.0, g / px)) * taper
+
+        def split(x):
+            return 0.5 * (top(x) + bot(x))
+
+        def up(x, y):
+            k = (1.0 - np.clip((top(x) - y) / m.up_h, 0.0, 1.0)) ** 2
+            return delta(x) * k
+
+        def lo(x, y):
+            k = 1.0 - smoothstep(1.5 * m.low_lip, m.chin_v, y - bot(x))
+            return -delta(x) * k
+
+        box = _mouth_box(m, width, height)
+        dy = _vertical_field(box, top, up, lo, lower_start=bot)
+        x0, y0, x1, y1 = (int(v) for v in box)
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        base = base.copy()
+        base[y0:y1, x0:x1] = cv2.remap(base, gx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        # move the landmarks with the lips
+        new = lm.copy()
+        for i in list(range(48, 55)) + list(range(60, 65)):
+            new[i, 1] = lm[i, 1] + up(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
+        for i in list(range(55, 60)) + list(range(65, 68)):
+            new[i, 1] = lm[i, 1] + lo(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
+        for i in (61, 62, 63, 65, 66, 67):
+            new[i, 1] = float(split(np.array([lm[i, 0]]))[0])
+        lm = new
+    # A soft crease where the lips meet, as in a real closed mouth.
+    m = _Mouth(lm)
+    xs = np.linspace(lm[48, 0], lm[54, 0], 40)
+    pts = np.stack([xs, m.line(xs)], 1)
+    mask = np.zeros(base.shape[:2], np.float32)
+    cv2.polylines(mask, [np.round(pts * 16).astype(np.int32)], False, 1.0, max(1, int(round(0.8 * px))),
+                  cv2.LINE_AA, shift=4)
+    mask = cv2.GaussianBlur(mask, (0, 0), 0.7 * px)
+    fade = 1.0 - smoothstep(0.6, 1.0, np.abs(m.u(np.arange(base.shape[1]))))[None, :]
+    base = (base.astype(np.float32) * (1.0 - 0.3 * (mask * fade.astype(np.float32)))[..., None]).astype(np.uint8)
+    return base, lm.astype(np.float32)
+
+
+# ---------------------------------------------------------------- face and head fields
+
+
+def _gauss(x, y, cx, cy, sx, sy):
+    return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+
+
+def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Backward offsets (len(OUTER), h, w, 2) at grid points ``gx``, ``gy`` (first order: -forward)."""
+    eye_r, eye_l = lm[36:42].mean(0), lm[42:48].mean(0)
+    s = float(np.hypot(*(eye_l - eye_r)))
+    mw = m.width
+    u = m.u(gx)
+    v = gy - m.line(gx)
+    env = np.exp(-((v / (0.55 * mw)) ** 2))
+    sx = u * np.exp(-((u / 1.6) ** 4))
+    lift = u * u * np.exp(-((u / 1.4) ** 4))
+    out = np.zeros((len(OUTER),) + gx.shape + (2,), np.float64)
+
+    # width: corners out (+) / in (-)
+    out[0, ..., 0] = 0.15 * mw * sx * env
+    # smile: corners up and out, cheeks up (they push the lower lids up a little)
+    eye_y = 0.5 * (eye_r[1] + eye_l[1])
+    cheek_y = 0.5 * (eye_y + m.line(np.array([m.cx]))[0]) - 0.1 * s
+    cheeks = _gauss(gx, gy, eye_r[0], cheek_y, 0.32 * s, 0.3 * s) + _gauss(gx, gy, eye_l[0], cheek_y, 0.32 * s, 0.3 * s)
+    out[1, ..., 0] = 0.05 * mw * sx * env
+    out[1, ..., 1] = -0.11 * mw * lift * env - 0.07 * s * cheeks
+    # mouth corners down
+    out[2, ..., 0] = -0.02 * mw * sx * env
+    out[2, ..., 1] = 0.09 * mw * lift * env
+
+    # brows
+    brow_pts_r, brow_pts_l = lm[17:22], lm[22:27]
+    brow_y = np.where(gx < 0.5 * (lm[21, 0] + lm[22, 0]), _interp_curve(gx, brow_pts_r), _interp_curve(gx, brow_pts_l))
+    upper_lid = lm[[37, 38, 43, 44], 1].mean()
+    lower_lid = lm[[40, 41, 46, 47], 1].mean()
+    d = gy - brow_y
+    lid_off = max(2.0, float(upper_lid - lm[17:27, 1].mean()))
+    low_off = max(lid_off + 1.0, float(lower_lid - lm[17:27, 1].mean()))
+    vprof = np.interp(d, [-1.3 * s, -0.4 * s, 0.0, lid_off, low_off], [0.0, 0.8, 1.0, 0.3, 0.0])
+    hx0, hx1 = lm[17, 0] - 0.15 * s, lm[26, 0] + 0.15 * s
+    hprof = smoothstep(hx0 - 0.4 * s, hx0, gx) * (1 - smoothstep(hx1, hx1 + 0.4 * s, gx))
+    out[3, ..., 1] = -0.13 * s * vprof * hprof
+    mid_x = 0.5 * (lm[21, 0] + lm[22, 0])
+    inner = (_gauss(gx, gy, lm[21, 0], lm[21, 1], 0.3 * s, 0.25 * s)
+             + _gauss(gx, gy, lm[22, 0], lm[22, 1], 0.3 * s, 0.25 * s))
+    protect = 1 - 0.7 * smoothstep(lid_off * 0.5, low_off, d)  # keep the eyes themselves calmer
+    out[4, ..., 0] = -0.06 * s * np.tanh((gx - mid_x) / (0.15 * s)) * inner * protect
+    out[4, ..., 1] = 0.08 * s * inner * protect
+    inner_sad = (_gauss(gx, gy, lm[21, 0] - 0.05 * s, lm[21, 1], 0.28 * s, 0.28 * s)
+                 + _gauss(gx, gy, lm[22, 0] + 0.05 * s, lm[22, 1], 0.28 * s, 0.28 * s))
+    outer_ends = (_gauss(gx, gy, lm[17, 0], lm[17, 1], 0.25 * s, 0.25 * s)
+                  + _gauss(gx, gy, lm[26, 0], lm[26, 1], 0.25 * s, 0.25 * s))
+    out[5, ..., 1] = (-0.09 * s * inner_sad + 0.025 * s * outer_ends) * protect
+    # eyes wide (+) / narrowed (-): vertical stretch about each eye's centre
+    for eye in (lm[36:42], lm[42:48]):
+        c = eye.mean(0)
+        ew = max(2.0, float(np.hypot(*(eye[3] - eye[0]))))
+        eh = max(1.0, float(eye[:, 1].max() - eye[:, 1].min()))
+        out[6, ..., 1] += 0.25 * (gy - c[1]) * _gauss(gx, gy, c[0], c[1], 0.7 * ew, 1.8 * eh)
+    return (-out).astype(np.float32)  # backward offsets
+
+
+def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: float) -> np.ndarray:
+    """Exact backward field (vertical) of one eye with its upper lid ``level`` (0..1) of the way down."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    upper = lm_eye[[0, 1, 2, 3]]
+    lower = lm_eye[[0, 5, 4, 3]]
+    xs = np.arange(x0, x1, dtype=np.float64)
+    up = _interp_curve(xs, upper)
+    low = _interp_curve(xs, lower)
+    # only inside the eye's width; fade to nothing at the corners
+    inside = smoothstep(lm_eye[0, 0] - 1, lm_eye[0, 0] + 2, xs) * (1 - smoothstep(lm_eye[3, 0] - 2, lm_eye[3, 0] + 1, xs))
+    brow_y = _interp_curve(xs, brow)
+    top = up - 0.6 * np.maximum(2.0, up - brow_y)  # lid skin stretched from here down
+    lid = up + level * (low - up) * inside  # where the lid margin ends up
+    rows = np.arange(y0, y1, dtype=np.float64)[:, None]
+    src = top + (rows - top) * (up - top) / np.maximum(lid - top, 1e-3)
+    d = np.where((rows >= top) & (rows <= lid), src - rows, 0.0)
+    return d.astype(np.float32)
+
+
+def _head_fields(lm: np.ndarray, gx: np.ndarray, gy: np.ndarray, s: float) -> tuple[np.ndarray, tuple]:
+    jaw_w = float(lm[16, 0] - lm[0, 0])
+    brow_y = float(lm[17:27, 1].mean())
+    chin_y = float(lm[8, 1])
+    fh = max(4.0, chin_y - brow_y)
+    hx, hy = float(0.5 * (lm[0, 0] + lm[16, 0])), brow_y + 0.3 * fh
+    a, b_top, b_bot = 0.72 * jaw_w, 1.25 * fh, 0.85 * fh
+    w = _head_weight(gx, gy, hx, hy, a, b_top, b_bot)
+    px, py = hx, chin_y + 0.35 * fh
+    out = np.zeros((len(HEAD),) + gx.shape + (2,), np.float64)
+    out[0, ..., 0] = -(gy - py) * w
+    out[0, ..., 1] = (gx - px) * w
+    out[1, ..., 0] = s * w
+    out[2, ..., 1] = s * w
+    top = brow_y - 0.5 * fh
+    out[3, ..., 1] = 0.15 * s * w * np.clip(1 - (gy - top) / (1.8 * fh), 0, 1)
+    nose = lm[30]
+    out[4, ..., 0] = s * w * (0.3 + 0.7 * _gauss(gx, gy, nose[0], nose[1], 0.45 * jaw_w, 0.55 * fh))
+    return (-out).astype(np.float32), (hx, hy, a, b_top, b_bot)
+
+
+def _head_weight(gx, gy, hx, hy, a, b_top, b_bot):
+    dy = gy - hy
+    r = np.sqrt(((gx - hx) / a) ** 2 + (dy / np.where(dy < 0, b_top, b_bot)) ** 2)
+    return 1.0 - smoothstep(1.0, 1.6, r)
+
+
+# ---------------------------------------------------------------- colours
+
+
+def _colours(base: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    h, w = base.shape[:2]
+    lips = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(lips, [np.round(lm[48:60]).astype(np.int32)], 1)
+    cv2.polylines(lips, [np.round(lm[48:60]).astype(np.int32)], True, 0, 1)
+    sel = base[lips > 0]
+    lip = np.median(sel, axis=0) if len(sel) > 10 else np.array([170.0, 90.0, 90.0])
+    eye_y = lm[36:48, 1].mean()
+    patches = []
+    for x in (lm[[31, 2]].mean(0)[0], lm[[35, 14]].mean(0)[0]):
+        y = 0.5 * (eye_y + lm[33, 1]) + 0.1 * (lm[33, 1] - eye_y)
+        r = max(2, int(0.08 * (lm[16, 0] - lm[0, 0])))
+        xi, yi = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
+        patches.append(base[yi - r:yi + r, xi - r:xi + r].reshape(-1, 3))
+    skin = np.median(np.vstack(patches), axis=0)
+    lip = np.asarray(lip, np.float64)
+    luma = float(skin @ [0.299, 0.587, 0.114])
+    teeth = np.array([236.0, 231.0, 218.0]) * float(np.clip(luma / 160.0, 0.7, 1.0))
+    cavity = lip * np.array([0.26, 0.17, 0.17])
+    tongue = lip * np.array([0.55, 0.36, 0.36])
+    return np.stack([cavity, teeth, tongue, lip, skin]).astype(np.float32)
+
+
+# ---------------------------------------------------------------- the rig
+
+
+def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: int, crop_expand: float) -> Rig:
+    """Frame the portrait and precompute every field for a ``width`` x ``height`` output."""
+    if image is None or image.ndim != 3 or image.shape[2] < 3:
+        raise ValueError("the portrait must be an RGB image (height, width, 3)")
+    lm_in = np.asarray(landmarks, np.float32)
+    if lm_in.shape != (68, 2) or not np.isfinite(lm_in).all():
+        raise ValueError("the portrait needs 68 face landmarks (iBUG layout) in pixels")
+    width, height = int(width), int(height)
+    base, lm = frame_portrait(image, lm_in, width, height, crop_expand)
+    base, lm = close_mouth(base, lm)
+    lm64 = lm.astype(np.float64)
+    m = _Mouth(lm64)
+    eye_r, eye_l = lm64[36:42].mean(0), lm64[42:48].mean(0)
+    s = float(np.hypot(*(eye_l - eye_r)))
+    px = max(1.0, m.width / 45.0)
+
+    # face box: brows (raised) to below the chin, cheek to cheek
+    fh = float(lm64[8, 1] - lm64[17:27, 1].mean())
+    face_box = _box(lm64[:, 0].min() - 0.15 * s, lm64[17:27, 1].min() - 0.75 * s,
+                    lm64[:, 0].max() + 0.15 * s, lm64[8, 1] + 1.4 * m.chin_v, width, height, STEP)
+    gx, gy = _low_grid(face_box, STEP)
+    outer = _outer_fields(lm64, m, gx, gy)
+    # fade to zero at the box edge (seamless paste)
+    outer *= _edge_fade(gx.shape, 2)[None, ..., None]
+
+    mouth_box = _mouth_box(m, width, height)
+    mouth_box = np.array([max(mouth_box[0], face_box[0]), max(mouth_box[1], face_box[1]),
+                          min(mouth_box[2], face_box[2]), min(mouth_box[3], face_box[3])], np.int32)
+    inner = []
+    for kind, total, share in (("jaw", 0.5 * JAW_GAP, 0.15), ("jaw", JAW_GAP, 0.15),
+                               ("round", ROUND_GAP, 0.35), ("raise", UPPER_RAISE, 1.0)):
+        amount = total * m.width
+        up, lo = _opening_motion(m, share * amount, (1 - share) * amount, kind)
+        inner.append(_vertical_field(mouth_box, m.line, up, lo))
+    inner = np.stack(inner) * _edge_fade(inner[0].shape, 3)[None]
+
+    cols_x = np.linspace(lm64[48, 0], lm64[54, 0], N_COLS)
+    cols_u = m.u(cols_x)
+    open_, round_, raise_, _ = _lip_profiles(cols_u)
+    cols_top = np.stack([0.15 * JAW_GAP * m.width * open_, 0.35 * ROUND_GAP * m.width * round_,
+                         UPPER_RAISE * m.width * raise_])
+    cols_bot = np.stack([0.85 * JAW_GAP * m.width * open_, 0.65 * ROUND_GAP * m.width * round_,
+                         np.zeros_like(raise_)])
+
+    eye_boxes, eye_basis = [], []
+    for sl, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
+        e = lm64[sl]
+        b = lm64[brow]
+        box = _box(e[:, 0].min() - 0.15 * s, min(b[:, 1].min(), e[:, 1].min() - 0.3 * s) - 2,
+                   e[:, 0].max() + 0.15 * s, e[:, 1].max() + 0.1 * s + 2, width, height)
+        box = np.array([max(box[0], face_box[0]), max(box[1], face_box[1]),
+                        min(box[2], face_box[2]), min(box[3], face_box[3])], np.int32)
+        eye_boxes.append(box)
+        eye_basis.append(np.stack([_blink_field(e, b, box, lv) for lv in BLINK_LEVELS]))
+
+    # head: an ellipse around face and hair, fading over the neck and background
+    head_probe_x, head_probe_y = np.meshgrid(np.arange(0, width, 4.0), np.arange(0, height, 4.0))
+    _, ell = _head_fields(lm64, head_probe_x[:1, :1], head_probe_y[:1, :1], s)
+    hx, hy, a, bt, bb = ell
+    head_box = _box(hx - 1.65 * a, hy - 1.65 * bt, hx + 1.65 * a, hy + 1.65 * bb, width, height, STEP)
+    hgx, hgy = _low_grid(head_box, STEP)
+    head, _ = _head_fields(lm64, hgx, hgy, s)
+    head *= _edge_fade(hgx.shape, 1)[None, ..., None]
+
+    return Rig(width=width, height=height, step=STEP, base=base, landmarks=lm.astype(np.float32),
+               face_box=face_box, outer_basis=np.ascontiguousarray(outer, np.float32),
+               mouth_box=mouth_box, inner_basis=np.ascontiguousarray(inner, np.float32),
+               eye_boxes=np.stack(eye_boxes).astype(np.int32),
+               eye_basis_0=eye_basis[0].astype(np.float32), eye_basis_1=eye_basis[1].astype(np.float32),
+               head_box=head_box, head_basis=np.ascontiguousarray(head, np.float32),
+               cols_x=cols_x.astype(np.float32), cols_line=m.line(cols_x).astype(np.float32),
+               cols_u=cols_u.astype(np.float32), cols_top=cols_top.astype(np.float32),
+               cols_bot=cols_bot.astype(np.float32), colours=_colours(base, lm64),
+               metrics=np.array([m.width, s, px, fh], np.float32))
+
+
+def _edge_fade(shape: tuple[int, int], n: int) -> np.ndarray:
+    """1 inside, ramping to 0 over ``n`` samples at the border."""
+    h, w = shape
+    fy = np.clip(np.minimum(np.arange(h), np.arange(h)[::-1]) / max(1, n), 0, 1)
+    fx = np.clip(np.minimum(np.arange(w), np.arange(w)[::-1]) / max(1, n), 0, 1)
+    return (fy[:, None] * fx[None, :]).astype(np.float32)
