@@ -26,6 +26,18 @@ if [ -z "$PY" ]; then
 fi
 
 mode="${1:-}"
+
+if [ "$mode" = "xtts" ]; then
+  # Optional voice cloning (Coqui XTTS-v2, non-commercial CPML license): its torch/torchaudio
+  # stack cannot live beside the default one, so it gets its own environment, run as a worker.
+  [ -x .venv-xtts/bin/python ] || "$PY" -m venv .venv-xtts
+  .venv-xtts/bin/python -m pip install --quiet torch==2.11.0 torchaudio==2.11.0 torchcodec==0.11.1 coqui-tts==0.28.0 six \
+    2>&1 | grep -v "^WARNING: Location" || true
+  .venv-xtts/bin/python -c "from TTS.tts.models.xtts import Xtts" || {
+    echo "error: the XTTS-v2 environment could not be installed: check the messages above" >&2; exit 2; }
+  echo "XTTS-v2 environment ready. Download the model in the Models & Engines tab (license: CPML, non-commercial)."
+  exit 0
+fi
 reqs=(requirements.txt)
 [ "$mode" = "test" ] && reqs=(requirements-dev.txt)
 stamp="$VENV/.installed-$(cat requirements*.txt | sha256sum 2>/dev/null | cut -c1-16 || shasum -a 256 requirements*.txt | cut -c1-16)-${reqs[0]%.txt}"

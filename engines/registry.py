@@ -15,9 +15,16 @@ _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {}
 
 # Back-end modules imported lazily on first lookup, so heavy stacks load only when used.
 _MODULES: dict[str, dict[str, str]] = {
-    "tts": {"piper": "engines.tts.piper"},
-    "face": {"dlib68": "engines.face.dlib68"},
-    "animate": {"procedural": "engines.animate.procedural"},
+    "tts": {"piper": "engines.tts.piper", "xtts": "engines.tts.xtts"},
+    "face": {"dlib68": "engines.face.dlib68", "fan": "engines.face.fan"},
+    "animate": {"procedural": "engines.animate.procedural", "musetalk": "engines.animate.neural.engine"},
+    "asr": {"faster-whisper": "engines.asr.faster_whisper"},
+    "llm": {"llama-cpp": "engines.llm.llama_cpp", "transformers": "engines.llm.transformers_llm",
+            "openai-compatible": "engines.llm.openai_compat"},
+    "vad": {"silero": "engines.voice.vad"},
+    "speaker": {"resemblyzer": "engines.voice.embedding"},
+    "enhance": {"deepfilternet": "engines.voice.enhance"},
+    "voice_match": {"world": "engines.voice.match"},
 }
 
 

@@ -253,7 +253,7 @@ def template_draft(request: DraftRequest) -> str:
     topic = request.topic.strip().rstrip(".!?") or "our topic"
     preset = prompt_presets()["presets"][request.preset]["template"]
     mood = prompt_presets()["tones"].get(request.tone, "neutral")
-    points = [p if p[-1] in ".!?" else p + "." for p in request.points()]
+    points = [p[0].upper() + p[1:] + ("" if p[-1] in ".!?" else ".") for p in request.points()]
     fmt = lambda s: s.format(topic=topic)  # noqa: E731
     # the topic picks the opening, so the same form always gives the same draft
     opening = fmt(preset["opening"][zlib.crc32(topic.encode("utf-8")) % len(preset["opening"])])

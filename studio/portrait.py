@@ -403,8 +403,9 @@ def landmark_fit(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Any]:
         m[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
         return m
 
-    eyes = region(EYE_RIGHT, 1.6) | region(EYE_LEFT, 1.6)
-    mouth = region(MOUTH_OUTER, 1.3)
+    # Inner parts of the features: an occluder's own outline must not count as detail.
+    eyes = region(EYE_RIGHT, 1.2) | region(EYE_LEFT, 1.2)
+    mouth = region(MOUTH_OUTER, 0.8)
     face_luma = float(np.median(y[face])) + 1.0
     return {
         "proportion_error": round(float(worst), 3),
@@ -455,7 +456,7 @@ class Thresholds:
     side_ratio_reject: float = 0.3
     proportion_warn: float = 0.10
     proportion_reject: float = 0.40
-    texture_warn: float = 0.75
+    texture_warn: float = 0.7
     texture_reject: float = 0.45
     eyes_dark_reject: float = 0.35
 

@@ -176,15 +176,13 @@ class RenderJob:
         return face.landmarks
 
     def _speaker(self):
-        if self.req.voice is None:
-            return _DefaultSpeaker(self.studio.tts())
         from studio.voices import speaker_for
 
         return speaker_for(self.studio, self.req.voice)
 
     def _sentence(self, speaker, text: str, emotion: str) -> Speech:
         """TTS of one sentence, cached by voice, text and emotion."""
-        key = _hash(CACHE_VERSION, speaker.describe(), text, emotion)
+        key = _hash(CACHE_VERSION, speaker.cache_key(), text, emotion)
         path = self.cache / "tts" / f"{key}.npz"
         if path.exists():
             try:
@@ -390,23 +388,6 @@ class RenderJob:
             "subtitles": [p.name for p in result.subtitles],
             "notices": result.notices,
         }
-
-
-class _DefaultSpeaker:
-    """The default TTS voice as a speaker (no similarity: there is no reference)."""
-
-    def __init__(self, tts):
-        self.tts = tts
-        self.sample_rate = tts.sample_rate
-
-    def synthesize(self, text: str, *, emotion: str = "neutral") -> Speech:
-        return self.tts.synthesize(text, emotion=emotion)
-
-    def similarity(self, speech: Speech) -> float | None:
-        return None
-
-    def describe(self) -> str:
-        return f"default voice ({self.tts.name})"
 
 
 def _sync_tools():

@@ -344,3 +344,18 @@ def burn_in(frame: np.ndarray, t_seconds: float, cues: Sequence[Cue], style: Sub
     # OpenCV's saturating uint8 arithmetic is several times faster than numpy here
     region[...] = cv2.add(cv2.multiply(region, bitmap.inverse_alpha, scale=1 / 255), bitmap.premultiplied)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Cues for uploaded audio
+
+
+def cues_from_audio(studio, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
+                    model: str = "whisper-base", **cue_options) -> list[Cue]:
+    """Subtitle cues for speech with no TTS timings (an uploaded recording at ``sample_rate`` Hz),
+    from faster-whisper word timestamps. ``cue_options`` go to :func:`cues_from_words`."""
+    from studio.assistant import speech_recognizer
+
+    transcript = speech_recognizer(studio, model).transcribe(audio, sample_rate, language=language,
+                                                              word_timestamps=True)
+    return cues_from_words(transcript.words, **cue_options)

@@ -25,7 +25,8 @@ from engines.animate.visemes import (clean_phonemes, frame_loudness, mouth_from_
 from engines.registry import register
 from engines.tts.base import PhonemeTiming
 
-LIP_LEAD_S = 0.05  # lips move ~50 ms before the sound they make
+LIP_LEAD_S = 0.04  # lips move ~50 ms before the sound they make
+LOUDNESS_FLOOR = 0.3  # mouth opening scale for the quietest speech when audio is known
 
 
 @dataclass
@@ -94,6 +95,11 @@ class ProceduralAnimator:
         nods: list[float] = []
         if phonemes:
             mouth = mouth_from_phonemes(phonemes, n, fps, shift, settings.smoothing)
+            if audio is not None and sample_rate and np.size(audio):
+                # louder syllables open wider: scale the viseme shapes by the speech level
+                db, _ = frame_loudness(audio, int(sample_rate), n, fps, shift_s=shift)
+                level = np.clip((db - (np.percentile(db, 95) - 30.0)) / 30.0, 0.0, 1.0)
+                mouth[:, :3] *= (LOUDNESS_FLOOR + (1.25 - LOUDNESS_FLOOR) * level)[:, None]
             nods = stressed_times(clean_phonemes(phonemes))
             activity = np.clip(mouth[:, 0] * 2.0, 0, 1)
         elif audio is not None and sample_rate:
@@ -157,23 +163,54 @@ def _loudness_peaks(audio: np.ndarray, sample_rate: int, n: int, fps: int) -> li
     return [float(k / fps) for k in idx]
 
 
-def _grid(box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x0, y0, x1, y1 = (int(v) for v in box)
-    return np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-
-
-def _sample(fld: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``fld`` (h, w, 2) at float pixel positions (clamped)."""
-    h, w = fld.shape[:2]
+def _sample(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a 2-D array at float pixel positions (clamped)."""
+    h, w = plane.shape
     x = np.clip(x, 0, w - 1.001)
     y = np.clip(y, 0, h - 1.001)
     x0 = x.astype(np.int32)
     y0 = y.astype(np.int32)
-    fx = (x - x0)[:, None]
-    fy = (y - y0)[:, None]
-    a = fld[y0, x0] * (1 - fx) + fld[y0, x0 + 1] * fx
-    b = fld[y0 + 1, x0] * (1 - fx) + fld[y0 + 1, x0 + 1] * fx
+    fx = x - x0
+    fy = y - y0
+    a = plane[y0, x0] * (1 - fx) + plane[y0, x0 + 1] * fx
+    b = plane[y0 + 1, x0] * (1 - fx) + plane[y0 + 1, x0 + 1] * fx
     return a * (1 - fy) + b * fy
+
+
+class _SmoothWarp:
+    """A quarter-resolution field plus the pixel grid, upsampled straight into absolute remap maps.
+
+    The grid is part of the low-resolution sum (bilinear upsampling keeps a linear ramp exact), and
+    one extra sample on each side keeps ``cv2.resize``'s clamped borders out of the used area, so a
+    frame costs one small matrix-vector product and two resizes.
+    """
+
+    def __init__(self, basis: np.ndarray, box: np.ndarray, step: int):
+        k, hl, wl, _ = basis.shape
+        self.step = step
+        self.box = [int(v) for v in box]
+        self.shape = (hl + 2, wl + 2)
+        b = np.zeros((k, 2, hl + 2, wl + 2), np.float32)
+        b[:, :, 1:-1, 1:-1] = basis.transpose(0, 3, 1, 2)
+        self.basis = b.reshape(k, -1)
+        x0, y0 = self.box[0], self.box[1]
+        xs = x0 + (np.arange(-1, wl + 1) + 0.5) * step - 0.5
+        ys = y0 + (np.arange(-1, hl + 1) + 0.5) * step - 0.5
+        gx, gy = np.meshgrid(xs.astype(np.float32), ys.astype(np.float32))
+        self.grid = np.stack([gx, gy]).reshape(-1)
+        self.full = ((wl + 2) * step, (hl + 2) * step)
+        self.bx = np.empty(self.full[::-1], np.float32)
+        self.by = np.empty(self.full[::-1], np.float32)
+
+    def maps(self, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute source maps (views) over the box for control weights ``coef``."""
+        low = coef @ self.basis
+        low += self.grid
+        low = low.reshape((2,) + self.shape)
+        cv2.resize(low[0], self.full, dst=self.bx, interpolation=cv2.INTER_LINEAR)
+        cv2.resize(low[1], self.full, dst=self.by, interpolation=cv2.INTER_LINEAR)
+        s = self.step
+        return self.bx[s:-s, s:-s], self.by[s:-s, s:-s]
 
 
 class _Renderer:
@@ -183,15 +220,11 @@ class _Renderer:
         self.rig = rig
         self.base = np.ascontiguousarray(rig.base)
         self.face = [int(v) for v in rig.face_box]
-        self.fgx, self.fgy = _grid(rig.face_box)
-        self.fshape = (self.face[3] - self.face[1], self.face[2] - self.face[0])
-        ob = rig.outer_basis
-        self.outer_low = ob.shape[1:3]
-        self.outer = ob.reshape(len(ob), -1)
+        self.face_warp = _SmoothWarp(rig.outer_basis, rig.face_box, int(rig.step))
         self.mouth = [int(v) for v in rig.mouth_box]
-        mh, mw = self.mouth[3] - self.mouth[1], self.mouth[2] - self.mouth[0]
-        self.mgx, self.mgy = np.meshgrid(np.arange(mw, dtype=np.float32), np.arange(mh, dtype=np.float32))
         self.inner = rig.inner_basis.reshape(len(rig.inner_basis), -1)
+        self.inner_shape = rig.inner_basis.shape[1:]
+        self.inner_frame = np.zeros(self.base.shape[:2], np.float32)
         self.mslice = (slice(self.mouth[1] - self.face[1], self.mouth[3] - self.face[1]),
                        slice(self.mouth[0] - self.face[0], self.mouth[2] - self.face[0]))
         self.eyes = []
@@ -200,11 +233,11 @@ class _Renderer:
             sl = (slice(y0 - self.face[1], y1 - self.face[1]), slice(x0 - self.face[0], x1 - self.face[0]))
             self.eyes.append((sl, basis))
         self.head = [int(v) for v in rig.head_box]
-        self.hgx, self.hgy = _grid(rig.head_box)
-        hb = rig.head_basis
-        self.head_low = hb.shape[1:3]
-        self.head_flat = hb.reshape(len(hb), -1)
-        self.outer_idx = [INDEX[n] for n in OUTER]
+        self.head_warp = _SmoothWarp(rig.head_basis, rig.head_box, int(rig.step))
+        # control index per face field; "pucker" reads the negative part of "width"
+        self.outer_idx = [INDEX["width" if n == "pucker" else n] for n in OUTER]
+        self.outer_sign = np.array([-1.0 if n == "pucker" else 1.0 for n in OUTER], np.float32)
+        self.outer_clip = np.array([n in ("width", "pucker") for n in OUTER])
         self.head_idx = [INDEX[n] for n in HEAD]
         self.col_u = np.abs(rig.cols_u.astype(np.float32))
         mw_px = rig.mouth_width
@@ -223,70 +256,73 @@ class _Renderer:
         return 1.0 - wf, wf
 
     def render(self, c: np.ndarray) -> np.ndarray:
-        rig = self.rig
         out = self.base.copy()
         fx0, fy0, fx1, fy1 = self.face
-        fh, fw = self.fshape
-        oc = c[self.outer_idx].astype(np.float32)
-        low = (oc @ self.outer).reshape(self.outer_low + (2,))
-        fld = cv2.resize(low, (fw, fh), interpolation=cv2.INTER_LINEAR)
+        oc = c[self.outer_idx].astype(np.float32) * self.outer_sign
+        oc[self.outer_clip] = np.maximum(oc[self.outer_clip], 0.0)
+        mapx, mapy = self.face_warp.maps(oc)
         blink = float(np.clip(c[INDEX["blink"]], 0, 1))
         if blink > 0.01:
             wh, wf = self._levels(blink)
             for sl, basis in self.eyes:
-                fld[sl + (1,)] += wh * basis[0] + wf * basis[1]
+                mapy[sl] += wh * basis[0] + wf * basis[1]
         jaw = max(0.0, float(c[INDEX["jaw"]]))
         rnd = max(0.0, float(c[INDEX["jaw_round"]]))
         up = max(0.0, float(c[INDEX["upper_raise"]]))
+        mouth = None
         if jaw + rnd + up > 1e-3:
+            # where the face warp puts the lip gap (before the mouth's own fields are added)
+            mouth = self._mouth_outline(mapx[self.mslice], mapy[self.mslice], jaw, rnd, up)
             wh, wf = self._levels(jaw)
             ic = np.array([wh, wf, rnd, up], np.float32)
-            inner = (ic @ self.inner).reshape(self.mgx.shape)
-            sub = fld[self.mslice]
-            outer_sub = sub.copy()  # the mouth's inside is placed by the face warp alone
-            inner_at = cv2.remap(inner, self.mgx + sub[..., 0], self.mgy + sub[..., 1], cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            sub[..., 1] += inner_at
-        mapx = self.fgx + fld[..., 0]
-        mapy = self.fgy + fld[..., 1]
+            mx0, my0, mx1, my1 = self.mouth
+            self.inner_frame[my0:my1, mx0:mx1] = (ic @ self.inner).reshape(self.inner_shape)
+            sub_y = mapy[self.mslice]
+            sub_y += cv2.remap(self.inner_frame, mapx[self.mslice], sub_y, cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         out[fy0:fy1, fx0:fx1] = cv2.remap(self.base, mapx, mapy, cv2.INTER_LINEAR,
                                           borderMode=cv2.BORDER_REFLECT_101)
-        if jaw + rnd + up > 1e-3:
-            self._draw_mouth(out, outer_sub, jaw, rnd, up)
+        if mouth is not None:
+            self._draw_mouth(out, mouth, jaw)
         hc = c[self.head_idx].astype(np.float32)
         if np.abs(hc).max() > 1e-5:
             hx0, hy0, hx1, hy1 = self.head
-            hlow = (hc @ self.head_flat).reshape(self.head_low + (2,))
-            hf = cv2.resize(hlow, (hx1 - hx0, hy1 - hy0), interpolation=cv2.INTER_LINEAR)
-            out[hy0:hy1, hx0:hx1] = cv2.remap(out, self.hgx + hf[..., 0], self.hgy + hf[..., 1],
-                                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+            hmx, hmy = self.head_warp.maps(hc)
+            out[hy0:hy1, hx0:hx1] = cv2.remap(out, hmx, hmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         return out
 
     # -------------------------------------------------------------- inside of the mouth
 
-    def _to_output(self, fld: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Rest-pose points -> where the face warp ``fld`` (over the mouth box) shows them."""
-        fx0, fy0 = self.mouth[0], self.mouth[1]
-        p = np.stack([x, y], 1).astype(np.float32)
-        q = p.copy()
+    def _to_output(self, mx: np.ndarray, my: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Rest-pose points -> where the warp with absolute maps ``mx``, ``my`` (over the mouth
+        box) shows them: solve ``map(q) = p`` by fixed-point iteration."""
+        ox, oy = self.mouth[0], self.mouth[1]
+        q = np.stack([x, y], 1).astype(np.float32)
+        p = q.copy()
         for _ in range(3):
-            q = p - _sample(fld, q[:, 0] - fx0, q[:, 1] - fy0)
+            lx, ly = q[:, 0] - ox, q[:, 1] - oy
+            q = p - np.stack([_sample(mx, lx, ly) - q[:, 0], _sample(my, lx, ly) - q[:, 1]], 1)
         return q
 
-    def _draw_mouth(self, out: np.ndarray, fld: np.ndarray, jaw: float, rnd: float, up: float) -> None:
+    def _mouth_outline(self, mx, my, jaw: float, rnd: float, up: float):
         rig = self.rig
         coef = np.array([jaw, rnd, up], np.float32)
         line = rig.cols_line
         top = line - coef @ rig.cols_top
         bot = line + coef @ rig.cols_bot
         if float((bot - top).max()) < 0.4:
-            return
+            return None
         ut = np.clip(line + self.tau_u, top, bot)
         lt = np.clip(bot - self.tau_l * float(np.clip((jaw - 0.2) / 0.5, 0, 1)) * (1 - self.col_u ** 2), top, bot)
         xs = rig.cols_x
+        pts = self._to_output(mx, my, np.concatenate([xs] * 4), np.concatenate([top, bot, ut, lt]))
+        return pts.reshape(4, len(xs), 2), top, bot, ut
+
+    def _draw_mouth(self, out: np.ndarray, mouth, jaw: float) -> None:
+        rig = self.rig
+        (top_p, bot_p, ut_p, lt_p), top, bot, ut = mouth
+        xs = rig.cols_x
         n = len(xs)
-        pts = self._to_output(fld, np.concatenate([xs] * 4), np.concatenate([top, bot, ut, lt]))
-        top_p, bot_p, ut_p, lt_p = pts[:n], pts[n:2 * n], pts[2 * n:3 * n], pts[3 * n:]
         gap_poly = np.concatenate([top_p, bot_p[::-1]])
         h, w = out.shape[:2]
         pad = int(np.ceil(2 * self.px)) + 2
@@ -322,19 +358,19 @@ class _Renderer:
         t_top = np.interp(gx, top_p[:, 0], top_p[:, 1])[None, :]
         t_bot = np.interp(gx, ut_p[:, 0], ut_p[:, 1])[None, :]
         t = np.clip((gy - t_top) / np.maximum(t_bot - t_top, 1.0), 0, 1)
-        tshade = 0.62 + 0.38 * smoothstep(0.0, 0.55, t) - 0.06 * smoothstep(0.85, 1.0, t)
+        tshade = 0.7 + 0.3 * smoothstep(0.0, 0.5, t) - 0.05 * smoothstep(0.85, 1.0, t)
         if jaw > 0.2:
             lmask = np.zeros((ch, cw), np.float32)
             cv2.fillPoly(lmask, [fix(np.concatenate([lt_p, bot_p[::-1]]))], 1.0, cv2.LINE_AA, shift=4)
             tmask = np.maximum(tmask, lmask)
-            tshade = np.where(lmask > tmask * 0.5 + 1e-3, 0.72, tshade) if False else np.where(lmask > 0, 0.74, tshade)
+            tshade = np.where(lmask > 0, 0.8, tshade)
         # faint gaps between the front teeth
         ucol = (gx - float(0.5 * (xs[0] + xs[-1]))) / max(1.0, 0.5 * float(xs[-1] - xs[0]))
         seams = np.zeros_like(ucol)
         for u in (-0.5, -0.3, 0.0, 0.3, 0.5):
             seams = np.maximum(seams, np.exp(-0.5 * ((ucol - u) * mw_px * 0.5 / max(0.5, 0.4 * self.px)) ** 2))
         tshade = tshade * (1.0 - 0.16 * seams[None, :])
-        corner = (1.0 - 0.8 * smoothstep(0.25, 0.9, np.abs(ucol)))[None, :]
+        corner = (1.0 - 0.65 * smoothstep(0.3, 0.95, np.abs(ucol)))[None, :]
         tcol = self.teeth[None, None, :] * (tshade * corner)[..., None]
         canvas += (tcol - canvas) * tmask[..., None]
         canvas *= (0.55 + 0.45 * corner)[..., None]  # the cheeks' shadow in the corners

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 INNER = ("jaw_half", "jaw_full", "jaw_round", "upper_raise")
-OUTER = ("width", "smile", "corners_down", "brow_up", "brow_frown", "brow_sad", "eye_wide")
+OUTER = ("width", "pucker", "smile", "corners_down", "brow_up", "brow_frown", "brow_sad", "eye_wide")
+# "pucker" is driven by negative "width": corners in, lips pushed out, smile flattened.
 HEAD = ("head_roll", "head_tx", "head_ty", "head_pitch", "head_yaw")
 BLINK_LEVELS = (0.5, 1.0)
 STEP = 4  # resolution divisor of the smooth fields
@@ -162,7 +163,7 @@ def frame_portrait(image: np.ndarray, landmarks: np.ndarray, width: int, height:
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if inside.min() < 255:
         soft = _big_blur(sharp, 0.04 * min(width, height))
-        w = cv2.GaussianBlur(inside.astype(np.float32) / 255.0, (0, 0), 0.015 * min(width, height))
+        w = cv2.GaussianBlur(inside.astype(np.float32) / 255.0, (0, 0), 0.03 * min(width, height))
         w = np.minimum(w, inside.astype(np.float32) / 255.0)[..., None]
         sharp = (sharp * w + soft * (1 - w)).astype(np.uint8)
     if wide:
@@ -229,22 +230,25 @@ def _column_inverse(y_rows: np.ndarray, ys_up, yo_up, ys_lo, yo_lo) -> np.ndarra
     return src - y_rows
 
 
-def _vertical_field(box: np.ndarray, split_y, forward_up, forward_lo, lower_start=None) -> np.ndarray:
+def _vertical_field(box: np.ndarray, split_y, forward_up, forward_lo, lower_start=None, ss: int = 1
+                    ) -> np.ndarray:
     """Exact backward field over ``box`` for a per-column forward motion split at ``split_y(x)``.
 
     ``forward_up(x, y)`` moves source rows above ``split_y(x)``, ``forward_lo(x, y)`` those below
     ``lower_start(x)`` (default: the same line); rows between vanish. Offsets are vertical pixels,
-    + down. Columns are inverted numerically, so large motions stay exact.
+    + down. Columns are inverted numerically, so large motions stay exact. ``ss`` > 1 samples
+    ``ss`` x ``ss`` points per pixel (for anti-aliased baking).
     """
     lower_start = lower_start or split_y
     x0, y0, x1, y1 = (int(v) for v in box)
-    rows = np.arange(y0, y1, dtype=np.float64)
-    out = np.zeros((y1 - y0, x1 - x0), np.float32)
-    for i, x in enumerate(np.arange(x0, x1, dtype=np.float64)):
-        s = float(split_y(np.array([x]))[0])
-        s2 = max(s, float(lower_start(np.array([x]))[0]))
-        ys_up = np.linspace(y0 - 40.0, s, 400)
-        ys_lo = np.linspace(s2, y1 + 40.0, 600)
+    xs = x0 + (np.arange((x1 - x0) * ss) + 0.5) / ss - 0.5
+    rows = y0 + (np.arange((y1 - y0) * ss) + 0.5) / ss - 0.5
+    out = np.zeros((len(rows), len(xs)), np.float32)
+    splits = split_y(xs)
+    starts = np.maximum(splits, lower_start(xs))
+    for i, x in enumerate(xs):
+        ys_up = np.linspace(y0 - 40.0, splits[i], 400)
+        ys_lo = np.linspace(starts[i], y1 + 40.0, 600)
         yo_up = ys_up + forward_up(np.full_like(ys_up, x), ys_up)
         yo_lo = ys_lo + forward_lo(np.full_like(ys_lo, x), ys_lo)
         yo_up = np.maximum.accumulate(yo_up)  # keep monotonic for interp
@@ -382,29 +386,41 @@ def close_mouth(base: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarra
         m = _Mouth(lm)
         overlap = 0.8 * px  # tuck the lip edges (mixed with teeth colour) out of sight
 
-        def delta(x):
-            g = gap(x)
+        def taper(x):
             # the dark corners of a closed smile are natural: leave them, close the middle
-            taper = 1.0 - smoothstep(0.7, 0.97, np.abs(m.u(x)))
-            return (0.5 * g + overlap * np.minimum(1.0, g / px)) * taper
+            return 1.0 - smoothstep(0.7, 0.97, np.abs(m.u(x)))
 
         def split(x):
             return 0.5 * (top(x) + bot(x))
 
+        def top_c(x):  # the band between top_c and bot_c disappears
+            return split(x) - 0.5 * gap(x) * taper(x)
+
+        def bot_c(x):
+            return split(x) + 0.5 * gap(x) * taper(x)
+
+        def delta(x):
+            g = gap(x)
+            return (0.5 * g + overlap * np.minimum(1.0, g / px)) * taper(x)
+
         def up(x, y):
-            k = (1.0 - np.clip((top(x) - y) / m.up_h, 0.0, 1.0)) ** 2
+            k = (1.0 - np.clip((top_c(x) - y) / m.up_h, 0.0, 1.0)) ** 2
             return delta(x) * k
 
         def lo(x, y):
-            k = 1.0 - smoothstep(1.5 * m.low_lip, m.chin_v, y - bot(x))
+            k = 1.0 - smoothstep(1.5 * m.low_lip, m.chin_v, y - bot_c(x))
             return -delta(x) * k
 
         box = _mouth_box(m, width, height)
-        dy = _vertical_field(box, top, up, lo, lower_start=bot)
+        # baked once, so sample 4 x 4 points per pixel: the seam where the lips meet stays smooth
+        ss = 4
+        dy = _vertical_field(box, top_c, up, lo, lower_start=bot_c, ss=ss)
         x0, y0, x1, y1 = (int(v) for v in box)
-        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        gx, gy = np.meshgrid((x0 + (np.arange((x1 - x0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
+                             (y0 + (np.arange((y1 - y0) * ss) + 0.5) / ss - 0.5).astype(np.float32))
+        fine = cv2.remap(base, gx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         base = base.copy()
-        base[y0:y1, x0:x1] = cv2.remap(base, gx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        base[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
         # move the landmarks with the lips
         new = lm.copy()
         for i in list(range(48, 55)) + list(range(60, 65)):
@@ -446,17 +462,25 @@ def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> 
     lift = u * u * np.exp(-((u / 1.4) ** 4))
     out = np.zeros((len(OUTER),) + gx.shape + (2,), np.float64)
 
-    # width: corners out (+) / in (-)
+    # width: corners out
     out[0, ..., 0] = 0.15 * mw * sx * env
+    # pucker (rounded lips): corners in, corners levelled with the middle, lips pushed out (thicker)
+    line_c = float(m.line(np.array([m.cx]))[0])
+    inward = u * np.exp(-((u / 1.3) ** 4))
+    level = np.minimum(1.0, u * u) * np.exp(-((u / 1.6) ** 4))
+    t = v / (0.1 * mw)
+    central = np.exp(-((u / 0.9) ** 2))
+    out[1, ..., 0] = -0.26 * mw * inward * env
+    out[1, ..., 1] = (line_c - m.line(gx)) * 0.6 * level * env + 0.035 * mw * t * np.exp(-t * t) * central
     # smile: corners up and out, cheeks up (they push the lower lids up a little)
     eye_y = 0.5 * (eye_r[1] + eye_l[1])
     cheek_y = 0.5 * (eye_y + m.line(np.array([m.cx]))[0]) - 0.1 * s
     cheeks = _gauss(gx, gy, eye_r[0], cheek_y, 0.32 * s, 0.3 * s) + _gauss(gx, gy, eye_l[0], cheek_y, 0.32 * s, 0.3 * s)
-    out[1, ..., 0] = 0.05 * mw * sx * env
-    out[1, ..., 1] = -0.11 * mw * lift * env - 0.07 * s * cheeks
+    out[2, ..., 0] = 0.05 * mw * sx * env
+    out[2, ..., 1] = -0.11 * mw * lift * env - 0.07 * s * cheeks
     # mouth corners down
-    out[2, ..., 0] = -0.02 * mw * sx * env
-    out[2, ..., 1] = 0.09 * mw * lift * env
+    out[3, ..., 0] = -0.02 * mw * sx * env
+    out[3, ..., 1] = 0.09 * mw * lift * env
 
     # brows
     brow_pts_r, brow_pts_l = lm[17:22], lm[22:27]
@@ -469,42 +493,54 @@ def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> 
     vprof = np.interp(d, [-1.3 * s, -0.4 * s, 0.0, lid_off, low_off], [0.0, 0.8, 1.0, 0.3, 0.0])
     hx0, hx1 = lm[17, 0] - 0.15 * s, lm[26, 0] + 0.15 * s
     hprof = smoothstep(hx0 - 0.4 * s, hx0, gx) * (1 - smoothstep(hx1, hx1 + 0.4 * s, gx))
-    out[3, ..., 1] = -0.13 * s * vprof * hprof
+    out[4, ..., 1] = -0.13 * s * vprof * hprof
     mid_x = 0.5 * (lm[21, 0] + lm[22, 0])
     inner = (_gauss(gx, gy, lm[21, 0], lm[21, 1], 0.3 * s, 0.25 * s)
              + _gauss(gx, gy, lm[22, 0], lm[22, 1], 0.3 * s, 0.25 * s))
     protect = 1 - 0.7 * smoothstep(lid_off * 0.5, low_off, d)  # keep the eyes themselves calmer
-    out[4, ..., 0] = -0.06 * s * np.tanh((gx - mid_x) / (0.15 * s)) * inner * protect
-    out[4, ..., 1] = 0.08 * s * inner * protect
+    out[5, ..., 0] = -0.07 * s * np.tanh((gx - mid_x) / (0.15 * s)) * inner * protect
+    out[5, ..., 1] = 0.11 * s * inner * protect
     inner_sad = (_gauss(gx, gy, lm[21, 0] - 0.05 * s, lm[21, 1], 0.28 * s, 0.28 * s)
                  + _gauss(gx, gy, lm[22, 0] + 0.05 * s, lm[22, 1], 0.28 * s, 0.28 * s))
     outer_ends = (_gauss(gx, gy, lm[17, 0], lm[17, 1], 0.25 * s, 0.25 * s)
                   + _gauss(gx, gy, lm[26, 0], lm[26, 1], 0.25 * s, 0.25 * s))
-    out[5, ..., 1] = (-0.09 * s * inner_sad + 0.025 * s * outer_ends) * protect
+    out[6, ..., 1] = (-0.12 * s * inner_sad + 0.025 * s * outer_ends) * protect
     # eyes wide (+) / narrowed (-): vertical stretch about each eye's centre
     for eye in (lm[36:42], lm[42:48]):
         c = eye.mean(0)
         ew = max(2.0, float(np.hypot(*(eye[3] - eye[0]))))
         eh = max(1.0, float(eye[:, 1].max() - eye[:, 1].min()))
-        out[6, ..., 1] += 0.25 * (gy - c[1]) * _gauss(gx, gy, c[0], c[1], 0.7 * ew, 1.8 * eh)
+        out[7, ..., 1] += 0.25 * (gy - c[1]) * _gauss(gx, gy, c[0], c[1], 0.7 * ew, 1.8 * eh)
     return (-out).astype(np.float32)  # backward offsets
 
 
 def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: float) -> np.ndarray:
-    """Exact backward field (vertical) of one eye with its upper lid ``level`` (0..1) of the way down."""
+    """Exact backward field (vertical) of one eye with its upper lid ``level`` (0..1) of the way down.
+
+    The lid skin between brow and lashes is stretched down; the lash band keeps its thickness, so a
+    closed eye shows skin with a thin dark line of lashes at the bottom.
+    """
     x0, y0, x1, y1 = (int(v) for v in box)
     upper = lm_eye[[0, 1, 2, 3]]
     lower = lm_eye[[0, 5, 4, 3]]
     xs = np.arange(x0, x1, dtype=np.float64)
     up = _interp_curve(xs, upper)
     low = _interp_curve(xs, lower)
-    # only inside the eye's width; fade to nothing at the corners
-    inside = smoothstep(lm_eye[0, 0] - 1, lm_eye[0, 0] + 2, xs) * (1 - smoothstep(lm_eye[3, 0] - 2, lm_eye[3, 0] + 1, xs))
+    eh = max(1.0, float((lower[1:3, 1] - upper[1:3, 1]).mean()))
+    ew = max(2.0, float(lm_eye[3, 0] - lm_eye[0, 0]))
+    t = np.clip((xs - lm_eye[0, 0]) / ew, 0.0, 1.0)
+    inside = ((xs > lm_eye[0, 0]) & (xs < lm_eye[3, 0])).astype(np.float64)
+    cover = 0.15 * eh * 4.0 * t * (1.0 - t)  # close a little past the lower lid, not at the corners
     brow_y = _interp_curve(xs, brow)
-    top = up - 0.6 * np.maximum(2.0, up - brow_y)  # lid skin stretched from here down
-    lid = up + level * (low - up) * inside  # where the lid margin ends up
+    top = up - 0.65 * np.maximum(2.0, up - brow_y)  # lid skin stretched from here down
+    lash = 0.28 * eh
+    lid = up + level * (low + cover - up) * inside  # where the lid margin ends up
     rows = np.arange(y0, y1, dtype=np.float64)[:, None]
-    src = top + (rows - top) * (up - top) / np.maximum(lid - top, 1e-3)
+    skin_end_out = lid - lash
+    skin_end_src = up - lash
+    skin = top + (rows - top) * (skin_end_src - top) / np.maximum(skin_end_out - top, 1e-3)
+    band = skin_end_src + (rows - skin_end_out)
+    src = np.where(rows < skin_end_out, skin, band)
     d = np.where((rows >= top) & (rows <= lid), src - rows, 0.0)
     return d.astype(np.float32)
 
@@ -515,7 +551,7 @@ def _head_fields(lm: np.ndarray, gx: np.ndarray, gy: np.ndarray, s: float) -> tu
     chin_y = float(lm[8, 1])
     fh = max(4.0, chin_y - brow_y)
     hx, hy = float(0.5 * (lm[0, 0] + lm[16, 0])), brow_y + 0.3 * fh
-    a, b_top, b_bot = 0.72 * jaw_w, 1.25 * fh, 0.85 * fh
+    a, b_top, b_bot = 0.68 * jaw_w, 1.2 * fh, 0.75 * fh
     w = _head_weight(gx, gy, hx, hy, a, b_top, b_bot)
     px, py = hx, chin_y + 0.35 * fh
     out = np.zeros((len(HEAD),) + gx.shape + (2,), np.float64)
@@ -533,7 +569,7 @@ def _head_fields(lm: np.ndarray, gx: np.ndarray, gy: np.ndarray, s: float) -> tu
 def _head_weight(gx, gy, hx, hy, a, b_top, b_bot):
     dy = gy - hy
     r = np.sqrt(((gx - hx) / a) ** 2 + (dy / np.where(dy < 0, b_top, b_bot)) ** 2)
-    return 1.0 - smoothstep(1.0, 1.6, r)
+    return 1.0 - smoothstep(1.0, 1.45, r)
 
 
 # ---------------------------------------------------------------- colours
@@ -557,8 +593,8 @@ def _colours(base: np.ndarray, lm: np.ndarray) -> np.ndarray:
     lip = np.asarray(lip, np.float64)
     luma = float(skin @ [0.299, 0.587, 0.114])
     teeth = np.array([236.0, 231.0, 218.0]) * float(np.clip(luma / 160.0, 0.7, 1.0))
-    cavity = lip * np.array([0.26, 0.17, 0.17])
-    tongue = lip * np.array([0.55, 0.36, 0.36])
+    cavity = lip * np.array([0.34, 0.21, 0.21])
+    tongue = lip * np.array([0.62, 0.4, 0.4])
     return np.stack([cavity, teeth, tongue, lip, skin]).astype(np.float32)
 
 
@@ -614,7 +650,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
         e = lm64[sl]
         b = lm64[brow]
         box = _box(e[:, 0].min() - 0.15 * s, min(b[:, 1].min(), e[:, 1].min() - 0.3 * s) - 2,
-                   e[:, 0].max() + 0.15 * s, e[:, 1].max() + 0.1 * s + 2, width, height)
+                   e[:, 0].max() + 0.15 * s, e[:, 1].max() + 0.2 * s + 2, width, height)
         box = np.array([max(box[0], face_box[0]), max(box[1], face_box[1]),
                         min(box[2], face_box[2]), min(box[3], face_box[3])], np.int32)
         eye_boxes.append(box)
@@ -624,7 +660,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
     head_probe_x, head_probe_y = np.meshgrid(np.arange(0, width, 4.0), np.arange(0, height, 4.0))
     _, ell = _head_fields(lm64, head_probe_x[:1, :1], head_probe_y[:1, :1], s)
     hx, hy, a, bt, bb = ell
-    head_box = _box(hx - 1.65 * a, hy - 1.65 * bt, hx + 1.65 * a, hy + 1.65 * bb, width, height, STEP)
+    head_box = _box(hx - 1.47 * a, hy - 1.47 * bt, hx + 1.47 * a, hy + 1.47 * bb, width, height, STEP)
     hgx, hgy = _low_grid(head_box, STEP)
     head, _ = _head_fields(lm64, hgx, hgy, s)
     head *= _edge_fade(hgx.shape, 1)[None, ..., None]

@@ -22,7 +22,7 @@ import numpy as np
 from engines.registry import register
 
 FRAME_MS = 5.0  # WORLD frame period, milliseconds
-F0_FLOOR, F0_CEIL = 55.0, 500.0  # Hz: adult speech
+F0_FLOOR, F0_CEIL = 71.0, 500.0  # Hz: adult speech (71 Hz keeps WORLD's FFT at 1024 for 22 kHz)
 # Long-term envelope compared on a mel-spaced grid, so recordings at any sample rate compare.
 GRID_HZ = 700.0 * (10 ** (np.linspace(2595 * np.log10(1 + 80 / 700), 2595 * np.log10(1 + 7600 / 700), 64) / 2595) - 1)
 MAX_EQ_DB = 12.0
@@ -226,13 +226,40 @@ def calibrate(matcher: WorldVoiceMatch, analyses: list[_Analysis], source: Voice
             tried[key] = score([matcher.render(a, s, source=source) for a in analyses], sr)
         return tried[key]
 
-    warps = sorted({round(float(np.clip(guess * f, 0.8, 1.25)), 3) for f in (0.9, 0.95, 1.0, 1.05, 1.1)} | {1.0})
+    warps = sorted({round(float(np.clip(guess * f, 0.8, 1.25)), 3) for f in (0.92, 1.0, 1.08)} | {1.0})
     best_warp = max(warps, key=lambda w: trial(w, 0.5))
-    # Refine around the best warp once.
-    for w in (best_warp * 0.975, best_warp * 1.025):
+    # Refine once around the best warp, then try the equaliser off and full.
+    for w in (best_warp * 0.96, best_warp * 1.04):
         trial(float(np.clip(w, 0.8, 1.25)), 0.5)
     best_warp = max((k for k in tried), key=tried.get)[0]
     for eq in (0.0, 1.0):
         trial(best_warp, eq)
     (warp, eq), best = max(tried.items(), key=lambda kv: kv[1])
     return MatchSettings(target=target, warp=warp, eq_strength=eq, rate=rate, score=best)
+
+
+def syllable_rate(audio: np.ndarray, sample_rate: int) -> float:
+    """Syllables per second of speaking time, counted acoustically (peaks of vowel-band loudness).
+
+    The same count on the recording and on the TTS voice compares their speaking rates without a
+    transcript; pauses (frames 35 dB under the loudest) do not count as speaking time.
+    """
+    from scipy.signal import find_peaks
+
+    from engines.voice.vad import to_16k
+
+    x = to_16k(audio, sample_rate).astype(np.float64)
+    win, hop = 400, 160  # 25 ms windows, 10 ms hop at 16 kHz
+    if len(x) < win * 4:
+        return 0.0
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop]
+    spec = np.abs(np.fft.rfft(frames * np.hanning(win), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(win, 1 / 16_000)
+    band = spec[:, (freqs >= 300) & (freqs <= 2500)].sum(axis=1)
+    db = 10 * np.log10(band + 1e-10)
+    db = np.convolve(db, np.ones(5) / 5, mode="same")
+    top = np.percentile(db, 99)
+    speaking = db > top - 35
+    peaks, _ = find_peaks(db, prominence=4.0, distance=8, height=top - 25)  # >= 80 ms apart
+    seconds = speaking.sum() * hop / 16_000
+    return float(len(peaks) / seconds) if seconds > 0.5 else 0.0

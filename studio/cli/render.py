@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--lip-amplitude", type=float, default=1.0, help="mouth opening scale (1 = natural)")
     p.add_argument("--head-motion", type=float, default=1.0, help="head motion scale (0 = still)")
     p.add_argument("--expression", type=float, default=1.0, help="emotion strength on the face")
-    p.add_argument("--animator", default="procedural", help="animation engine (procedural, neural)")
+    p.add_argument("--animator", default="procedural", help="animation engine: procedural (default) or musetalk (neural, needs its weights)")
     p.add_argument("--out", required=True, type=Path, help="output .mp4 file")
     p.set_defaults(func=run)
 

@@ -238,12 +238,15 @@ class NeuralLipSync:
         if self.random_spec is not None:
             nets = musetalk.build_random(self.random_spec, self.seed)
             weights = f"random-{self.seed}"
+            with_unet = lambda: nets  # noqa: E731
         else:
-            nets = musetalk.load_released(self.weights)
+            # The UNet (3.4 GB) is only read when its ONNX export is not cached yet.
+            nets = musetalk.load_released(self.weights, with_unet=False)
             weights = export.weights_digest(self.weights.files(), self.cache_dir / "neural" / "weights-sha256.json")
+            with_unet = lambda: musetalk.load_unet(nets, self.weights)  # noqa: E731
         spec = nets.spec
         self._digest = export.export_key(spec.digest(), weights)
-        exported = export.ensure_exported(self.cache_dir / "neural" / "onnx", lambda: nets, spec_digest=spec.digest(),
+        exported = export.ensure_exported(self.cache_dir / "neural" / "onnx", with_unet, spec_digest=spec.digest(),
                                           weights=weights, name=spec.name,
                                           progress=lambda f, m: step(0.1 + 0.5 * f, m))
         step(0.6, "opening ONNX Runtime sessions")

@@ -365,7 +365,8 @@ def vae_decode_module(vae, scale: float):
 def build_random(spec: MuseTalkSpec, seed: int = 0) -> MuseTalkNets:
     """The architecture with random weights (tests, benches, ``engines build --tiny-random``)."""
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
     spec.check()
@@ -380,20 +381,41 @@ class WeightsError(RuntimeError):
     """A weight file is missing, damaged, or not a plain tensor checkpoint."""
 
 
-def load_released(weights: MuseTalkWeights, device: str = "cpu", dtype: Any = None) -> MuseTalkNets:
+def load_released(weights: MuseTalkWeights, device: str = "cpu", dtype: Any = None, *,
+                  with_unet: bool = True) -> MuseTalkNets:
     """Load the released MuseTalk 1.5 UNet, SD VAE and Whisper-tiny encoder from ``weights``.
 
-    ``unet.pth`` is read with ``torch.load(weights_only=True)``: a checkpoint that needs arbitrary
-    code to unpickle is refused. Raises :class:`WeightsError` with a plain message on any problem.
+    ``with_unet=False`` skips the 3.4 GB UNet (enough for avatar preparation and audio features
+    once the ONNX export exists); :func:`load_unet` adds it later. ``unet.pth`` is read with
+    ``torch.load(weights_only=True)``: a checkpoint that needs arbitrary code to unpickle is refused.
+    Raises :class:`WeightsError` with a plain message on any problem.
     """
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
     from transformers import WhisperModel
 
     missing = weights.missing()
     if missing:
         raise WeightsError(f"weights not downloaded: {', '.join(missing)}")
     spec = weights.spec()
+    try:
+        vae = AutoencoderKL.from_pretrained(weights.vae_dir, local_files_only=True, torch_dtype=torch.float32)
+        whisper = WhisperModel.from_pretrained(weights.whisper_dir, local_files_only=True, dtype=torch.float32).get_encoder()
+    except Exception as exc:  # noqa: BLE001 - library errors for broken folders
+        raise WeightsError(f"could not load the VAE or Whisper weights ({_first_line(exc)})") from exc
+    nets = MuseTalkNets(spec=spec, unet=None, vae=vae.eval(), whisper=whisper.eval(),
+                        sources={"unet": str(weights.unet_weights), "vae": str(weights.vae_dir),
+                                 "whisper": str(weights.whisper_dir)})
+    if with_unet:
+        load_unet(nets, weights)
+    return nets.to(device, dtype)
+
+
+def load_unet(nets: MuseTalkNets, weights: MuseTalkWeights) -> MuseTalkNets:
+    """Load the UNet state dict (weights_only) into ``nets``, on the device and dtype of its VAE."""
+    import torch
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+
     try:
         state = torch.load(weights.unet_weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle errors, truncated files, foreign objects
@@ -403,20 +425,13 @@ def load_released(weights: MuseTalkWeights, device: str = "cpu", dtype: Any = No
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{weights.unet_weights.name} does not hold a UNet state dict")
     state = {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
-    unet = UNet2DConditionModel.from_config(spec.unet)
+    unet = UNet2DConditionModel.from_config(nets.spec.unet)
     try:
         unet.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise WeightsError(f"{weights.unet_weights.name} does not fit the MuseTalk UNet layout ({str(exc)[:200]})") from exc
-    try:
-        vae = AutoencoderKL.from_pretrained(weights.vae_dir, local_files_only=True, torch_dtype=torch.float32)
-        whisper = WhisperModel.from_pretrained(weights.whisper_dir, local_files_only=True, dtype=torch.float32).get_encoder()
-    except Exception as exc:  # noqa: BLE001 - library errors for broken folders
-        raise WeightsError(f"could not load the VAE or Whisper weights ({_first_line(exc)})") from exc
-    nets = MuseTalkNets(spec=spec, unet=unet.eval(), vae=vae.eval(), whisper=whisper.eval(),
-                        sources={"unet": str(weights.unet_weights), "vae": str(weights.vae_dir),
-                                 "whisper": str(weights.whisper_dir)})
-    return nets.to(device, dtype)
+    nets.unet = unet.eval().to(device=nets.device, dtype=nets.dtype)
+    return nets
 
 
 def _first_line(exc: BaseException) -> str:

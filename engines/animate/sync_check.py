@@ -1,0 +1,144 @@
+"""Lip-sync self-check: measure the mouth in rendered frames and compare it with the audio.
+
+``measure_mouth_opening(rig, frame)`` looks only at the frame's pixels: in a box around the rest
+mouth it counts, per column, the pixels whose colour is nearer the mouth's inside (dark cavity,
+teeth, tongue) than the lips and skin, and returns the median count over the middle columns, in
+pixels. ``sync_report`` correlates those openings with the audio loudness at frame rate, finds the
+audio-video offset and flags stretches where they disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engines.animate.visemes import frame_loudness
+
+MAX_LAG_FRAMES = 5
+MIN_FLAG_S = 0.3
+
+
+def _mouth_window(rig) -> tuple[int, int, int, int]:
+    mw = float(rig.metrics[0])
+    xs = np.asarray(rig.cols_x, np.float64)
+    cx = 0.5 * (xs[0] + xs[-1])
+    line = float(np.asarray(rig.cols_line)[len(xs) // 2])
+    h, w = rig.base.shape[:2]
+    x0 = int(max(0, np.floor(cx - 0.22 * mw)))
+    x1 = int(min(w, np.ceil(cx + 0.22 * mw)))
+    y0 = int(max(0, np.floor(line - 0.25 * mw)))
+    y1 = int(min(h, np.ceil(line + 0.55 * mw)))
+    return x0, y0, x1, y1
+
+
+def _references(rig) -> tuple[np.ndarray, np.ndarray]:
+    cavity, teeth, tongue, lip, skin = (np.asarray(c, np.float32) for c in rig.colours[:5])
+    inside = np.stack([cavity, cavity * 0.6, teeth, teeth * 0.75, teeth * 0.55, tongue])
+    outside = np.stack([lip, lip * 0.8, lip * 0.65, np.minimum(lip * 1.15, 255), skin, skin * 0.85,
+                        skin * 0.7, np.minimum(skin * 1.1, 255)])
+    return inside, outside
+
+
+def _classify(rig, frame: np.ndarray):
+    x0, y0, x1, y1 = _mouth_window(rig)
+    patch = np.asarray(frame[y0:y1, x0:x1, :3], np.float32)
+    inside, outside = _references(rig)
+    refs = np.vstack([inside, outside])
+    flat = patch.reshape(-1, 3)
+    nearest = ((flat[:, None, :] - refs[None]) ** 2).sum(-1).argmin(1).reshape(patch.shape[:2])
+    mask = nearest < len(inside)
+    # keep only blobs reaching the band around the closed lip line: the mouth opens from there,
+    # while bright skin or dark creases elsewhere in the window are not the mouth
+    line = float(np.asarray(rig.cols_line)[len(rig.cols_line) // 2]) - y0
+    band = max(2.0, 0.06 * float(rig.metrics[0]))
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+    r0, r1 = int(max(0, np.floor(line - band))), int(min(mask.shape[0], np.ceil(line + band)))
+    keep = np.unique(labels[r0:r1])
+    keep = keep[keep > 0]
+    mask = np.isin(labels, keep)
+    return mask, nearest, (x0, y0, x1, y1)
+
+
+def interior_mask(rig, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Boolean mask of mouth-inside pixels in the mouth window, and the window (x0, y0, x1, y1)."""
+    mask, _, box = _classify(rig, frame)
+    return mask, box
+
+
+def teeth_pixels(rig, frame: np.ndarray) -> int:
+    """Number of pixels inside the mouth opening whose colour is nearest the rig's teeth colour."""
+    mask, nearest, _ = _classify(rig, frame)
+    return int((mask & np.isin(nearest, [2, 3])).sum())
+
+
+def measure_mouth_opening(rig, frame: np.ndarray) -> float:
+    """Vertical inner-mouth opening (pixels) seen in an RGB ``frame`` rendered with ``rig``.
+
+    Per column of the middle of the mouth: the number of pixels coloured like the inside of a mouth
+    (cavity, teeth, tongue) rather than lips or skin, in blobs reaching the closed lip line; the
+    median over those columns.
+    """
+    mask, _, _ = _classify(rig, frame)
+    if mask.size == 0:
+        return 0.0
+    return float(np.median(mask.sum(axis=0)))
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    d = np.diff(np.r_[0, flags.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or a.std() < 1e-9 or b.std() < 1e-9:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: float) -> dict[str, Any]:
+    """Compare per-frame mouth openings (pixels) with the audio (mono, ``sample_rate`` Hz).
+
+    Returns ``correlation`` (Pearson, opening vs loudness envelope at frame rate), ``offset_frames``
+    (lag within +-5 frames at which they correlate best; positive = the mouth moves LATER than the
+    sound, negative = earlier), ``offset_ms``, and ``flagged``: ``[{start_s, end_s, reason}]`` for
+    stretches over 0.3 s of loud audio with a closed mouth, or silence with an open mouth.
+    """
+    op = np.nan_to_num(np.asarray(openings, np.float64).reshape(-1))
+    n = len(op)
+    report: dict[str, Any] = {"frames": n, "fps": float(fps), "correlation": 0.0, "offset_frames": 0,
+                              "offset_ms": 0.0, "flagged": [],
+                              "offset_sign": "positive: mouth later than audio"}
+    if n == 0 or audio is None or np.size(audio) == 0:
+        return report
+    db, _ = frame_loudness(np.asarray(audio, np.float32), int(sample_rate), n, fps, shift_s=0.0,
+                           window_s=max(0.04, 1.5 / fps))
+    ref = float(np.percentile(db, 95))
+    env = np.clip((db - (ref - 40.0)) / 40.0, 0.0, 1.0)  # loudness above a 40 dB floor, 0..1
+    report["correlation"] = round(_pearson(op, env), 4)
+    best, best_r = 0, -2.0
+    for lag in range(-MAX_LAG_FRAMES, MAX_LAG_FRAMES + 1):
+        # lag > 0: opening at frame k + lag matches the sound at frame k
+        if lag >= 0:
+            a, b = op[lag:], env[:n - lag]
+        else:
+            a, b = op[:n + lag], env[-lag:]
+        r = _pearson(a, b)
+        if r > best_r + 1e-9 or (abs(r - best_r) <= 1e-9 and abs(lag) < abs(best)):
+            best, best_r = lag, r
+    report["offset_frames"] = int(best)
+    report["offset_ms"] = round(1000.0 * best / fps, 1)
+    report["correlation_at_offset"] = round(best_r, 4)
+    scale = max(1.0, float(np.percentile(op, 95)))
+    closed = op < 0.12 * scale
+    wide = op > 0.4 * scale
+    min_len = int(np.ceil(MIN_FLAG_S * fps))
+    flagged = []
+    for mask, reason in ((closed & (env > 0.6), "loud audio but the mouth stays closed"),
+                         (wide & (env < 0.15), "mouth open during silence")):
+        for a, b in _runs(mask):
+            if b - a >= min_len:
+                flagged.append({"start_s": round(a / fps, 3), "end_s": round(b / fps, 3), "reason": reason})
+    report["flagged"] = sorted(flagged, key=lambda f: f["start_s"])
+    return report

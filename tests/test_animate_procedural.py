@@ -1,0 +1,332 @@
+"""The procedural talking-head engine: lips, teeth, blinks, head motion, emotion, rigs, self-check."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from engines.animate.base import AnimationSettings, EmotionSpan
+from engines.animate.procedural import LIP_LEAD_S, ProceduralAnimator, ProceduralTrack
+from engines.animate.procedural_rig import frame_portrait
+from engines.animate.sync_check import measure_mouth_opening, sync_report, teeth_pixels
+from engines.tts.base import PhonemeTiming
+
+ROOT = Path(__file__).resolve().parent.parent
+FPS = 25
+QUIET = dict(head_motion=0.0, blink_rate=0.0)  # isolate the mouth and face from life motion
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    img = cv2.cvtColor(cv2.imread(str(ROOT / "assets" / "portrait.png")), cv2.COLOR_BGR2RGB)
+    from engines.face.dlib68 import Dlib68
+
+    return img, Dlib68().detect(img)[0].landmarks
+
+
+@pytest.fixture(scope="module")
+def animator():
+    return ProceduralAnimator()
+
+
+@pytest.fixture(scope="module")
+def rig(portrait, animator):
+    img, lm = portrait
+    return animator.prepare(img, lm, 512, 512, AnimationSettings())
+
+
+def _phonemes(spec: list[tuple[str, float]]) -> list[PhonemeTiming]:
+    out, t = [], 0.0
+    for sym, dur in spec:
+        out.append(PhonemeTiming(sym, t, t + dur))
+        t += dur
+    return out
+
+
+def _frame_at(t: float) -> int:
+    """Frame showing the mouth shape for the sound at ``t`` seconds (the lips lead the audio)."""
+    return int(round((t - LIP_LEAD_S) * FPS))
+
+
+def _render(animator, rig, track, k: int) -> np.ndarray:
+    return next(iter(animator.frames(rig, track, k, k + 1)))
+
+
+# "mama, papa, baba": bilabial closures between open vowels
+MAMA = _phonemes([("^", 0.3), ("m", 0.12), ("ˈ", 0.04), ("ɑ", 0.22), ("m", 0.12), ("ɑ", 0.22), (" ", 0.04),
+                  ("p", 0.1), ("ˈ", 0.04), ("a", 0.22), ("p", 0.1), ("a", 0.22), (" ", 0.04),
+                  ("b", 0.1), ("ˈ", 0.04), ("a", 0.22), ("b", 0.1), ("a", 0.22), ("$", 0.4)])
+
+
+def _centre(phonemes, index: int) -> float:
+    p = phonemes[index]
+    return 0.5 * (p.start + p.end)
+
+
+def test_lips_close_on_m_b_p_and_open_on_a(animator, rig):
+    track = animator.track(duration=MAMA[-1].end, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
+                           emotions=[], settings=AnimationSettings(**QUIET))
+    mouth_w = rig.mouth_width
+    closed = [i for i, p in enumerate(MAMA) if p.phoneme in "mpb"]
+    opened = [i for i, p in enumerate(MAMA) if p.phoneme in "ɑa"]
+    for i in closed:
+        k = _frame_at(_centre(MAMA, i))
+        assert measure_mouth_opening(rig, _render(animator, rig, track, k)) <= 1.0, MAMA[i].phoneme
+    for i in opened:
+        k = _frame_at(_centre(MAMA, i))
+        assert measure_mouth_opening(rig, _render(animator, rig, track, k)) >= 0.08 * mouth_w, MAMA[i].phoneme
+
+
+def test_teeth_hidden_at_rest_although_the_photo_shows_them(portrait, animator, rig):
+    img, lm = portrait
+    photo, _ = frame_portrait(img, lm, 512, 512, AnimationSettings().crop_expand)
+    rest = animator.render_controls(rig, {})
+    shown = teeth_pixels(rig, photo)
+    assert shown > 100  # the demo photo smiles with its teeth
+    assert teeth_pixels(rig, rest) < 0.2 * shown
+    assert measure_mouth_opening(rig, rest) == 0.0
+    open_wide = animator.render_controls(rig, {"jaw": 0.9})
+    assert teeth_pixels(rig, open_wide) > 0.5 * shown  # and they come back when the jaw drops
+
+
+def _eye_darkness(rig, frame) -> int:
+    """Dark (iris, pupil) pixels inside the two eye openings."""
+    total = 0
+    for eye in (rig.landmarks[36:42], rig.landmarks[42:48]):
+        x0, y0 = np.floor(eye.min(0)).astype(int)
+        x1, y1 = np.ceil(eye.max(0)).astype(int)
+        patch = frame[y0:y1 + 1, x0:x1 + 1].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        total += int((patch < 90).sum())
+    return total
+
+
+def test_blinks_close_the_eyes_every_few_seconds(animator, rig):
+    settings = AnimationSettings(head_motion=0.0, seed=3)
+    track = animator.track(duration=20.0, fps=FPS, phonemes=None, audio=None, sample_rate=None,
+                           emotions=[], settings=settings)
+    blink = track.channel("blink")
+    shut = np.flatnonzero(blink >= 0.999)
+    groups = np.split(shut, np.flatnonzero(np.diff(shut) > 4) + 1)
+    assert 3 <= len(groups) <= 9  # about one every 3-5 s
+    for g in groups:  # 100-150 ms: at most 4 frames with the lids past half-way
+        assert np.sum(blink[max(0, g[0] - 4):g[-1] + 5] > 0.5) <= 4
+    open_eyes = _eye_darkness(rig, _render(animator, rig, track, int(np.argmin(blink))))
+    closed_eyes = _eye_darkness(rig, _render(animator, rig, track, int(shut[0])))
+    assert closed_eyes < 0.5 * open_eyes
+
+
+def test_same_seed_renders_identical_frames_and_another_seed_moves_the_head_differently(animator, rig):
+    def frames(seed):
+        s = AnimationSettings(seed=seed)
+        track = animator.track(duration=3.0, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
+                               emotions=[EmotionSpan(0, 3, "happy")], settings=s)
+        return track, [_render(animator, rig, track, k) for k in (10, 40, 70)]
+
+    t0, f0 = frames(7)
+    t1, f1 = frames(7)
+    t2, f2 = frames(8)
+    assert all(np.array_equal(a, b) for a, b in zip(f0, f1))
+    head = [t0.names.index(n) for n in ("head_roll", "head_tx", "head_ty", "head_yaw")]
+    assert np.abs(t0.controls[:, head] - t2.controls[:, head]).max() > 1e-3
+    assert any(not np.array_equal(a, b) for a, b in zip(f0, f2))
+
+
+def _brow_row(rig, frame) -> float:
+    """Vertical position (pixels) of the darkest row in the brow band above the eyes."""
+    lm = rig.landmarks
+    s = rig.eye_distance
+    x0, x1 = int(lm[18, 0]), int(lm[25, 0])
+    y0, y1 = int(lm[17:27, 1].min() - 0.3 * s), int(lm[36:48, 1].min() - 0.05 * s)
+    band = frame[y0:y1, x0:x1].astype(np.float32).mean(axis=(1, 2))
+    return y0 + float(np.argmin(band))
+
+
+def test_emotion_tags_move_the_brows_and_mouth_corners(animator, rig):
+    def still(emotion):
+        spans = [EmotionSpan(0.0, 3.0, emotion)] if emotion else []
+        track = animator.track(duration=3.0, fps=FPS, phonemes=None, audio=None, sample_rate=None,
+                               emotions=spans, settings=AnimationSettings(**QUIET))
+        return track, _render(animator, rig, track, 40)
+
+    t_neutral, neutral = still(None)
+    t_surprised, surprised = still("surprised")
+    t_angry, angry = still("angry")
+    assert _brow_row(rig, surprised) < _brow_row(rig, neutral) - 2  # brows up
+    assert _brow_row(rig, angry) > _brow_row(rig, neutral)  # brows down
+    t_happy, _ = still("happy")
+    t_sad, _ = still("sad")
+    assert t_happy.channel("smile")[40] > 0.5 and t_sad.channel("corners_down")[40] > 0.5
+    assert np.abs(t_neutral.controls[40]).max() == 0.0
+
+
+def test_emotions_blend_in_smoothly_and_scale_with_strength(animator):
+    def smile(strength, expr):
+        track = animator.track(duration=4.0, fps=FPS, phonemes=None, audio=None, sample_rate=None,
+                               emotions=[EmotionSpan(1.0, 3.0, "happy", strength)],
+                               settings=AnimationSettings(expression_strength=expr, **QUIET))
+        return track.channel("smile")
+
+    full, half, none = smile(1.0, 1.0), smile(0.5, 1.0), smile(1.0, 0.0)
+    assert np.allclose(half, 0.5 * full, atol=1e-5)
+    assert np.abs(none).max() == 0.0
+    assert np.abs(np.diff(full)).max() < 0.25  # no jump from one frame to the next
+    assert full[50] > 0.9 and full[5] < 0.05 and full[95] < 0.05
+
+
+def _loudness_audio(sr=16000, seconds=6.0, seed=0):
+    """Alternating speech-like bursts and silences, 0.4-0.7 s each."""
+    rng = np.random.default_rng(seed)
+    audio = np.zeros(int(sr * seconds), np.float32)
+    t = 0.3
+    while t < seconds - 0.8:
+        d = rng.uniform(0.4, 0.7)
+        n0, n1 = int(t * sr), int((t + d) * sr)
+        tt = np.arange(n1 - n0) / sr
+        voice = np.sin(2 * np.pi * 180 * tt) + 0.5 * np.sin(2 * np.pi * 540 * tt) + 0.3 * rng.standard_normal(len(tt))
+        audio[n0:n1] = 0.3 * voice * np.hanning(len(tt)) ** 0.3
+        t += d + rng.uniform(0.35, 0.6)
+    return audio, sr
+
+
+def test_audio_without_phonemes_opens_the_mouth_with_loudness(animator, rig):
+    audio, sr = _loudness_audio()
+    track = animator.track(duration=len(audio) / sr, fps=FPS, phonemes=None, audio=audio, sample_rate=sr,
+                           emotions=[], settings=AnimationSettings(**QUIET))
+    openings = np.array([measure_mouth_opening(rig, f) for f in animator.frames(rig, track, 0, track.n_frames)])
+    report = sync_report(openings, audio, sr, FPS)
+    assert report["correlation"] > 0.6
+    assert abs(report["offset_frames"]) <= 1
+    assert openings.max() > 0.08 * rig.mouth_width
+
+
+def test_rig_survives_an_npz_round_trip_and_renders_identical_frames(animator, rig):
+    buf = io.BytesIO()
+    np.savez(buf, **rig.to_arrays())
+    buf.seek(0)
+    with np.load(buf, allow_pickle=False) as data:
+        again = ProceduralAnimator.rig_from_arrays(dict(data))
+    track = animator.track(duration=2.0, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
+                           emotions=[EmotionSpan(0, 2, "surprised")], settings=AnimationSettings(seed=2))
+    for k in (5, 14, 30):
+        assert np.array_equal(_render(animator, rig, track, k), _render(ProceduralAnimator(), again, track, k))
+
+
+def test_frames_have_the_requested_size_and_count(animator, rig):
+    track = animator.track(duration=1.23, fps=FPS, phonemes=None, audio=None, sample_rate=None,
+                           emotions=[], settings=AnimationSettings())
+    assert track.n_frames == round(1.23 * FPS)
+    frames = list(animator.frames(rig, track, 3, 9))
+    assert len(frames) == 6
+    assert all(f.shape == (512, 512, 3) and f.dtype == np.uint8 for f in frames)
+
+
+def test_wide_output_puts_the_portrait_on_a_blurred_darker_copy(portrait, animator):
+    img, lm = portrait
+    wide = animator.prepare(img, lm, 1280, 720, AnimationSettings())
+    base = wide.base
+    assert base.shape == (720, 1280, 3)
+    edge = base[:, :150].astype(np.float32)
+    centre = base[:, 565:715].astype(np.float32)
+    assert edge.mean() > 20  # not black bars
+    assert edge.mean() < 0.8 * img.astype(np.float32).mean()  # darkened
+    sharpness = lambda a: float(np.abs(np.diff(a, axis=0)).mean())  # noqa: E731
+    assert sharpness(edge) < 0.5 * sharpness(centre)  # blurred
+    lm_out = wide.landmarks
+    assert 500 < lm_out[:, 0].mean() < 780  # face in the middle
+    frame = animator.render_controls(wide, {"jaw": 0.8, "head_roll": 0.03})
+    assert frame.shape == (720, 1280, 3) and measure_mouth_opening(wide, frame) > 0.08 * wide.mouth_width
+
+
+def test_crop_off_the_photo_is_filled_without_black_bars(portrait, animator):
+    img, lm = portrait
+    # the face near the top-left corner of a cut-out photo, framed loosely
+    x0, y0 = 150, 60
+    cut = np.ascontiguousarray(img[y0:y0 + 200, x0:x0 + 200])
+    r = animator.prepare(cut, lm - np.array([x0, y0], np.float32), 512, 512, AnimationSettings(crop_expand=3.0))
+    luma = r.base.astype(np.float32).mean(axis=2)
+    assert luma.max(axis=1).min() > 30 and luma.max(axis=0).min() > 30  # no all-black row or column
+    for strip in (luma[:40], luma[:250, :40]):  # beyond the photo's top and left edges
+        assert strip.mean() > 40 and (strip < 3).mean() < 0.01
+    assert luma[:40].std() < 0.5 * luma[200:400, 200:400].std() + 20
+
+
+def test_controls_take_effect(animator):
+    def track(**kw):
+        return animator.track(duration=MAMA[-1].end, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
+                              emotions=[], settings=AnimationSettings(**kw))
+
+    base = track()
+    jaw = base.channel("jaw")
+    assert np.allclose(track(lip_amplitude=0.5).channel("jaw"), 0.5 * jaw, atol=1e-5)
+    still = track(head_motion=0.0)
+    assert np.abs(still.controls[:, [still.names.index(n) for n in ("head_roll", "head_tx", "head_yaw")]]).max() == 0
+    assert track(blink_rate=0.0).channel("blink").max() == 0.0
+    late = track(av_offset_ms=80.0).channel("jaw")  # +80 ms = two frames later
+    assert np.corrcoef(late[2:], jaw[:-2])[0, 1] > 0.99
+    smooth = track(smoothing=1.0).channel("jaw")
+    sharp = track(smoothing=0.0).channel("jaw")
+    assert np.abs(np.diff(smooth)).sum() < np.abs(np.diff(sharp)).sum()
+
+
+def test_crop_expand_frames_the_face_larger_or_smaller(portrait, animator):
+    img, lm = portrait
+    tight = animator.prepare(img, lm, 256, 256, AnimationSettings(crop_expand=1.4))
+    loose = animator.prepare(img, lm, 256, 256, AnimationSettings(crop_expand=2.8))
+    assert tight.eye_distance > 1.8 * loose.eye_distance
+
+
+def test_stress_marks_and_length_marks_attach_to_their_vowels():
+    from engines.animate.visemes import clean_phonemes, stressed_times
+
+    segs = clean_phonemes(_phonemes([("h", 0.05), ("ˈ", 0.05), ("ɛ", 0.1), ("ː", 0.04), ("l", 0.05), (" ", 0.03)]))
+    assert [s.phoneme for s in segs] == ["h", "ɛ", "l", " "]
+    vowel = segs[1]
+    assert vowel.stress == 2 and vowel.start == pytest.approx(0.05) and vowel.end == pytest.approx(0.24)
+    assert stressed_times(segs) == [pytest.approx(0.05)]
+
+
+def test_stressed_syllables_bring_nods(animator):
+    words = []
+    for _ in range(8):
+        words += [("b", 0.08), ("ˈ", 0.04), ("a", 0.25), ("d", 0.08), (" ", 0.15)]
+    stressed = _phonemes(words)
+    flat = _phonemes([(p, d) for p, d in words if p != "ˈ"])
+    args = dict(fps=FPS, audio=None, sample_rate=None, emotions=[], settings=AnimationSettings(seed=5))
+    ty_stressed = animator.track(duration=stressed[-1].end, phonemes=stressed, **args).channel("head_ty")
+    ty_flat = animator.track(duration=stressed[-1].end, phonemes=flat, **args).channel("head_ty")
+    assert np.abs(ty_stressed - ty_flat).max() > 0.02
+
+
+def test_sync_report_finds_the_offset_and_flags_a_closed_mouth_over_loud_audio():
+    audio, sr = _loudness_audio(seconds=8.0, seed=1)
+    from engines.animate.visemes import frame_loudness
+
+    n = 8 * FPS
+    db, _ = frame_loudness(audio, sr, n, FPS)
+    env = np.clip((db - db.max() + 40) / 40, 0, 1)
+    late = np.r_[np.zeros(2), env[:-2]] * 20  # the mouth two frames after the sound
+    report = sync_report(late, audio, sr, FPS)
+    assert report["offset_frames"] == 2 and report["correlation_at_offset"] > 0.95
+    assert report["flagged"] == []
+    broken = late.copy()
+    loud = np.flatnonzero(env > 0.8)
+    broken[loud[0]:loud[0] + 15] = 0.0
+    flagged = sync_report(broken, audio, sr, FPS)["flagged"]
+    assert any(f["reason"].startswith("loud audio") and f["end_s"] - f["start_s"] >= 0.3 for f in flagged)
+
+
+def test_track_round_trips_through_arrays(animator):
+    track = animator.track(duration=1.0, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None, emotions=[],
+                           settings=AnimationSettings())
+    again = ProceduralTrack.from_arrays(track.to_arrays())
+    assert again.names == track.names and np.array_equal(again.controls, track.controls)
+
+
+def test_rejects_landmarks_that_are_not_68_points(portrait, animator):
+    img, lm = portrait
+    with pytest.raises(ValueError):
+        animator.prepare(img, lm[:5], 512, 512, AnimationSettings())
