@@ -59,7 +59,9 @@ def page(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.goto(server, wait_until="networkidle")
+        pg.set_default_timeout(120_000)
+        pg.goto(server, wait_until="load")
+        pg.get_by_role("tab", name="Studio").wait_for()
         yield pg
         browser.close()
 
