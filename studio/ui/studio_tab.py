@@ -91,11 +91,16 @@ def build(studio: Studio) -> None:
             return None, f"<span class='error-line'>error: {exc}</span>", None
         return str(result.video), jobs.summary_markdown(result), [str(p) for p in result.all_files()]
 
-    def do_preview(*args, request: gr.Request, progress=gr.Progress()):
-        return run(True, *args, request=request, progress=progress)
+    # Explicit parameters: Gradio maps inputs and injects Request/Progress by signature.
+    def do_preview(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v, head_v,
+                   blink_v, smooth_v, offset_v, crop_v, seed_v, request: gr.Request, progress=gr.Progress()):
+        return run(True, avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v,
+                   head_v, blink_v, smooth_v, offset_v, crop_v, seed_v, request=request, progress=progress)
 
-    def do_export(*args, request: gr.Request, progress=gr.Progress()):
-        return run(False, *args, request=request, progress=progress)
+    def do_export(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v, head_v,
+                  blink_v, smooth_v, offset_v, crop_v, seed_v, request: gr.Request, progress=gr.Progress()):
+        return run(False, avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v,
+                   head_v, blink_v, smooth_v, offset_v, crop_v, seed_v, request=request, progress=progress)
 
     def do_cancel(request: gr.Request):
         _cancel.setdefault(getattr(request, "session_hash", "") or "local", threading.Event()).set()
