@@ -108,6 +108,12 @@ def mouth_mask(landmarks: np.ndarray, size: int, feather: float = 0.06) -> np.nd
     edge = max(1, int(round(feather * size)))
     mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (edge, edge)))
     mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=edge / 2.0)
+    # The lips themselves are always fully generated, however tight the jaw polygon came out.
+    lips = np.zeros((size, size), np.float32)
+    lip_poly = pts[48:60]
+    lip_poly = lip_poly.mean(axis=0) + 1.15 * (lip_poly - lip_poly.mean(axis=0))
+    cv2.fillPoly(lips, [np.round(lip_poly * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
+    mask = np.maximum(mask, np.minimum(1.0, 2.0 * cv2.GaussianBlur(lips, (0, 0), sigmaX=edge / 2.0)))
     # Only the lower half is generated from audio; above it the network merely reconstructs.
     rows = np.arange(size, dtype=np.float32)
     mask *= np.clip((rows - size * 0.5) / edge, 0.0, 1.0)[:, None]
