@@ -128,14 +128,21 @@ def resolve(name: str, paths: StudioPaths, progress: ProgressFn | None = None) -
     """
     model = entry(name)
     st = status(model, paths)
-    if st.state == "ready":
-        return st.location
-    if st.state == "assemble":
-        return assemble(model, paths, progress)
+    if (local := _local_copy(model, st, paths, progress)) is not None:
+        return local
     if st.state == "download":
         raise InputError(f"the model '{name}' is not downloaded yet: run `python app.py models fetch {name}` "
                          "or use the Models & Engines tab")
     raise InputError(f"the model '{name}' is not installed: run ./launch.sh again to reinstall the defaults")
+
+
+def _local_copy(model: ModelEntry, st: ModelStatus, paths: StudioPaths, progress: ProgressFn | None) -> Path | None:
+    """The model's path when it is on this machine (joining bundled parts if needed), else None."""
+    if st.state == "ready":
+        return st.location
+    if st.state == "assemble":
+        return assemble(model, paths, progress)
+    return None
 
 
 def assemble(model: ModelEntry, paths: StudioPaths, progress: ProgressFn | None = None) -> Path:
@@ -170,11 +177,8 @@ def assemble(model: ModelEntry, paths: StudioPaths, progress: ProgressFn | None 
 def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progress: ProgressFn | None = None) -> Path:
     """Download (or join) a model into the cache, verifying checksums. Idempotent."""
     model = entry(name)
-    st = status(model, paths)
-    if st.state == "ready":
-        return st.location
-    if st.state == "assemble":
-        return assemble(model, paths, progress)
+    if (local := _local_copy(model, status(model, paths), paths, progress)) is not None:
+        return local
     if model.requires_license_acceptance and not accept_license:
         raise InputError(f"'{name}' is licensed under {model.license}: read it, then accept it "
                          f"(`python app.py models fetch {name} --accept-license` or the checkbox in the UI)")

@@ -46,17 +46,11 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def fetch_model(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from studio import models
+    from studio.cli.progress import progress_bar
     from studio.config import StudioPaths
 
-    with tqdm(total=100, unit="%", desc=args.name, file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
-        def progress(fraction: float, message: str) -> None:
-            bar.n = round(fraction * 100, 1)
-            bar.set_postfix_str(message)
-            bar.refresh()
-
+    with progress_bar(args.name) as progress:
         path = models.fetch(args.name, StudioPaths.from_env().ensure(), accept_license=args.accept_license,
                             progress=progress)
     print(path)
@@ -82,20 +76,14 @@ def verify_models(args: argparse.Namespace) -> int:
 
 def prepare_models(args: argparse.Namespace) -> int:
     """Join every bundled multi-part model once (sha256-checked); quiet when nothing to do."""
-    from tqdm import tqdm
-
     from studio import models
+    from studio.cli.progress import progress_bar
     from studio.config import StudioPaths
 
     paths = StudioPaths.from_env().ensure()
     for entry in models.catalog().values():
         if models.status(entry, paths).state != "assemble":
             continue
-        with tqdm(total=100, unit="%", desc=f"unpacking {entry.name}", file=sys.stderr,
-                  disable=not sys.stderr.isatty()) as bar:
-            def progress(fraction: float, message: str) -> None:
-                bar.n = round(fraction * 100, 1)
-                bar.refresh()
-
+        with progress_bar(f"unpacking {entry.name}") as progress:
             models.assemble(entry, paths, progress)
     return 0

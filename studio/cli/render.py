@@ -32,9 +32,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from engines.animate.base import AnimationSettings
+    from studio.cli.progress import progress_bar
     from studio.render import RenderJob, RenderRequest
     from studio.services import Studio
 
@@ -45,12 +44,7 @@ def run(args: argparse.Namespace) -> int:
         animation=AnimationSettings(seed=args.seed, lip_amplitude=args.lip_amplitude, head_motion=args.head_motion,
                                     expression_strength=args.expression),
     )
-    with tqdm(total=100, unit="%", desc="render", file=sys.stderr, disable=not sys.stderr.isatty(),
-              bar_format="{l_bar}{bar}| {n:.0f}% {postfix}") as bar:
-        def progress(fraction: float, message: str) -> None:
-            bar.n = round(fraction * 100, 1)
-            bar.set_postfix_str(message)
-
+    with progress_bar("render") as progress:
         result = RenderJob(Studio(), request, progress=progress).run()
     for notice in result.notices:
         print(f"note: {notice}", file=sys.stderr)
