@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,8 @@ import pytest
 from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.animate.procedural import LIP_LEAD_S, ProceduralAnimator, ProceduralTrack
 from engines.animate.procedural_rig import frame_portrait
-from engines.animate.sync_check import measure_mouth_opening, sync_report, teeth_pixels
+from engines.animate.sync_check import (interior_mask, measure_mouth_opening, sync_report, teeth_mask,
+                                        teeth_pixels)
 from engines.tts.base import PhonemeTiming
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +92,37 @@ def test_teeth_hidden_at_rest_although_the_photo_shows_them(portrait, animator, 
     assert teeth_pixels(rig, rest) < 0.2 * shown
     assert measure_mouth_opening(rig, rest) == 0.0
     open_wide = animator.render_controls(rig, {"jaw": 0.9})
-    assert teeth_pixels(rig, open_wide) > 0.5 * shown  # and they come back when the jaw drops
+    assert teeth_pixels(rig, open_wide) > teeth_pixels(rig, rest) + 10  # and they show when the jaw drops
+
+
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def test_open_mouth_is_a_dark_cavity_with_a_thin_band_of_shaded_upper_teeth(portrait, animator, rig):
+    img, lm = portrait
+    photo, _ = frame_portrait(img, lm, 512, 512, AnimationSettings().crop_expand)
+    photo_teeth, pbox = teeth_mask(rig, photo)
+    lit = _luma(photo[pbox[1]:pbox[3], pbox[0]:pbox[2]][photo_teeth]).mean()
+    frame = animator.render_controls(rig, {"jaw": 0.9})
+    inside, box = interior_mask(rig, frame)
+    teeth, _ = teeth_mask(rig, frame)
+    patch = frame[box[1]:box[3], box[0]:box[2]]
+    opening = measure_mouth_opening(rig, frame)
+    assert opening >= 0.15 * rig.mouth_width
+    # mostly dark: the cavity, not a white grin
+    assert np.median(_luma(patch[inside])) < 0.45 * lit
+    assert teeth.sum() < 0.25 * inside.sum()
+    # the upper teeth: a thin band at the top of the opening, never taller than a third of it
+    rows = np.flatnonzero(teeth.any(axis=1))
+    assert len(rows) and teeth.sum(axis=0).max() <= max(3.0, opening / 3)
+    assert rows.mean() < np.flatnonzero(inside.any(axis=1)).mean()
+    # and in the mouth's shade, darker than the photo's teeth lit in a smile
+    assert _luma(patch[teeth]).mean() < lit - 15
+    # a small opening shows a dark line between the lips, not a row of bright teeth
+    ajar = animator.render_controls(rig, {"jaw": 0.25})
+    a_in, a_box = interior_mask(rig, ajar)
+    assert a_in.sum() > 0 and np.median(_luma(ajar[a_box[1]:a_box[3], a_box[0]:a_box[2]][a_in])) < 0.6 * lit
 
 
 def _eye_darkness(rig, frame) -> int:
@@ -330,3 +362,93 @@ def test_rejects_landmarks_that_are_not_68_points(portrait, animator):
     img, lm = portrait
     with pytest.raises(ValueError):
         animator.prepare(img, lm[:5], 512, 512, AnimationSettings())
+
+
+def test_every_control_has_a_slider_description_matching_the_settings():
+    from dataclasses import fields
+
+    from engines.animate.base import CONTROLS
+
+    defaults = {f.name: f.default for f in fields(AnimationSettings)}
+    names = [c.name for c in CONTROLS]
+    assert set(names) == set(defaults) - {"seed"} and len(names) == len(set(names))
+    for c in CONTROLS:
+        assert c.minimum <= c.default <= c.maximum and c.step > 0
+        assert c.default == defaults[c.name]
+        assert c.label and c.help and "\n" not in c.help and len(c.help) < 100
+    wild = AnimationSettings(lip_amplitude=50.0, blink_rate=-3.0, smoothing=float("nan"), seed=9).clamped()
+    assert wild.lip_amplitude == 2.0 and wild.blink_rate == 0.0 and wild.smoothing == 0.5 and wild.seed == 9
+
+
+def test_motion_scale_scales_mouth_expression_and_head_together(animator):
+    def track(scale):
+        return animator.track(duration=MAMA[-1].end, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
+                              emotions=[EmotionSpan(0.0, 3.0, "surprised")],
+                              settings=AnimationSettings(motion_scale=scale, blink_rate=0.0, seed=4))
+
+    full, half, still = track(1.0), track(0.5), track(0.0)
+    for name in ("jaw", "brow_up", "head_tx", "head_roll"):
+        assert np.abs(full.channel(name)).max() > 1e-3, name
+        assert np.allclose(half.channel(name), 0.5 * full.channel(name), atol=1e-4), name
+        assert np.abs(still.channel(name)).max() == 0.0, name
+
+
+def test_a_cached_rig_from_an_older_engine_is_refused(rig):
+    from engines.animate.procedural_rig import RIG_VERSION
+
+    old = rig.to_arrays()
+    old["version"] = np.asarray(RIG_VERSION - 1)
+    with pytest.raises(ValueError):
+        ProceduralAnimator.rig_from_arrays(old)
+
+
+def test_sync_report_says_in_one_line_whether_the_lips_follow_the_voice():
+    audio, sr = _loudness_audio(seconds=6.0, seed=2)
+    from engines.animate.visemes import frame_loudness
+
+    n = 6 * FPS
+    db, _ = frame_loudness(audio, sr, n, FPS)
+    good = sync_report(np.clip((db - db.max() + 40) / 40, 0, 1) * 20, audio, sr, FPS)
+    assert good["passed"] and "passed" in good["summary"] and "\n" not in good["summary"]
+    rng = np.random.default_rng(0)
+    bad = sync_report(rng.uniform(0, 20, n), audio, sr, FPS)
+    assert not bad["passed"] and "needs a look" in bad["summary"]
+
+
+def test_silence_returns_the_mouth_to_rest(animator, rig):
+    speech = _phonemes([("^", 0.2), ("b", 0.1), ("ˈ", 0.04), ("ɑ", 0.3), ("$", 1.2)])
+    track = animator.track(duration=speech[-1].end, fps=FPS, phonemes=speech, audio=None, sample_rate=None,
+                           emotions=[], settings=AnimationSettings(**QUIET))
+    talking = _frame_at(_centre(speech, 3))
+    assert measure_mouth_opening(rig, _render(animator, rig, track, talking)) > 0.1 * rig.mouth_width
+    late = track.n_frames - 3  # 1 s into the final pause
+    assert np.abs(track.controls[late, :4]).max() < 1e-3
+    assert np.array_equal(_render(animator, rig, track, late), animator.render_controls(rig, {}))
+
+
+def test_lips_lead_the_sound_by_about_50_ms():
+    animator = ProceduralAnimator()
+    fps = 200  # 5 ms frames, to see the lead
+    speech = _phonemes([("^", 0.5), ("ɑ", 0.3), ("$", 0.7)])
+    jaw = animator.track(duration=1.5, fps=fps, phonemes=speech, audio=None, sample_rate=None, emotions=[],
+                         settings=AnimationSettings(**QUIET)).channel("jaw").astype(np.float64)
+    times = np.arange(len(jaw)) / fps
+    centre = float((jaw * times).sum() / jaw.sum())
+    assert 0.03 <= _centre(speech, 1) - centre <= 0.065
+
+
+def test_blinks_come_every_3_to_5_seconds_on_average_and_sometimes_twice():
+    settings = AnimationSettings(seed=11)
+    from engines.animate.motion import blink_curve
+
+    blink = blink_curve(300 * FPS, FPS, settings)
+    shut = np.flatnonzero(blink >= 0.999) / FPS
+    starts = shut[np.r_[True, np.diff(shut) > 0.2]]
+    gaps = np.diff(starts)
+    doubles = int((gaps < 0.45).sum())
+    singles = gaps[gaps >= 0.45]
+    assert 3.0 <= singles.mean() <= 5.5 and singles.min() >= 2.0
+    assert 0 < doubles < 0.35 * len(starts)
+    lids = blink_curve(300 * FPS, FPS, replace(settings, blink_rate=2.0))
+    assert (np.flatnonzero(np.diff((lids > 0.5).astype(int)) == 1).size
+            > 1.6 * np.flatnonzero(np.diff((blink > 0.5).astype(int)) == 1).size)

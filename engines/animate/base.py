@@ -8,11 +8,14 @@ A render is three steps:
    into per-frame parameters for the whole video (small arrays, cheap);
 3. ``animator.frames(rig, track, start, stop)`` yields RGB uint8 frames ``(height, width, 3)``
    for frame indices ``start..stop-1``, so long videos stream in chunks.
+
+``AnimationSettings`` holds the user's controls; ``CONTROLS`` describes each one (label, range,
+step, default, a one-line explanation) so a UI can build its sliders from data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
@@ -22,9 +25,10 @@ from engines.tts.base import PhonemeTiming
 
 @dataclass
 class AnimationSettings:
-    """User controls of the animation (unitless scales unless stated)."""
+    """User controls of the animation (unitless scales unless stated); ``CONTROLS`` describes each."""
 
     lip_amplitude: float = 1.0  # scales mouth opening
+    motion_scale: float = 1.0  # scales mouth, expression and head motion together
     expression_strength: float = 1.0  # scales emotion on the face
     head_motion: float = 1.0  # scales sway and nods
     blink_rate: float = 1.0  # 1.0 = a blink every ~4 s
@@ -32,6 +36,60 @@ class AnimationSettings:
     av_offset_ms: float = 0.0  # positive shows the mouth later than the audio
     crop_expand: float = 1.8  # output framing: face box scale used to crop the portrait
     seed: int = 0  # same seed, same frames
+
+    @classmethod
+    def of(cls, obj: Any) -> "AnimationSettings":
+        """``obj`` itself, a default for None, or a copy of the like-named fields of another
+        settings object (e.g. an older copy of this class)."""
+        if obj is None or isinstance(obj, cls):
+            return obj or cls()
+        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls) if hasattr(obj, f.name)})
+
+    def clamped(self) -> "AnimationSettings":
+        """A copy with every control inside its ``CONTROLS`` range (NaN becomes the default)."""
+        values = {}
+        for c in CONTROLS:
+            v = float(getattr(self, c.name))
+            values[c.name] = c.default if not np.isfinite(v) else float(np.clip(v, c.minimum, c.maximum))
+        return replace(self, **values)
+
+
+@dataclass(frozen=True)
+class Control:
+    """One user control, enough to build a slider: ``name`` is the ``AnimationSettings`` field,
+    ``help`` one line for the UI."""
+
+    name: str
+    label: str
+    minimum: float
+    maximum: float
+    step: float
+    default: float
+    help: str
+
+
+def _default(name: str) -> float:
+    return float({f.name: f.default for f in fields(AnimationSettings)}[name])
+
+
+CONTROLS: tuple[Control, ...] = (
+    Control("lip_amplitude", "Lip amplitude", 0.0, 2.0, 0.05, _default("lip_amplitude"),
+            "How wide the mouth opens when speaking (1 = natural)."),
+    Control("motion_scale", "Motion scale", 0.0, 2.0, 0.05, _default("motion_scale"),
+            "Overall liveliness: scales mouth, expression and head motion together."),
+    Control("expression_strength", "Expression strength", 0.0, 2.0, 0.05, _default("expression_strength"),
+            "How strongly [happy], [sad], [angry], [surprised] show on the face."),
+    Control("blink_rate", "Blink rate", 0.0, 3.0, 0.1, _default("blink_rate"),
+            "Blinks per 4 seconds or so (0 = never blink)."),
+    Control("head_motion", "Head motion", 0.0, 2.0, 0.05, _default("head_motion"),
+            "Amount of head sway, nods on stressed words and breathing (0 = still)."),
+    Control("crop_expand", "Crop expand", 1.2, 3.0, 0.05, _default("crop_expand"),
+            "Room around the face in the frame (more = smaller face)."),
+    Control("smoothing", "Temporal smoothing", 0.0, 1.0, 0.05, _default("smoothing"),
+            "Softens mouth movement over time (0 = crisp, 1 = very smooth)."),
+    Control("av_offset_ms", "A/V offset (ms)", -200.0, 200.0, 10.0, _default("av_offset_ms"),
+            "Shifts the mouth against the sound; positive shows the mouth later."),
+)
 
 
 @dataclass(frozen=True)

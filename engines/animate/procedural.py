@@ -3,14 +3,15 @@
 ``prepare`` frames the portrait and precomputes displacement fields (see ``procedural_rig``);
 ``track`` turns phonemes (or audio), emotion spans and settings into per-frame controls
 (see ``visemes`` and ``motion``); ``frames`` warps the face with one weighted sum of fields and
-``cv2.remap`` per frame, draws the inside of the mouth (cavity, teeth, tongue) into the lip gap,
-then moves the head with a second, smooth warp. All float32 and vectorised: a few milliseconds
-per 512x512 frame on one core.
+``cv2.remap`` per frame, paints the inside of the mouth (dark cavity, subtle upper teeth, a hint of
+tongue, lower teeth only when wide open; see ``_MouthPainter``) into the lip gap, then moves the
+head with a second, smooth warp, so the mouth moves with the head. Vectorised: a few milliseconds
+per 512x512 frame on one core (``bench/bench_animate.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Sequence
 
 import cv2
@@ -59,6 +60,8 @@ class ProceduralAnimator:
     """Landmark-driven warp animator: visemes, inner mouth and teeth, blinks, head motion, emotion."""
 
     name = "procedural"
+    # Bump when the same inputs give different frames, so caches of rendered chunks keyed on it refresh.
+    version = "3"
 
     def __init__(self, **_: object):
         self.notices: list[str] = []
@@ -70,7 +73,7 @@ class ProceduralAnimator:
                 settings: AnimationSettings | None = None) -> Rig:
         """Rig for ``width`` x ``height`` output frames (pixels) from an RGB uint8 portrait and its
         68 landmarks (pixels)."""
-        settings = settings or AnimationSettings()
+        settings = AnimationSettings.of(settings).clamped()
         return prepare_rig(image, landmarks, width, height, settings.crop_expand)
 
     @staticmethod
@@ -87,7 +90,12 @@ class ProceduralAnimator:
 
         Mouth from ``phonemes`` when given, else from ``audio`` (mono float32 at ``sample_rate`` Hz).
         """
-        settings = settings or AnimationSettings()
+        settings = AnimationSettings.of(settings).clamped()
+        scale = settings.motion_scale
+        # "motion scale" scales every kind of motion; the other controls scale one each
+        settings = replace(settings, lip_amplitude=settings.lip_amplitude * scale,
+                           expression_strength=settings.expression_strength * scale,
+                           head_motion=settings.head_motion * scale)
         n = max(0, int(round(float(duration) * fps)))
         shift = LIP_LEAD_S - float(settings.av_offset_ms) / 1000.0
         controls = np.zeros((n, len(CONTROLS)), np.float32)
@@ -213,6 +221,107 @@ class _SmoothWarp:
         return self.bx[s:-s, s:-s], self.by[s:-s, s:-s]
 
 
+class _MouthPainter:
+    """The inside of an open mouth, painted per frame in layers and softened to match the photo.
+
+    Back to front: a dark cavity, a little lighter and redder just inside the lips (the wet inner
+    lip) and darker towards the corners; a tongue low in the mouth once it opens; the lower incisors,
+    in shadow, only when the jaw is well down; the upper incisors, whose edge is fixed to the upper
+    jaw (so they show as the upper lip lifts or the jaw drops) and which fade into the dark beside
+    the canines. Colours come from the photo (its own teeth when it shows them), then the layers are
+    blurred about as much as the photo was scaled up, with a fixed grain, so they do not look drawn.
+    """
+
+    SEAMS_U = (-0.6, -0.34, 0.0, 0.34, 0.6)  # gaps between incisors and canines, mouth half-widths
+
+    def __init__(self, rig: Rig):
+        cavity, teeth, tongue, lip, skin = (np.asarray(c, np.float32) for c in rig.colours[:5])
+        self.mw = rig.mouth_width
+        self.px = float(rig.metrics[2])
+        self.cols_u = rig.cols_u.astype(np.float32)
+        self.deep = cavity * 0.6
+        self.rim = lip * 0.5
+        self.lip_inside = lip * 0.8
+        self.teeth = teeth
+        self.tongue = tongue
+        self.lower_h = LOWER_TEETH * self.mw
+        self.blur = 0.45 * self.px
+        self.grain = self._grain(rig.base, rig.landmarks)
+
+    def _grain(self, base: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        """A fixed 128x128 multiplicative noise tile as strong as the fine texture of the cheek."""
+        h, w = base.shape[:2]
+        r = max(3, int(0.25 * self.mw))
+        cx, cy = int(np.clip(lm[[31, 2]].mean(0)[0], r, w - r - 1)), int(np.clip(lm[[31, 2]].mean(0)[1], r, h - r - 1))
+        patch = base[cy - r:cy + r, cx - r:cx + r].astype(np.float32).mean(axis=2)
+        fine = patch - cv2.GaussianBlur(patch, (0, 0), 1.5 * self.px)
+        amp = float(np.clip(fine.std(), 0.5, 6.0))
+        rng = np.random.default_rng(12345)
+        tile = cv2.GaussianBlur(rng.standard_normal((128, 128)).astype(np.float32), (0, 0), 0.5 * self.px)
+        luma = max(40.0, float(patch.mean()))
+        return (tile * (amp / luma / max(1e-6, float(tile.std())))).astype(np.float32)
+
+    def paint(self, top_p: np.ndarray, bot_p: np.ndarray, ut_p: np.ndarray, jaw: float,
+              bx0: int, by0: int, bx1: int, by1: int) -> np.ndarray:
+        """Float RGB canvas for the box ``bx0..bx1`` x ``by0..by1`` (output pixels) given the lip
+        gap's upper and lower edges and the upper incisors' edge (``(N_COLS, 2)`` each)."""
+        px, mw = self.px, self.mw
+        gx = np.arange(bx0, bx1, dtype=np.float32)
+        y = np.arange(by0, by1, dtype=np.float32)[:, None]
+        xt = np.maximum.accumulate(top_p[:, 0])
+        xb = np.maximum.accumulate(bot_p[:, 0])
+        top = np.interp(gx, xt, top_p[:, 1])[None, :]
+        bot = np.interp(gx, xb, bot_p[:, 1])[None, :]
+        edge = np.interp(gx, np.maximum.accumulate(ut_p[:, 0]), ut_p[:, 1])[None, :]
+        u = np.interp(gx, xt, self.cols_u)[None, :]
+        au = np.abs(u)
+        gap = np.maximum(bot - top, 0.0)
+        corner = 1.0 - 0.6 * smoothstep(0.35, 0.95, au)
+
+        # cavity: darkest deep inside, the wet inner lip just inside the edges
+        dt, db = y - top, bot - y
+        rim = np.exp(-np.maximum(np.minimum(dt, db), 0.0) / (0.8 * px + 0.06 * gap))
+        col = self.deep * corner[..., None] + (self.rim - self.deep * corner[..., None]) * (0.8 * rim)[..., None]
+        # where the lips barely part (the ends of the gap, a mouth just ajar) little light gets in, and
+        # what shows is the inner lip rather than a dark line
+        thin = np.exp(-gap / (1.2 * px))
+        col += (self.lip_inside - col) * thin[..., None]
+        light = 0.6 + 0.4 * float(smoothstep(0.03, 0.18, float(gap.max()) / mw))
+        # tongue: a low mound behind the lower teeth, once the mouth is open enough to see it
+        th = np.minimum(0.4 * gap, 0.11 * mw) * smoothstep(0.08, 0.2, gap / mw)
+        t_top = bot - th * np.clip(1.0 - (au / 0.8) ** 2, 0.0, 1.0)
+        a_t = np.clip((y - t_top) / (0.8 * px) + 0.5, 0.0, 1.0) * (th > 0.3)
+        # its back (higher up) is in the dark, its front catches some light
+        t_shade = 0.5 + 0.4 * smoothstep(0.0, 1.0, (y - t_top) / np.maximum(th, px))
+        col += (self.tongue * (t_shade * corner)[..., None] - col) * a_t[..., None]
+        # lower incisors: mostly behind the lower lip, a shadowed sliver when wide open
+        hl = self.lower_h * float(smoothstep(0.7, 1.2, jaw)) * np.clip(1.0 - (au / 0.45) ** 2, 0.0, 1.0)
+        a_l = 0.7 * np.clip((y - (bot - hl)) / (0.8 * px) + 0.5, 0.0, 1.0) * (hl > 0.3)
+        col += (self.teeth * 0.42 - col) * a_l[..., None]
+        # upper incisors: from the lip down to their fixed edge; shadowed under the lip and sideways
+        vis = np.maximum(edge - top, 0.0)
+        a_u = 0.95 * np.clip((edge - y) / (0.6 * px) + 0.5, 0.0, 1.0) * (1.0 - smoothstep(0.5, 0.8, au))
+        shade = (0.62 + 0.38 * smoothstep(0.0, 1.0, dt / np.maximum(1.5 * px, 0.6 * vis)))
+        shade = shade * (1.0 - 0.55 * smoothstep(0.15, 0.7, au))
+        seams = np.zeros_like(au)
+        half_w = 0.5 * mw
+        for s in self.SEAMS_U:
+            seams = np.maximum(seams, np.exp(-0.5 * ((u - s) * half_w / (0.45 * px)) ** 2))
+        shade = shade * (1.0 - 0.12 * seams) * (1.0 - 0.12 * np.exp(-np.maximum(edge - y, 0.0) / (0.7 * px)))
+        # shadows on teeth take the warm colour of the mouth around them, not grey
+        t_col = self.rim * 0.6 + (self.teeth - self.rim * 0.6) * (light * shade)[..., None]
+        col += (t_col - col) * (a_u * (1.0 - thin))[..., None]
+
+        # grain anchored to the mouth (moves with it), then soften like the photo
+        g0x = int(np.floor(top_p[len(top_p) // 2, 0])) - bx0
+        g0y = int(np.floor(top_p[len(top_p) // 2, 1])) - by0
+        hh, ww = col.shape[:2]
+        iy = (np.arange(hh) - g0y) % 128
+        ix = (np.arange(ww) - g0x) % 128
+        col *= 1.0 + self.grain[iy[:, None], ix[None, :]][..., None]
+        return cv2.GaussianBlur(col.astype(np.float32), (0, 0), self.blur)
+
+
 class _Renderer:
     """Per-rig buffers (grids, flattened bases) so each frame is a few array ops."""
 
@@ -239,13 +348,9 @@ class _Renderer:
         self.outer_sign = np.array([-1.0 if n == "pucker" else 1.0 for n in OUTER], np.float32)
         self.outer_clip = np.array([n in ("width", "pucker") for n in OUTER])
         self.head_idx = [INDEX[n] for n in HEAD]
-        self.col_u = np.abs(rig.cols_u.astype(np.float32))
-        mw_px = rig.mouth_width
         self.px = float(rig.metrics[2])
-        self.tau_u = UPPER_TEETH_BELOW_LINE * mw_px
-        self.tau_l = LOWER_TEETH * mw_px
-        cav, teeth, tongue = rig.colours[0], rig.colours[1], rig.colours[2]
-        self.cavity, self.teeth, self.tongue = (np.asarray(c, np.float32) for c in (cav, teeth, tongue))
+        self.tau_u = UPPER_TEETH_BELOW_LINE * rig.mouth_width
+        self.painter = _MouthPainter(rig)
 
     @staticmethod
     def _levels(x: float) -> tuple[float, float]:
@@ -288,7 +393,7 @@ class _Renderer:
         if np.abs(hc).max() > 1e-5:
             hx0, hy0, hx1, hy1 = self.head
             hmx, hmy = self.head_warp.maps(hc)
-            out[hy0:hy1, hx0:hx1] = cv2.remap(out, hmx, hmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+            out[hy0:hy1, hx0:hx1] = cv2.remap(out, hmx, hmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return out
 
     # -------------------------------------------------------------- inside of the mouth
@@ -305,6 +410,8 @@ class _Renderer:
         return q
 
     def _mouth_outline(self, mx, my, jaw: float, rnd: float, up: float):
+        """Output-frame outline of the lip gap (upper edge, lower edge) and of the upper incisors'
+        edge, each ``(N_COLS, 2)``; None while the lips touch."""
         rig = self.rig
         coef = np.array([jaw, rnd, up], np.float32)
         line = rig.cols_line
@@ -312,17 +419,15 @@ class _Renderer:
         bot = line + coef @ rig.cols_bot
         if float((bot - top).max()) < 0.4:
             return None
-        ut = np.clip(line + self.tau_u, top, bot)
-        lt = np.clip(bot - self.tau_l * float(np.clip((jaw - 0.2) / 0.5, 0, 1)) * (1 - self.col_u ** 2), top, bot)
+        # the upper incisors hang from the upper jaw: a fixed edge just below the closed lip line
+        ut = line + self.tau_u
         xs = rig.cols_x
-        pts = self._to_output(mx, my, np.concatenate([xs] * 4), np.concatenate([top, bot, ut, lt]))
-        return pts.reshape(4, len(xs), 2), top, bot, ut
+        pts = self._to_output(mx, my, np.concatenate([xs] * 3), np.concatenate([top, bot, ut]))
+        return pts.reshape(3, len(xs), 2)
 
-    def _draw_mouth(self, out: np.ndarray, mouth, jaw: float) -> None:
-        rig = self.rig
-        (top_p, bot_p, ut_p, lt_p), top, bot, ut = mouth
-        xs = rig.cols_x
-        n = len(xs)
+    def _draw_mouth(self, out: np.ndarray, outline: np.ndarray, jaw: float) -> None:
+        """Paint the inside of the mouth into the lip gap of ``out`` (in place)."""
+        top_p, bot_p, ut_p = outline
         gap_poly = np.concatenate([top_p, bot_p[::-1]])
         h, w = out.shape[:2]
         pad = int(np.ceil(2 * self.px)) + 2
@@ -332,52 +437,11 @@ class _Renderer:
         by1 = min(h, int(np.ceil(gap_poly[:, 1].max())) + pad)
         if bx1 <= bx0 or by1 <= by0:
             return
+        canvas = self.painter.paint(top_p, bot_p, ut_p, jaw, bx0, by0, bx1, by1)
+        mask = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
         o = np.array([bx0, by0], np.float32)
-
-        def fix(p):
-            return np.round((p - o) * 16).astype(np.int32)
-
-        cw, ch = bx1 - bx0, by1 - by0
-        mw_px = rig.mouth_width
-        n2 = n // 2
-        gap_c = float((bot - top)[n2])
-        # cavity, a little lighter just inside the lips
-        canvas = np.empty((ch, cw, 3), np.float32)
-        canvas[:] = self.cavity
-        cx = float(0.5 * (top_p[n2, 0] + bot_p[n2, 0]))
-        if gap_c > 0.1 * mw_px:  # a hint of tongue low in the open mouth
-            cy = float(bot_p[n2, 1]) - 0.1 * gap_c
-            axes = (int(round(0.3 * mw_px * 16)), int(round(max(1.0, 0.32 * gap_c) * 16)))
-            cv2.ellipse(canvas, (int(round((cx - bx0) * 16)), int(round((cy - by0) * 16))), axes, 0, 180, 360,
-                        self.tongue.tolist(), -1, cv2.LINE_AA, shift=4)
-        # teeth: drawn as a coverage mask, then shaded (gum side and corners darker)
-        tmask = np.zeros((ch, cw), np.float32)
-        cv2.fillPoly(tmask, [fix(np.concatenate([top_p, ut_p[::-1]]))], 1.0, cv2.LINE_AA, shift=4)
-        gx = np.arange(bx0, bx1, dtype=np.float32) + 0.5
-        gy = np.arange(by0, by1, dtype=np.float32)[:, None] + 0.5
-        t_top = np.interp(gx, top_p[:, 0], top_p[:, 1])[None, :]
-        t_bot = np.interp(gx, ut_p[:, 0], ut_p[:, 1])[None, :]
-        t = np.clip((gy - t_top) / np.maximum(t_bot - t_top, 1.0), 0, 1)
-        tshade = 0.7 + 0.3 * smoothstep(0.0, 0.5, t) - 0.05 * smoothstep(0.85, 1.0, t)
-        if jaw > 0.2:
-            lmask = np.zeros((ch, cw), np.float32)
-            cv2.fillPoly(lmask, [fix(np.concatenate([lt_p, bot_p[::-1]]))], 1.0, cv2.LINE_AA, shift=4)
-            tmask = np.maximum(tmask, lmask)
-            tshade = np.where(lmask > 0, 0.8, tshade)
-        # faint gaps between the front teeth
-        ucol = (gx - float(0.5 * (xs[0] + xs[-1]))) / max(1.0, 0.5 * float(xs[-1] - xs[0]))
-        seams = np.zeros_like(ucol)
-        for u in (-0.5, -0.3, 0.0, 0.3, 0.5):
-            seams = np.maximum(seams, np.exp(-0.5 * ((ucol - u) * mw_px * 0.5 / max(0.5, 0.4 * self.px)) ** 2))
-        tshade = tshade * (1.0 - 0.16 * seams[None, :])
-        corner = (1.0 - 0.65 * smoothstep(0.3, 0.95, np.abs(ucol)))[None, :]
-        tcol = self.teeth[None, None, :] * (tshade * corner)[..., None]
-        canvas += (tcol - canvas) * tmask[..., None]
-        canvas *= (0.55 + 0.45 * corner)[..., None]  # the cheeks' shadow in the corners
-        canvas = cv2.GaussianBlur(canvas, (0, 0), 0.45 * self.px)
-        mask = np.zeros((ch, cw), np.uint8)
-        cv2.fillPoly(mask, [fix(gap_poly)], 255, cv2.LINE_AA, shift=4)
-        m = cv2.GaussianBlur(mask, (0, 0), 0.35 * self.px).astype(np.float32) * (1.0 / 255.0)
+        cv2.fillPoly(mask, [np.round((gap_poly - o) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        m = cv2.GaussianBlur(mask, (0, 0), 0.5 * self.px).astype(np.float32) * (1.0 / 255.0)
         region = out[by0:by1, bx0:bx1].astype(np.float32)
-        m3 = m[..., None]
-        out[by0:by1, bx0:bx1] = (region + (canvas - region) * m3).astype(np.uint8)
+        region += (canvas - region) * m[..., None]
+        out[by0:by1, bx0:bx1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)

@@ -36,10 +36,11 @@ N_COLS = 33  # columns sampled across the mouth for drawing its inside
 JAW_GAP = 0.30  # lip gap at jaw = 1
 ROUND_GAP = 0.26  # lip gap at jaw_round = 1
 UPPER_RAISE = 0.09  # upper-lip lift at upper_raise = 1
-UPPER_TEETH_BELOW_LINE = 0.035  # upper incisors' edge below the closed lip line
-LOWER_TEETH = 0.06  # lower incisors showing above the lower lip when wide open
+UPPER_TEETH_BELOW_LINE = 0.028  # upper incisors' edge below the closed lip line
+LOWER_TEETH = 0.04  # lower incisors showing above the lower lip when wide open
 
 COLOUR_NAMES = ("cavity", "teeth", "tongue", "lip", "skin")
+RIG_VERSION = 2  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Rig:
     cols_bot: np.ndarray  # (3, N_COLS) downward lip-gap edge per unit
     colours: np.ndarray  # (5, 3) float32 RGB: COLOUR_NAMES
     metrics: np.ndarray  # (4,) float32: mouth width, eye distance, pixel scale, face height
+    version: int = RIG_VERSION
 
     @property
     def mouth_width(self) -> float:
@@ -88,6 +90,8 @@ class Rig:
                 raise ValueError(f"rig data has no '{f.name}'")
             v = np.asarray(d[f.name])
             kwargs[f.name] = int(v) if f.type in ("int", int) else v
+        if kwargs["version"] != RIG_VERSION:
+            raise ValueError(f"rig data is version {kwargs['version']}, this engine needs {RIG_VERSION}")
         return cls(**kwargs)
 
 
@@ -259,7 +263,7 @@ def _vertical_field(box: np.ndarray, split_y, forward_up, forward_lo, lower_star
 
 def _lip_profiles(u):
     u = np.asarray(u, np.float64)
-    open_ = np.maximum(0.0, 1.0 - u * u) ** 0.8
+    open_ = np.maximum(0.0, 1.0 - (u / 0.94) ** 2) ** 1.0  # closed at the inner mouth corners
     round_ = np.maximum(0.0, 1.0 - (u / 0.6) ** 2) ** 0.7
     raise_ = np.maximum(0.0, 1.0 - u * u) ** 0.5
     jaw = 1.0 - smoothstep(1.0, 2.0, np.abs(u))
@@ -504,7 +508,8 @@ def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> 
                  + _gauss(gx, gy, lm[22, 0] + 0.05 * s, lm[22, 1], 0.28 * s, 0.28 * s))
     outer_ends = (_gauss(gx, gy, lm[17, 0], lm[17, 1], 0.25 * s, 0.25 * s)
                   + _gauss(gx, gy, lm[26, 0], lm[26, 1], 0.25 * s, 0.25 * s))
-    out[6, ..., 1] = (-0.12 * s * inner_sad + 0.025 * s * outer_ends) * protect
+    lids_still = 1.0 - smoothstep(0.1 * lid_off, lid_off, d)  # sad brows rise, the upper lids do not
+    out[6, ..., 1] = (-0.12 * s * inner_sad + 0.025 * s * outer_ends) * protect * lids_still
     # eyes wide (+) / narrowed (-): vertical stretch about each eye's centre
     for eye in (lm[36:42], lm[42:48]):
         c = eye.mean(0)
@@ -575,7 +580,29 @@ def _head_weight(gx, gy, hx, hy, a, b_top, b_bot):
 # ---------------------------------------------------------------- colours
 
 
-def _colours(base: np.ndarray, lm: np.ndarray) -> np.ndarray:
+def _photo_teeth(base: np.ndarray, lm: np.ndarray) -> np.ndarray | None:
+    """Median colour of the teeth the photo shows between its parted lips, or None."""
+    px = max(1.0, np.hypot(*(lm[54] - lm[48])) / 45.0)
+    seen = _teeth_rows(base, lm.astype(np.float64), px)
+    if seen is None:
+        return None
+    cols, tops, bots = seen
+    h = base.shape[0]
+    pix = []
+    for x, a, b in zip(cols.astype(int), np.ceil(tops).astype(int), np.floor(bots).astype(int)):
+        if b > a and 0 <= x < base.shape[1]:
+            pix.append(base[max(0, a):min(h, b + 1), x])
+    if not pix:
+        return None
+    pix = np.vstack(pix).astype(np.float64)
+    luma = pix @ [0.299, 0.587, 0.114]
+    chroma = pix.max(1) - pix.min(1)
+    bright = pix[(luma >= np.percentile(luma, 50)) & (chroma < 0.35 * np.maximum(luma, 1.0))]
+    return np.median(bright, axis=0) if len(bright) >= 8 else None
+
+
+def _colours(base: np.ndarray, lm: np.ndarray, photo_teeth: np.ndarray | None = None) -> np.ndarray:
+    """Reference colours (``COLOUR_NAMES``) for the inside of the mouth, from the photo."""
     h, w = base.shape[:2]
     lips = np.zeros((h, w), np.uint8)
     cv2.fillPoly(lips, [np.round(lm[48:60]).astype(np.int32)], 1)
@@ -592,9 +619,14 @@ def _colours(base: np.ndarray, lm: np.ndarray) -> np.ndarray:
     skin = np.median(np.vstack(patches), axis=0)
     lip = np.asarray(lip, np.float64)
     luma = float(skin @ [0.299, 0.587, 0.114])
-    teeth = np.array([236.0, 231.0, 218.0]) * float(np.clip(luma / 160.0, 0.7, 1.0))
-    cavity = lip * np.array([0.34, 0.21, 0.21])
-    tongue = lip * np.array([0.62, 0.4, 0.4])
+    if photo_teeth is not None:
+        # the photo's teeth in a smile get more light than inside a speaking mouth
+        teeth = np.asarray(photo_teeth, np.float64) * 0.9
+    else:
+        # ivory a little darker than the cheek: teeth sit in the mouth's shadow
+        teeth = np.array([1.04, 1.0, 0.9]) * float(np.clip(0.95 * luma, 100.0, 200.0))
+    cavity = lip * np.array([0.3, 0.17, 0.17])
+    tongue = lip * np.array([0.55, 0.36, 0.36])
     return np.stack([cavity, teeth, tongue, lip, skin]).astype(np.float32)
 
 
@@ -610,6 +642,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
         raise ValueError("the portrait needs 68 face landmarks (iBUG layout) in pixels")
     width, height = int(width), int(height)
     base, lm = frame_portrait(image, lm_in, width, height, crop_expand)
+    photo_teeth = _photo_teeth(base, lm)
     base, lm = close_mouth(base, lm)
     lm64 = lm.astype(np.float64)
     m = _Mouth(lm64)
@@ -673,7 +706,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
                head_box=head_box, head_basis=np.ascontiguousarray(head, np.float32),
                cols_x=cols_x.astype(np.float32), cols_line=m.line(cols_x).astype(np.float32),
                cols_u=cols_u.astype(np.float32), cols_top=cols_top.astype(np.float32),
-               cols_bot=cols_bot.astype(np.float32), colours=_colours(base, lm64),
+               cols_bot=cols_bot.astype(np.float32), colours=_colours(base, lm64, photo_teeth),
                metrics=np.array([m.width, s, px, fh], np.float32))
 
 

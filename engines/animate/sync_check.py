@@ -18,6 +18,8 @@ from engines.animate.visemes import frame_loudness
 
 MAX_LAG_FRAMES = 5
 MIN_FLAG_S = 0.3
+MIN_CORRELATION = 0.6  # below this the mouth does not follow the voice well
+TEETH_REFS = (0, 1, 2)  # indices of the lit teeth colours among the inside references
 
 
 def _mouth_window(rig) -> tuple[int, int, int, int]:
@@ -35,7 +37,9 @@ def _mouth_window(rig) -> tuple[int, int, int, int]:
 
 def _references(rig) -> tuple[np.ndarray, np.ndarray]:
     cavity, teeth, tongue, lip, skin = (np.asarray(c, np.float32) for c in rig.colours[:5])
-    inside = np.stack([cavity, cavity * 0.6, teeth, teeth * 0.75, teeth * 0.55, tongue])
+    # teeth first (see TEETH_REFS): as lit in the photo, as rendered, in shadow
+    inside = np.stack([np.minimum(teeth * 1.12, 255), teeth, teeth * 0.75, teeth * 0.55, cavity, cavity * 0.6,
+                       tongue, tongue * 0.6, lip * 0.42])
     outside = np.stack([lip, lip * 0.8, lip * 0.65, np.minimum(lip * 1.15, 255), skin, skin * 0.85,
                         skin * 0.7, np.minimum(skin * 1.1, 255)])
     return inside, outside
@@ -67,10 +71,15 @@ def interior_mask(rig, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int, i
     return mask, box
 
 
+def teeth_mask(rig, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Boolean mask of the mouth-inside pixels coloured like lit teeth, and the window (x0, y0, x1, y1)."""
+    mask, nearest, box = _classify(rig, frame)
+    return mask & np.isin(nearest, TEETH_REFS), box
+
+
 def teeth_pixels(rig, frame: np.ndarray) -> int:
     """Number of pixels inside the mouth opening whose colour is nearest the rig's teeth colour."""
-    mask, nearest, _ = _classify(rig, frame)
-    return int((mask & np.isin(nearest, [2, 3])).sum())
+    return int(teeth_mask(rig, frame)[0].sum())
 
 
 def measure_mouth_opening(rig, frame: np.ndarray) -> float:
@@ -102,15 +111,19 @@ def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: 
 
     Returns ``correlation`` (Pearson, opening vs loudness envelope at frame rate), ``offset_frames``
     (lag within +-5 frames at which they correlate best; positive = the mouth moves LATER than the
-    sound, negative = earlier), ``offset_ms``, and ``flagged``: ``[{start_s, end_s, reason}]`` for
-    stretches over 0.3 s of loud audio with a closed mouth, or silence with an open mouth.
+    sound, negative = earlier; the engine's lips lead by about 40 ms, so -1 frame at 25 fps is by
+    design), ``offset_ms``, ``correlation_at_offset``, ``flagged``: ``[{start_s, end_s, reason}]`` for
+    stretches over 0.3 s of loud audio with a closed mouth, or silence with an open mouth,
+    ``passed`` (correlation >= 0.6 at the offset, offset within one frame, nothing flagged) and
+    ``summary``, one line for the UI.
     """
     op = np.nan_to_num(np.asarray(openings, np.float64).reshape(-1))
     n = len(op)
     report: dict[str, Any] = {"frames": n, "fps": float(fps), "correlation": 0.0, "offset_frames": 0,
-                              "offset_ms": 0.0, "flagged": [],
+                              "offset_ms": 0.0, "correlation_at_offset": 0.0, "flagged": [], "passed": False,
                               "offset_sign": "positive: mouth later than audio"}
     if n == 0 or audio is None or np.size(audio) == 0:
+        report["summary"] = "lip-sync check skipped: no frames or no sound to compare"
         return report
     db, _ = frame_loudness(np.asarray(audio, np.float32), int(sample_rate), n, fps, shift_s=0.0,
                            window_s=max(0.04, 1.5 / fps))
@@ -141,4 +154,17 @@ def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: 
             if b - a >= min_len:
                 flagged.append({"start_s": round(a / fps, 3), "end_s": round(b / fps, 3), "reason": reason})
     report["flagged"] = sorted(flagged, key=lambda f: f["start_s"])
+    report["passed"] = bool(report["correlation_at_offset"] >= MIN_CORRELATION
+                            and abs(report["offset_frames"]) <= 1 and not flagged)
+    report["summary"] = _summary(report)
     return report
+
+
+def _summary(report: dict[str, Any]) -> str:
+    """One line for the UI, e.g. ``lip-sync check passed: mouth follows the voice (r = 0.74), offset -40 ms``."""
+    verdict = "passed" if report["passed"] else "needs a look"
+    text = (f"lip-sync check {verdict}: mouth follows the voice (r = {report['correlation_at_offset']:.2f}), "
+            f"offset {report['offset_ms']:+.0f} ms")
+    if report["flagged"]:
+        text += f", {len(report['flagged'])} segment(s) flagged"
+    return text

@@ -141,8 +141,15 @@ def stressed_times(segments: Sequence[Segment], level: int = 2) -> list[float]:
     return [s.start for s in segments if s.stress >= level]
 
 
+VOWELS = {"open", "open_front", "mid_front", "close_front", "schwa", "mid_central", "rhotic_vowel", "open_round",
+          "mid_round", "near_close_round", "close_round"}
+STRESS_OPENING = {0: 0.85, 1: 1.0, 2: 1.12}  # stressed vowels are louder and open wider
+
+
 def _targets(segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray]:
     table = np.array([VISEMES[s.viseme] for s in segments], dtype=np.float64).reshape(-1, 5)
+    gain = np.array([STRESS_OPENING[s.stress] if s.viseme in VOWELS else 1.0 for s in segments])
+    table[:, :2] *= gain[:, None]
     return table[:, :4], table[:, 4]
 
 
