@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import InputError
@@ -85,27 +85,3 @@ def output_preset(name: str) -> OutputPreset:
     if name not in presets:
         raise InputError(f"unknown preset '{name}': choose one of {', '.join(sorted(presets))}")
     return presets[name]
-
-
-@dataclass
-class AnimationSettings:
-    """Controls of the procedural animation engine (all unitless scales unless stated)."""
-
-    lip_amplitude: float = 1.0  # scales mouth opening
-    expression_strength: float = 1.0  # scales emotion on the face
-    head_motion: float = 1.0  # scales sway and nods
-    blink_rate: float = 1.0  # blinks per ~4 s at 1.0
-    smoothing: float = 0.5  # temporal smoothing of mouth parameters, 0..1
-    av_offset_ms: float = 0.0  # positive moves the mouth later than the audio
-    crop_expand: float = 1.6  # face box scale used for the animated region
-    seed: int = 0
-
-
-@dataclass
-class RenderSettings:
-    """Everything a render depends on, besides the inputs themselves."""
-
-    preset: str = "512"
-    emotion: str = "neutral"
-    subtitles: bool = False
-    animation: AnimationSettings = field(default_factory=AnimationSettings)
