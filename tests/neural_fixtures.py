@@ -70,8 +70,58 @@ def cpu_factory(root: Path | None = None, **kwargs):
 
 
 def tiny_engine(factory=None, **kwargs):
-    """A neural engine on the tiny random weights, allowed to run on the CPU."""
+    """A neural engine on the tiny random weights, allowed to run on the CPU (never on PyTorch CUDA)."""
     from engines.animate.neural.engine import NeuralLipSync
 
     kwargs.setdefault("allow_cpu", True)
-    return NeuralLipSync(models_dir=tiny_weights().root, cache_dir=cache_dir(), factory=factory or cpu_factory(), **kwargs)
+    kwargs.setdefault("torch_cuda", False)
+    kwargs.setdefault("cache_dir", cache_dir())
+    return NeuralLipSync(models_dir=tiny_weights().root, factory=factory or cpu_factory(), **kwargs)
+
+
+class GpuPretender:
+    """Stands in for ``onnxruntime.InferenceSession`` as if TensorRT and CUDA were installed.
+
+    The graph really runs (on ONNX Runtime's CPU provider), but the session reports the provider it
+    was asked for. Providers in ``broken`` fail to load, those in ``run_fails`` fail when running
+    (like a GPU out of memory). ``created`` records (provider, options) of every attempt.
+    """
+
+    def __init__(self, broken=(), run_fails=()):
+        self.broken, self.run_fails = set(broken), set(run_fails)
+        self.created: list[tuple[str, dict]] = []
+
+    def __call__(self, path, sess_options=None, providers=()):
+        import onnxruntime as ort
+
+        name, opts = providers[0] if isinstance(providers[0], tuple) else (providers[0], {})
+        self.created.append((name, dict(opts)))
+        if name in self.broken:
+            raise RuntimeError(f"{name} failed to initialise")
+        inner = ort.InferenceSession(str(path), sess_options=sess_options, providers=["CPUExecutionProvider"])
+        outer = self
+
+        class _Session:
+            def get_providers(self):
+                return [name, "CPUExecutionProvider"]
+
+            def run(self, names, feeds):
+                if name in outer.run_fails:
+                    raise RuntimeError("CUDA error: out of memory")
+                return inner.run(names, feeds)
+
+            def get_inputs(self):
+                return inner.get_inputs()
+
+            def get_outputs(self):
+                return inner.get_outputs()
+
+        return _Session()
+
+
+def gpu_factory(root: Path, **fake):
+    """A session factory that believes TensorRT and CUDA are there (see GpuPretender)."""
+    from engines.runtime.session import CPU, CUDA, TRT, SessionFactory
+
+    pretender = GpuPretender(**fake)
+    return SessionFactory(root, providers_fn=lambda: [TRT, CUDA, CPU], session_cls=pretender), pretender

@@ -8,16 +8,13 @@ first render does not wait minutes. Heavy libraries load only inside ``build``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
-import sys
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from studio.config import StudioPaths
 from studio.errors import InputError
-
-NEURAL_MODEL = "musetalk-1.5"
 
 
 def add_parser(sub) -> None:
@@ -39,54 +36,29 @@ def add_parser(sub) -> None:
     c.set_defaults(func=clear_engines)
 
 
-def _folder_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-
-
 def cache_rows(paths: StudioPaths) -> list[dict[str, Any]]:
     """One row per cached TensorRT engine folder and per ONNX export: kind, folder, bytes, key."""
-    from engines.runtime.session import EngineCache
+    from engines.animate.neural.status import cache_rows as rows
 
-    rows = []
-    for entry in EngineCache(paths.engines).entries():
-        key = entry.get("key") or {}
-        rows.append({"kind": "engine", "folder": entry["folder"], "bytes": entry["bytes"],
-                     "key": key or None, "model": entry.get("model"), "valid": bool(key)})
-    onnx_root = paths.cache / "neural" / "onnx"
-    if onnx_root.is_dir():
-        for folder in sorted(p for p in onnx_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            try:
-                meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                meta = {}
-            rows.append({"kind": "onnx", "folder": folder.name, "bytes": _folder_bytes(folder),
-                         "key": {"weights": meta.get("weights"), "spec": meta.get("spec"), "opset": meta.get("opset")}
-                         if meta else None, "model": str(folder), "valid": bool(meta)})
-    return rows
-
-
-def _describe_key(row: dict[str, Any]) -> str:
-    key = row["key"]
-    if not key:
-        return "(no valid manifest: rebuilt on next use)"
-    if row["kind"] == "engine":
-        return (f"{key['precision']} {key['gpu_name']} sm{key['compute_capability']} "
-                f"TRT {key['tensorrt_version']} ORT {key['ort_version']} {key['profile']}")
-    return f"weights {str(key['weights'])[:16]} spec {key['spec']} opset {key['opset']}"
+    return rows(paths.engines, paths.cache)
 
 
 def list_engines(args: argparse.Namespace) -> int:
+    from engines.animate.neural.status import build_state, describe_key, summary
+
     paths = StudioPaths.from_env()
     rows = cache_rows(paths)
+    state = build_state(paths.models, paths.cache, paths.engines)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"neural": state, "cache": rows}, indent=2))
         return 0
+    print(summary(state))
     if not rows:
         print(f"no cached engines in {paths.engines}")
         return 0
     print(f"{'kind':6} {'MB':>9}  {'folder':60} key")
     for r in rows:
-        print(f"{r['kind']:6} {r['bytes'] / 1e6:9.1f}  {r['folder']:60} {_describe_key(r)}")
+        print(f"{r['kind']:6} {r['bytes'] / 1e6:9.1f}  {r['folder']:60} {describe_key(r)}")
     return 0
 
 
@@ -114,49 +86,64 @@ def clear_engines(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_engines(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def build(paths: StudioPaths, modes: tuple[str, ...] = ("preview", "export"), *, allow_cpu: bool = False,
+          tiny_random: bool = False, progress_for: Callable[[str], Any] | None = None) -> list[dict[str, Any]]:
+    """Export the neural lip-sync to ONNX and build its TensorRT engines for ``modes`` (CLI and UI).
 
+    ``progress_for(mode)`` returns a context manager yielding a ``progress(fraction, message)``
+    callback. Returns one dict per mode (provider, batch sizes, notices); raises InputError with
+    what to do when the weights or a GPU provider are missing.
+    """
     from engines.animate.neural.engine import NeuralLipSync
     from engines.animate.neural.musetalk import MuseTalkWeights, tiny_spec
     from engines.runtime.session import CPU, SessionFactory
 
-    paths = StudioPaths.from_env().ensure()
+    paths = paths.ensure()
     factory = SessionFactory(paths.engines)
-    if not args.tiny_random:
+    if not tiny_random:
         missing = MuseTalkWeights(paths.models).missing()
         if missing:
             raise InputError(f"the neural lip-sync weights are not downloaded ({', '.join(missing)}): run "
-                             + " and ".join(f"`python app.py models fetch {m}`" for m in missing))
-    if factory.chain() == [CPU] and not args.allow_cpu:
-        raise InputError("no NVIDIA GPU provider (TensorRT or CUDA) in this ONNX Runtime: install "
-                         "requirements-gpu.txt on a machine with an NVIDIA GPU, or add --allow-cpu to only export "
-                         "the ONNX graphs")
-    modes = ("preview", "export") if args.mode == "both" else (args.mode,)
+                             + " and ".join(f"`python app.py models fetch {m}`" for m in missing)
+                             + " or use the Models & Engines tab")
+    if factory.chain() == [CPU] and not allow_cpu:
+        raise InputError("no NVIDIA GPU provider (TensorRT or CUDA) in this ONNX Runtime, so there is no engine to "
+                         "build: install requirements-gpu.txt on a machine with an NVIDIA GPU, or add --allow-cpu "
+                         "to only export and check the ONNX graphs")
     results = []
     for mode in modes:
         engine = NeuralLipSync(models_dir=paths.models, cache_dir=paths.cache, factory=factory, mode=mode,
-                               allow_cpu=args.allow_cpu, random_spec=tiny_spec() if args.tiny_random else None)
-        with tqdm(total=100, unit="%", desc=f"{mode:7}", file=sys.stderr) as bar:
-            def progress(fraction: float, message: str) -> None:
-                bar.n = round(fraction * 90, 1)  # the last 10 % is the first batch (TensorRT compiles here)
-                bar.set_postfix_str(message)
-                bar.refresh()
-
+                               allow_cpu=allow_cpu, torch_cuda=False, random_spec=tiny_spec() if tiny_random else None)
+        bar = progress_for(mode) if progress_for else contextlib.nullcontext(None)
+        with bar as progress:
             try:
-                result = engine.build(progress)
+                results.append(engine.build(progress))
             except RuntimeError as exc:
                 raise InputError(f"could not build the {mode} engines: {exc}") from exc
-            bar.n = 100
-            bar.set_postfix_str("done")
-        results.append(result)
+    return results
+
+
+PROVIDER_NAMES = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA", "CPUExecutionProvider": "CPU"}
+
+
+def describe_build(results: list[dict[str, Any]]) -> list[str]:
+    """Plain lines about a build: where each profile runs, and every notice."""
+    lines = []
     for r in results:
-        where = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA", CPU: "CPU"}.get(
-            r["provider"], r["provider"])
         lo, opt, hi = r["batch"]
-        print(f"{r['mode']:7} runs on {where} (batch {lo}..{hi}, best {opt})")
-        for note in r["notices"]:
-            print(f"  notice: {note}")
-    if any(r["provider"] == CPU for r in results):
-        print("no TensorRT engine was built (CPU only); the ONNX graphs are exported and cached")
+        lines.append(f"{r['mode']:7} runs on {PROVIDER_NAMES.get(r['provider'], r['provider'])} "
+                     f"(batch {lo}..{hi}, best {opt})")
+        lines.extend(f"  notice: {note}" for note in r["notices"])
+    if any(r["provider"] == "CPUExecutionProvider" for r in results):
+        lines.append("no TensorRT engine was built (CPU only); the ONNX graphs are exported and cached")
+    return lines
+
+
+def build_engines(args: argparse.Namespace) -> int:
+    from studio.cli.progress import progress_bar
+
+    modes = ("preview", "export") if args.mode == "both" else (args.mode,)
+    results = build(StudioPaths.from_env(), modes, allow_cpu=args.allow_cpu, tiny_random=args.tiny_random,
+                    progress_for=lambda mode: progress_bar(f"{mode:7}"))
+    print("\n".join(describe_build(results)))
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import gradio as gr
 
 from studio import models
@@ -22,9 +24,18 @@ def model_rows(studio: Studio) -> list[list[str]]:
 
 
 def engine_rows(studio: Studio) -> list[list[str]]:
-    return [[r["folder"], f"{r['bytes'] / 1e6:.1f}", (r.get("key") or {}).get("gpu_name", "?"),
-             (r.get("key") or {}).get("precision", "?"), (r.get("key") or {}).get("profile", "?")]
-            for r in studio.sessions.cache.entries()]
+    """Cached TensorRT engines and ONNX exports: kind, folder, MB, what they were built for."""
+    from engines.animate.neural.status import cache_rows, describe_key
+
+    return [[r["kind"], r["folder"], f"{r['bytes'] / 1e6:.1f}", describe_key(r)]
+            for r in cache_rows(studio.paths.engines, studio.paths.cache)]
+
+
+def neural_summary(studio: Studio) -> str:
+    """The neural lip-sync's build state and size, one line (read from disk; no model is loaded)."""
+    from engines.animate.neural.status import build_state, summary
+
+    return summary(build_state(studio.paths.models, studio.paths.cache, studio.paths.engines))
 
 
 def build(studio: Studio) -> None:
@@ -40,10 +51,12 @@ def build(studio: Studio) -> None:
         fetch_btn = gr.Button("Download / prepare")
         verify_btn = gr.Button("Verify checksums")
     status = gr.Markdown()
-    gr.Markdown("### Compiled engines (TensorRT cache)")
-    engines = gr.Dataframe(engine_rows(studio), headers=["folder", "MB", "GPU", "precision", "shape profile"],
-                           interactive=False)
-    clear_btn = gr.Button("Clear engine cache", variant="stop")
+    gr.Markdown("### Compiled engines (TensorRT cache) and ONNX exports")
+    neural = gr.Markdown(neural_summary(studio))
+    engines = gr.Dataframe(engine_rows(studio), headers=["kind", "folder", "MB", "built for"], interactive=False)
+    with gr.Row():
+        build_btn = gr.Button("Build lip-sync engines (NVIDIA GPU)")
+        clear_btn = gr.Button("Clear engine cache", variant="stop")
 
     def show_license(n):
         if not n:
@@ -67,9 +80,23 @@ def build(studio: Studio) -> None:
 
     def clear():
         n = studio.sessions.cache.clear()
-        return f"Removed {n} cached engine(s); they are rebuilt on next use.", engine_rows(studio)
+        return f"Removed {n} cached engine(s); they are rebuilt on next use.", engine_rows(studio), neural_summary(studio)
+
+    def build_engines(progress=gr.Progress()):
+        from studio.cli.engines import build as build_neural, describe_build
+
+        @contextlib.contextmanager
+        def bar(mode):
+            yield lambda f, m: progress(f, desc=f"{mode}: {m}")
+
+        try:
+            lines = describe_build(build_neural(studio.paths, progress_for=bar))
+        except StudioError as exc:
+            return f"<span class='error-line'>error: {exc}</span>", engine_rows(studio), neural_summary(studio)
+        return "\n".join(f"- {line.strip()}" for line in lines), engine_rows(studio), neural_summary(studio)
 
     name.change(show_license, name, license_box)
     fetch_btn.click(fetch, [name, accept], [status, table])
     verify_btn.click(verify, None, status)
-    clear_btn.click(clear, None, [status, engines])
+    clear_btn.click(clear, None, [status, engines, neural])
+    build_btn.click(build_engines, None, [status, engines, neural])

@@ -73,22 +73,24 @@ def frame_box(landmarks: np.ndarray, image_w: int, image_h: int, width: int, hei
     return Box(int(round(left)), int(round(top)), max(1, int(round(cw))), max(1, int(round(ch))))
 
 
-def face_box(landmarks: np.ndarray) -> Box:
-    """Square box of the face the network sees: brows to just below the chin, jaw to jaw, pixels.
+def face_box(landmarks: np.ndarray, chin_margin: float = 0.06) -> Box:
+    """Box of the face the network sees, in the framing MuseTalk was trained on (pixels).
 
-    Its horizontal middle line falls near the nose, so the hidden (lower) half holds the mouth and chin.
+    Jaw to jaw horizontally; vertically centred on the middle of the nose bridge (landmark 29) and
+    reaching down to the lowest landmark, plus ``chin_margin`` of that half-height below the chin
+    so an open jaw still fits. The box is usually taller than wide; it is resized to the square
+    network input like the training crops were, and the hidden (lower) half holds mouth and chin.
     """
     pts = np.asarray(landmarks, dtype=np.float64)
-    jaw = pts[0:17]
-    top = pts[17:27, 1].min()
-    chin = pts[8, 1]
-    span = max(chin - top, 1.0)
-    top -= 0.05 * span
-    bottom = chin + 0.10 * span  # a margin under the chin, so an open jaw still fits
-    side = max(jaw[:, 0].max() - jaw[:, 0].min(), bottom - top) * 1.05
-    cx, cy = (jaw[:, 0].max() + jaw[:, 0].min()) / 2, (top + bottom) / 2
-    s = max(8, int(round(side)))
-    return Box(int(round(cx - s / 2)), int(round(cy - s / 2)), s, s)
+    x0, x1 = pts[:, 0].min(), pts[:, 0].max()
+    mid = pts[29, 1]
+    bottom = pts[:, 1].max()
+    half = max(bottom - mid, 4.0)
+    top = mid - half
+    bottom += chin_margin * half
+    w = max(8, int(round(x1 - x0)))
+    h = max(8, int(round(bottom - top)))
+    return Box(int(round(x0)), int(round(top)), w, h)
 
 
 def mouth_mask(landmarks: np.ndarray, size: int, feather: float = 0.06) -> np.ndarray:
@@ -120,6 +122,7 @@ def mouth_mask(landmarks: np.ndarray, size: int, feather: float = 0.06) -> np.nd
     # Zero at the crop border, so the square never shows however large the face.
     ramp = np.clip(np.minimum(rows, size - 1 - rows) / edge, 0.0, 1.0)
     mask *= ramp[:, None] * ramp[None, :]
+    mask[mask < 1.0 / 255.0] = 0.0  # blur tails that could not change a pixel: keep them exactly original
     return np.clip(mask, 0.0, 1.0)
 
 

@@ -1,4 +1,4 @@
-"""The neural lip-sync animator (``animate``/``musetalk``): MuseTalk-style mouth inpainting on ONNX Runtime.
+"""The neural lip-sync animator (``animate``/``musetalk``): MuseTalk-style mouth inpainting on the GPU.
 
 Per avatar (``prepare``), once and cached in ``<cache>/neural/avatars/<key>.npz``: the output
 framing, the 256x256 face crop, its masked and reference latents (VAE encoder, PyTorch), the soft
@@ -7,14 +7,19 @@ the output size and framing, and the model's architecture and weights.
 
 Per clip (``track``): Whisper-encoder features of the speech audio at 50 steps per second.
 
-Per frame (``frames``): the UNet and the VAE decoder run as ONNX graphs through the studio's one
-session factory (TensorRT FP16 with a cached engine, else CUDA, else CPU), in batches (16 for
-exports, 1 for previews), and the mouth is pasted back into the still portrait.
+Per frame (``frames``): the UNet and the VAE decoder draw the mouth, in batches (16 for exports,
+1 for previews), and it is pasted back into the still portrait. Who runs the network, best first:
 
-When the weights, torch/diffusers, audio or a GPU provider are missing, or loading fails, the
-engine hands the job to the procedural engine and records a plain-words notice in ``notices``
-(also logged as a warning). Running the neural model on the CPU is allowed with ``allow_cpu=True``
-(tests, patient users): it is correct but about a second per frame at full size.
+1. ONNX Runtime with TensorRT FP16 (engines cached by the session factory), then its CUDA provider;
+2. PyTorch on CUDA in FP16 (:mod:`~engines.animate.neural.torch_path`) when this ONNX Runtime has
+   no GPU provider;
+3. ONNX Runtime on the CPU, only with ``allow_cpu=True`` (tests, patient users; about a second
+   per frame at full size);
+4. otherwise the procedural engine.
+
+Whenever the job moves down that list (weights or libraries missing, no GPU, a load or run failure)
+the engine records a plain-words notice in ``notices`` (also logged as a warning), which the CLI
+prints and the render manifest keeps.
 """
 
 from __future__ import annotations
@@ -46,15 +51,19 @@ from engines.animate.neural.blend import (
 )
 from engines.files import atomic_path
 from engines.registry import create, register
-from engines.runtime.session import CPU, SessionFactory
+from engines.runtime.session import CPU, CUDA, TRT, SessionFactory
 
 log = logging.getLogger(__name__)
 
 # Batch sizes (min, opt, max) of the TensorRT shape profiles: latency for previews, throughput for exports.
 MODES = {"preview": (1, 1, 1), "export": (1, 16, 32)}
-RIG_VERSION = 1  # bump when the per-avatar preparation changes
-MODEL_NAMES = ("musetalk-1.5", "sd-vae-ft-mse", "whisper-tiny")
+RIG_VERSION = 2  # bump when the per-avatar preparation changes
 ProgressFn = Callable[[float, str], None]
+
+
+def default_models_dir() -> Path:
+    """``$STUDIO_HOME/cache/models`` (the model manager's folder) for an engine created without paths."""
+    return Path(os.environ.get("STUDIO_HOME", "studio_data")).expanduser().resolve() / "cache" / "models"
 
 
 @dataclass
@@ -62,6 +71,7 @@ class NeuralRig:
     """Everything per avatar and output size that the frames need (see :meth:`to_arrays`)."""
 
     key: str
+    model: str  # digest of the network that made the latents
     background: np.ndarray  # (H, W, 3) uint8: the framed still portrait
     face: Box  # face crop box in output pixels
     crop: np.ndarray  # (S, S, 3) uint8: the original face crop
@@ -84,8 +94,9 @@ class NeuralRig:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for an ``.npz`` cache (no pickling)."""
         return {
-            "key": np.array(self.key), "background": self.background, "crop": self.crop, "latents": self.latents,
-            "mask": self.mask.astype(np.float32), "colour_gain": self.colour.gain, "colour_offset": self.colour.offset,
+            "key": np.array(self.key), "model": np.array(self.model), "background": self.background,
+            "crop": self.crop, "latents": self.latents, "mask": self.mask.astype(np.float32),
+            "colour_gain": self.colour.gain, "colour_offset": self.colour.offset,
             "face": np.array([self.face.x, self.face.y, self.face.w, self.face.h], np.int64),
             "image": self.image, "landmarks": self.landmarks.astype(np.float32),
         }
@@ -93,8 +104,9 @@ class NeuralRig:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> "NeuralRig":
         x, y, w, h = (int(v) for v in arrays["face"])
-        return cls(key=str(arrays["key"]), background=arrays["background"], face=Box(x, y, w, h),
-                   crop=arrays["crop"], latents=arrays["latents"].astype(np.float32), mask=arrays["mask"],
+        return cls(key=str(arrays["key"]), model=str(arrays["model"]), background=arrays["background"],
+                   face=Box(x, y, w, h), crop=arrays["crop"], latents=arrays["latents"].astype(np.float32),
+                   mask=arrays["mask"],
                    colour=ColourMatch(arrays["colour_gain"].astype(np.float32), arrays["colour_offset"].astype(np.float32)),
                    image=arrays["image"], landmarks=arrays["landmarks"], settings=settings or AnimationSettings())
 
@@ -118,6 +130,32 @@ class NeuralTrack:
         return max(1, int(math.ceil(self.duration * self.fps - 1e-6)))
 
 
+class OrtLipSync:
+    """The exported UNet and VAE decoder as two session-factory sessions (same interface as TorchLipSync)."""
+
+    def __init__(self, unet: Any, vae_decoder: Any):
+        self.sessions = {"unet": unet, "vae_decoder": vae_decoder}
+
+    @property
+    def provider(self) -> str:
+        """The weakest provider of the two sessions (the one that decides the speed)."""
+        got = [s.provider for s in self.sessions.values()]
+        return next((p for p in (CPU, CUDA, TRT) if p in got), got[0])
+
+    @property
+    def notices(self) -> list[str]:
+        return [f"{name}: {n}" for name, s in self.sessions.items() for n in s.notices]
+
+    def generate(self, latents: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Face crops (B, S, S, 3) float32 on the 0..255 scale for audio ``tokens`` (B, T, D)."""
+        n = len(tokens)
+        lat = np.ascontiguousarray(np.broadcast_to(latents, (n, *latents.shape[1:])), dtype=np.float32)
+        feeds = {"latents": lat, "audio": np.ascontiguousarray(tokens, np.float32)}
+        predicted = self.sessions["unet"].run(["predicted"], feeds)[0]
+        image = self.sessions["vae_decoder"].run(["image"], {"latents": predicted.astype(np.float32)})[0]
+        return np.transpose(image, (0, 2, 3, 1)) * 255.0
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
@@ -127,33 +165,41 @@ def _short(exc: BaseException) -> str:
 class NeuralLipSync:
     """Animator of the MuseTalk 1.5 kind (see the module docstring).
 
-    ``models_dir`` is the model manager's folder (``<models>/musetalk-1.5/...``); ``cache_dir`` the
-    studio cache folder (ONNX exports and avatar preparations go in ``cache_dir/neural``);
-    ``factory`` the studio's session factory. ``random_spec`` builds random weights of that spec
-    instead of loading files (tests, benches, smoke builds).
+    ``models_dir`` is the model manager's folder (``<models>/musetalk-1.5/...``; default
+    ``$STUDIO_HOME/cache/models``); ``cache_dir`` the studio cache folder (ONNX exports and avatar
+    preparations go in ``cache_dir/neural``; default: its parent); ``factory`` the studio's session
+    factory. ``random_spec`` builds random weights of that spec instead of loading files (tests,
+    benches, smoke builds). ``torch_cuda=False`` skips the PyTorch CUDA tier.
     """
 
     name = "musetalk"
 
     def __init__(self, *, models_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                  factory: SessionFactory | None = None, mode: str = "export", allow_cpu: bool = False,
-                 fallback: str = "procedural", random_spec: Any = None, seed: int = 0):
+                 fallback: str = "procedural", random_spec: Any = None, seed: int = 0, torch_cuda: bool = True):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
-        self.models_dir = Path(models_dir) if models_dir else None
-        self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="studio-neural-"))
+        self.models_dir = Path(models_dir) if models_dir else default_models_dir()
+        if cache_dir:
+            self.cache_dir = Path(cache_dir)
+        elif models_dir is None:
+            self.cache_dir = self.models_dir.parent
+        else:
+            self.cache_dir = Path(tempfile.mkdtemp(prefix="studio-neural-"))
         self.factory = factory or SessionFactory(self.cache_dir / "engines")
         self.mode = mode
         self.allow_cpu = allow_cpu
         self.fallback_name = fallback
         self.random_spec = random_spec
         self.seed = seed
+        self.torch_cuda = torch_cuda
         self.notices: list[str] = []
         self.reason: str | None = None  # why the neural path is off, once decided
         self._ready: bool | None = None
         self._nets: Any = None
         self._features: Any = None
-        self._sessions: dict[str, Any] = {}
+        self._runner: Any = None
+        self._exported: Any = None
         self._digest = ""
         self._fallback: Any = None
         self._silence: np.ndarray | None = None
@@ -165,16 +211,21 @@ class NeuralLipSync:
 
     @property
     def provider(self) -> str:
-        """Who draws the frames: ``TensorrtExecutionProvider``/``CUDAExecutionProvider``/``CPUExecutionProvider`` or ``procedural``."""
-        if not self._ready:
+        """Who draws the frames: an ONNX Runtime provider name, ``PyTorch CUDA ...`` or ``procedural``."""
+        if not self._ready or self._runner is None:
             return "procedural"
-        return self._sessions["unet"].provider
+        return self._runner.provider
+
+    @property
+    def model_digest(self) -> str:
+        """Digest of the loaded network (architecture + weights + exporter); empty before loading."""
+        return self._digest
 
     def all_notices(self) -> list[str]:
         """This engine's notices plus those of its ONNX sessions (provider fallbacks at run time)."""
         out = list(self.notices)
-        for name, session in self._sessions.items():
-            out.extend(f"{name}: {n}" for n in session.notices if f"{name}: {n}" not in out)
+        if self._runner is not None:
+            out.extend(n for n in self._runner.notices if n not in out)
         return out
 
     def _notice(self, message: str) -> None:
@@ -182,31 +233,39 @@ class NeuralLipSync:
             self.notices.append(message)
             log.warning("%s", message)
 
+    def _gpu_providers(self) -> list[str]:
+        return [p for p in self.factory.chain() if p in (TRT, CUDA)]
+
     def unavailable_reason(self) -> str | None:
-        """Why the neural path cannot start here (cheap: no model is loaded), or None."""
+        """Why the neural path cannot start here, or None. Cheap unless a GPU question needs torch."""
         missing = [m for m in ("torch", "diffusers", "transformers") if importlib.util.find_spec(m) is None]
         if missing:
             return f"the neural lip-sync needs {', '.join(missing)} installed"
         if self.random_spec is None:
-            if self.models_dir is None:
-                return "the neural lip-sync weights folder is not set"
             gone = self.weights.missing()
             if gone:
                 return (f"the neural lip-sync weights are not downloaded ({', '.join(gone)}): "
-                        f"fetch them in Models & Engines or with `python app.py models fetch {gone[0]}`")
-        if self.factory.chain() == [CPU] and not self.allow_cpu:
-            return "no NVIDIA GPU provider (TensorRT or CUDA) is available to ONNX Runtime"
+                        f"fetch them in the Models & Engines tab or with `python app.py models fetch {gone[0]}`")
+        if not self._gpu_providers() and not self.allow_cpu and not self._torch_cuda_available():
+            return "no NVIDIA GPU is available (neither ONNX Runtime's TensorRT/CUDA providers nor PyTorch CUDA)"
         return None
+
+    def _torch_cuda_available(self) -> bool:
+        if not self.torch_cuda:
+            return False
+        import torch  # only asked when the user chose the neural engine
+
+        return bool(torch.cuda.is_available())
 
     @property
     def weights(self):
         from engines.animate.neural.musetalk import MuseTalkWeights
 
-        return MuseTalkWeights(self.models_dir or Path("."))
+        return MuseTalkWeights(self.models_dir)
 
     # ----------------------------------------------------------------- loading
     def ready(self, progress: ProgressFn | None = None) -> bool:
-        """Load the model and open its sessions once; False (with a notice) when falling back."""
+        """Load the model and open its runner once; False (with a notice) when falling back."""
         if self._ready is not None:
             return self._ready
         reason = self.unavailable_reason()
@@ -223,13 +282,11 @@ class NeuralLipSync:
     def _fall_back(self, reason: str) -> bool:
         self.reason = reason
         self._ready = False
-        self._sessions = {}
+        self._runner = None
         self._notice(f"{reason}; using the procedural animation instead")
         return False
 
     def _load(self, progress: ProgressFn | None) -> None:
-        import torch
-
         from engines.animate.neural import export, musetalk
         from engines.animate.neural.audio import WhisperFeatures
 
@@ -238,47 +295,83 @@ class NeuralLipSync:
         if self.random_spec is not None:
             nets = musetalk.build_random(self.random_spec, self.seed)
             weights = f"random-{self.seed}"
-            with_unet = lambda: nets  # noqa: E731
+            load_unet = lambda: nets  # noqa: E731
         else:
-            # The UNet (3.4 GB) is only read when its ONNX export is not cached yet.
+            # The UNet (3.4 GB) is only read when its ONNX export is missing or PyTorch runs it.
             nets = musetalk.load_released(self.weights, with_unet=False)
+            step(0.05, "fingerprinting the weights (a minute the first time, then remembered)")
             weights = export.weights_digest(self.weights.files(), self.cache_dir / "neural" / "weights-sha256.json")
-            with_unet = lambda: musetalk.load_unet(nets, self.weights)  # noqa: E731
+            load_unet = lambda: musetalk.load_unet(nets, self.weights)  # noqa: E731
         spec = nets.spec
         self._digest = export.export_key(spec.digest(), weights)
-        exported = export.ensure_exported(self.cache_dir / "neural" / "onnx", with_unet, spec_digest=spec.digest(),
-                                          weights=weights, name=spec.name,
-                                          progress=lambda f, m: step(0.1 + 0.5 * f, m))
-        step(0.6, "opening ONNX Runtime sessions")
-        lo, opt, hi = MODES[self.mode]
-        self._sessions = {
-            "unet": self.factory.create(exported.unet, profile=export.unet_profile(spec, lo, opt, hi)),
-            "vae_decoder": self.factory.create(exported.vae_decoder, profile=export.vae_profile(spec, lo, opt, hi)),
-        }
-        for name, session in self._sessions.items():
-            for n in session.notices:
-                self._notice(f"{name}: {n}")
-        on_cpu = [n for n, s in self._sessions.items() if s.provider == CPU]
-        if on_cpu and not self.allow_cpu:
-            raise RuntimeError("no GPU provider could run the lip-sync model, and it is too slow on the CPU")
-        nets.unet = None  # the sessions do the UNet's work from here on: free its memory
-        if torch.cuda.is_available():
-            nets.to("cuda")
+
+        runner = None
+        reasons: list[str] = []
+        if self._gpu_providers() or self.allow_cpu:
+            runner = self._open_onnx(export, nets, load_unet, spec, weights, step)
+            if runner.provider == CPU and not self.allow_cpu:
+                reasons.append("ONNX Runtime could not use the GPU" + "".join(f" ({n})" for n in runner.notices[:1]))
+                runner = None
+        else:
+            reasons.append("this ONNX Runtime has no TensorRT or CUDA provider (install requirements-gpu.txt)")
+        if runner is None and self._torch_cuda_available():
+            step(0.5, "loading the lip-sync model on PyTorch CUDA")
+            from engines.animate.neural.torch_path import TorchLipSync
+
+            runner = TorchLipSync(load_unet(), device="cuda")
+            self._notice(f"{'; '.join(reasons)}; the lip-sync runs on PyTorch CUDA (FP16) instead of TensorRT")
+        if runner is None:
+            raise RuntimeError("; ".join(reasons) or "no GPU could run the lip-sync model")
+        if isinstance(runner, OrtLipSync):
+            nets.unet = None  # the sessions do the UNet's work from here on: free its memory
+            if runner.provider != CPU and self._torch_cuda_available():
+                nets.to("cuda")  # the VAE encoder (per avatar) and Whisper (per clip) on the GPU too
+            for n in runner.notices:
+                self._notice(n)
         self._nets = nets
+        self._runner = runner
         self._features = WhisperFeatures(nets.whisper)
         step(1.0, "lip-sync model ready")
 
+    def use(self, nets: Any, runner: Any, digest: str) -> None:
+        """Run with already-loaded networks and a runner (benches, tests); ``digest`` keys the caches."""
+        from engines.animate.neural.audio import WhisperFeatures
+
+        self._nets, self._runner, self._digest = nets, runner, digest
+        self._features = WhisperFeatures(nets.whisper)
+        self._ready = True
+
+    def _open_onnx(self, export, nets, load_unet, spec, weights, step) -> OrtLipSync:
+        exported = export.ensure_exported(self.cache_dir / "neural" / "onnx", load_unet, spec_digest=spec.digest(),
+                                          weights=weights, name=spec.name,
+                                          progress=lambda f, m: step(0.1 + 0.5 * f, m))
+        self._exported = exported
+        step(0.6, "opening ONNX Runtime sessions (TensorRT builds its engine on first use)")
+        lo, opt, hi = MODES[self.mode]
+        return OrtLipSync(self.factory.create(exported.unet, profile=export.unet_profile(spec, lo, opt, hi)),
+                          self.factory.create(exported.vae_decoder, profile=export.vae_profile(spec, lo, opt, hi)))
+
     def build(self, progress: ProgressFn | None = None) -> dict[str, Any]:
-        """Pre-build (export, compile TensorRT engines) by running one batch at the profile's best size."""
-        if not self.ready(progress):
+        """Pre-build (export, compile TensorRT engines) by running one batch at the profile's best size.
+
+        Raises RuntimeError with the reason when the neural path is not available here.
+        """
+        if not self.ready((lambda f, m: progress(0.85 * f, m)) if progress else None):
             raise RuntimeError(self.reason or "the neural engine is not available")
         spec = self.spec
         opt = MODES[self.mode][1]
-        lat = np.zeros((opt, 2 * spec.latent_channels, spec.latent_size, spec.latent_size), np.float32)
+        lat = np.zeros((1, 2 * spec.latent_channels, spec.latent_size, spec.latent_size), np.float32)
         tokens = np.zeros((opt, spec.audio_tokens, spec.audio_dim), np.float32)
-        self._generate(lat, tokens)
+        if progress:
+            progress(0.9, f"running one batch of {opt} (TensorRT compiles its engine now)")
+        self._runner.generate(lat, tokens)
+        models = {}
+        if isinstance(self._runner, OrtLipSync):
+            models = {n: str(s.model_path) for n, s in self._runner.sessions.items()}
+        if progress:
+            progress(1.0, "built")
         return {"mode": self.mode, "provider": self.provider, "batch": MODES[self.mode],
-                "notices": self.all_notices(), "models": {n: str(s.model_path) for n, s in self._sessions.items()}}
+                "notices": self.all_notices(), "models": models}
 
     # --------------------------------------------------------------- fallback
     def _procedural(self) -> Any:
@@ -314,21 +407,26 @@ class NeuralLipSync:
         image = np.ascontiguousarray(np.asarray(image)[..., :3], dtype=np.uint8)
         landmarks = np.asarray(landmarks, dtype=np.float32)
         key = self.rig_key(image, landmarks, width, height, settings)
-        path = self.cache_dir / "neural" / "avatars" / f"{key}.npz"
+        path = self.rig_path(key)
         if path.exists():
             try:
                 with np.load(path, allow_pickle=False) as data:
                     rig = NeuralRig.from_arrays({k: data[k] for k in data.files}, settings)
-                if rig.key == key:
+                if rig.key == key and rig.model == self._digest:
                     return rig
             except (OSError, ValueError, KeyError):
-                log.info("avatar cache %s is damaged; preparing again", path.name)
+                pass
+            log.info("avatar preparation %s is damaged or stale; preparing again", path.name)
         rig = self._prepare(image, landmarks, width, height, settings, key)
         buf = io.BytesIO()
         np.savez_compressed(buf, **rig.to_arrays())
         with atomic_path(path) as tmp:
             tmp.write_bytes(buf.getvalue())
         return rig
+
+    def rig_path(self, key: str) -> Path:
+        """Where the preparation with cache key ``key`` is kept."""
+        return self.cache_dir / "neural" / "avatars" / f"{key}.npz"
 
     def rig_key(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
                 settings: AnimationSettings) -> str:
@@ -340,8 +438,16 @@ class NeuralLipSync:
         h.update(np.round(np.asarray(landmarks, np.float64), 2).tobytes())
         return h.hexdigest()[:24]
 
-    def rig_from_arrays(self, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> NeuralRig:
-        return NeuralRig.from_arrays(arrays, settings)
+    def rig_from_arrays(self, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> Any:
+        """A rig back from ``to_arrays()``; ValueError when it was made by another model (prepare again)."""
+        if "latents" not in arrays:  # a procedural rig, saved while the neural path was off
+            if self.ready():
+                raise ValueError("this rig was made by the procedural engine; prepare it again")
+            return self._procedural().rig_from_arrays(arrays)
+        rig = NeuralRig.from_arrays(arrays, settings)
+        if self.ready() and rig.model != self._digest:
+            raise ValueError("this rig was made by another lip-sync model; prepare it again")
+        return rig
 
     def _prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
                  settings: AnimationSettings, key: str) -> NeuralRig:
@@ -353,10 +459,10 @@ class NeuralLipSync:
         crop = crop_resize(background, face, size, size)
         mask = mouth_mask(transform_points(face.affine(size, size), in_frame), size)
         latents = self._nets.reference_latents(crop)
-        silent = self._generate(latents[None], self._silence_tokens())[0]
+        silent = self._runner.generate(latents[None], self._silence_tokens())[0]
         colour = ColourMatch.fit(crop, silent, mask)
-        return NeuralRig(key=key, background=background, face=face, crop=crop, latents=latents, mask=mask,
-                         colour=colour, image=image, landmarks=landmarks, settings=settings)
+        return NeuralRig(key=key, model=self._digest, background=background, face=face, crop=crop, latents=latents,
+                         mask=mask, colour=colour, image=image, landmarks=landmarks, settings=settings)
 
     def _silence_tokens(self) -> np.ndarray:
         from engines.animate.neural.audio import AUDIO_RATE, frame_windows
@@ -397,24 +503,26 @@ class NeuralLipSync:
             idx = np.arange(b0, min(b0 + batch, stop))
             tokens = frame_windows(track.features, idx, track.fps, before=spec.audio_frames_before,
                                    after=spec.audio_frames_after, offset_s=track.offset_s, smoothing=track.smoothing)
+            problem = None
             try:
-                crops = self._generate(rig.latents[None], tokens)
-            except Exception as exc:  # noqa: BLE001 - even the CPU failed (e.g. out of memory): keep the job going
-                self._notice(f"the neural lip-sync failed at frame {b0} ({_short(exc)}); "
-                             "the rest of this clip uses the procedural animation")
+                if hasattr(self._runner, "frames"):  # PyTorch: generate and paste on the GPU
+                    out = list(self._runner.frames(rig, rig.latents[None], tokens, track.strength))
+                else:
+                    out = [self.compose(rig, crop, track.strength)
+                           for crop in self._runner.generate(rig.latents[None], tokens)]
+            except Exception as exc:  # noqa: BLE001 - even the last provider failed (e.g. out of memory)
+                problem = f"the neural lip-sync failed at frame {b0} ({_short(exc)})"
+            else:
+                for n in self._runner.notices:  # provider fallbacks while running (TensorRT -> CUDA -> CPU)
+                    self._notice(n)
+                if self._runner.provider == CPU and not self.allow_cpu:
+                    problem = f"the GPU stopped working at frame {b0}"
+            if problem:
+                self._notice(f"{problem}; the rest of this clip uses the procedural animation")
                 self._ready = False
                 yield from self._procedural().frames(self._procedural_rig(rig), self._procedural_track(track), b0, stop)
                 return
-            for crop in crops:
-                yield self.compose(rig, crop, track.strength)
-
-    def _generate(self, latents: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Face crops (B, S, S, 3) float32 on the 0..255 scale for audio ``tokens`` (B, T, D)."""
-        n = len(tokens)
-        lat = np.ascontiguousarray(np.broadcast_to(latents, (n, *latents.shape[1:])), dtype=np.float32)
-        predicted = self._sessions["unet"].run(["predicted"], {"latents": lat, "audio": np.ascontiguousarray(tokens, np.float32)})[0]
-        image = self._sessions["vae_decoder"].run(["image"], {"latents": predicted.astype(np.float32)})[0]
-        return np.transpose(image, (0, 2, 3, 1)) * 255.0
+            yield from out
 
     @staticmethod
     def compose(rig: NeuralRig, crop: np.ndarray, strength: float = 1.0) -> np.ndarray:

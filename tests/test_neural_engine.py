@@ -1,0 +1,196 @@
+"""The neural animator: fallback chain with notices, cached avatar preparation, frames, blending."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from engines.animate.base import AnimationSettings
+from engines.animate.neural.engine import NeuralLipSync, NeuralRig, NeuralTrack
+from engines.animate.procedural import ProceduralAnimator
+from engines.runtime.session import CPU, CUDA, TRT
+from tests.neural_fixtures import cpu_factory, gpu_factory, portrait, speech_like, tiny_engine
+
+W, H, FPS = 96, 96, 25
+
+
+def _run(engine, seconds=0.4, start=0, stop=None, rig=None):
+    image, landmarks = portrait()
+    rig = rig or engine.prepare(image, landmarks, W, H, AnimationSettings())
+    audio = speech_like(seconds)
+    track = engine.track(duration=seconds, fps=FPS, phonemes=None, audio=audio, sample_rate=16_000,
+                         emotions=(), settings=AnimationSettings())
+    n = int(round(seconds * FPS))
+    return rig, track, list(engine.frames(rig, track, start, n if stop is None else stop))
+
+
+@lru_cache(maxsize=1)
+def cpu_run():
+    engine = tiny_engine()
+    rig, track, frames = _run(engine)
+    return engine, rig, track, frames
+
+
+# ------------------------------------------------------------------------- fallback chain
+
+def test_without_weights_it_animates_procedurally_and_says_what_to_download(tmp_path):
+    engine = NeuralLipSync(models_dir=tmp_path / "models", cache_dir=tmp_path, factory=cpu_factory(tmp_path / "e"),
+                           allow_cpu=True, torch_cuda=False)
+    rig, track, frames = _run(engine, seconds=0.2)
+    assert engine.provider == "procedural"
+    assert not isinstance(rig, NeuralRig) and not isinstance(track, NeuralTrack)
+    assert len(frames) == 5 and frames[0].shape == (H, W, 3) and frames[0].dtype == np.uint8
+    notice = " ".join(engine.notices)
+    assert "not downloaded (musetalk-1.5, sd-vae-ft-mse, whisper-tiny)" in notice
+    assert "Models & Engines" in notice and "procedural animation instead" in notice
+
+
+def test_without_a_gpu_it_falls_back_to_the_procedural_engine_with_a_notice():
+    engine = tiny_engine(factory=cpu_factory(), allow_cpu=False)
+    _, _, frames = _run(engine, seconds=0.2)
+    assert engine.provider == "procedural" and len(frames) == 5
+    assert any("no NVIDIA GPU" in n and "procedural animation instead" in n for n in engine.notices)
+
+
+def test_when_tensorrt_fails_it_runs_on_cuda_and_says_so(tmp_path):
+    factory, pretender = gpu_factory(tmp_path / "engines", broken=[TRT])
+    engine = tiny_engine(factory=factory, allow_cpu=False)
+    rig, track, frames = _run(engine, seconds=0.2)
+    assert engine.provider == CUDA
+    assert isinstance(rig, NeuralRig) and len(frames) == 5
+    assert any("TensorRT unavailable" in n and "continuing on CUDA" in n for n in engine.notices)
+    # TensorRT was asked first, with the export profile (batch 1..32, best 16) and FP16.
+    trt = [opts for name, opts in pretender.created if name == TRT]
+    assert trt and trt[0]["trt_fp16_enable"] is True and trt[0]["trt_profile_opt_shapes"].startswith("audio:16x")
+
+
+def test_when_tensorrt_and_cuda_fail_it_falls_back_to_procedural_not_to_a_slow_cpu(tmp_path):
+    factory, _ = gpu_factory(tmp_path / "engines", broken=[TRT, CUDA])
+    engine = tiny_engine(factory=factory, allow_cpu=False)
+    _, _, frames = _run(engine, seconds=0.2)
+    assert engine.provider == "procedural" and len(frames) == 5
+    text = " ".join(engine.notices)
+    assert "ONNX Runtime could not use the GPU" in text and "procedural animation instead" in text
+
+
+def test_a_gpu_failure_while_rendering_finishes_the_clip_procedurally(tmp_path):
+    factory, _ = gpu_factory(tmp_path / "engines", run_fails=[TRT, CUDA])
+    engine = tiny_engine(factory=factory, allow_cpu=False)
+    rig, track, frames = _run(engine, seconds=0.2)
+    assert len(frames) == 5 and frames[-1].shape == (H, W, 3)
+    text = " ".join(engine.notices)
+    assert "out of memory" in text and "procedural animation" in text
+    assert engine.provider == "procedural"
+
+
+def test_preview_mode_uses_a_batch_one_profile(tmp_path):
+    factory, pretender = gpu_factory(tmp_path / "engines")
+    engine = tiny_engine(factory=factory, allow_cpu=False, mode="preview")
+    result = engine.build()
+    assert result["provider"] == TRT and result["batch"] == (1, 1, 1)
+    opts = [o for name, o in pretender.created if name == TRT][0]
+    assert opts["trt_profile_min_shapes"] == opts["trt_profile_max_shapes"]
+    assert opts["trt_profile_max_shapes"].startswith("audio:1x")
+
+
+def test_procedural_track_is_used_when_no_audio_is_given():
+    engine, rig, _, _ = cpu_run()
+    track = engine.track(duration=0.2, fps=FPS, phonemes=None, audio=None, sample_rate=None)
+    frames = list(engine.frames(rig, track, 0, 5))
+    assert len(frames) == 5
+    assert any("needs the speech audio" in n for n in engine.notices)
+
+
+# ------------------------------------------------------------------------- frames
+
+def test_neural_frames_move_only_the_mouth_region():
+    engine, rig, _, frames = cpu_run()
+    assert engine.provider == CPU and isinstance(rig, NeuralRig)
+    assert len(frames) == 10 and all(f.shape == (H, W, 3) and f.dtype == np.uint8 for f in frames)
+    mask_box = np.zeros((H, W), bool)
+    f = rig.face
+    mask_box[max(f.y, 0):f.y + f.h, max(f.x, 0):f.x + f.w] = True
+    for frame in frames:
+        changed = np.any(frame != rig.background, axis=2)
+        assert not changed[~mask_box].any()  # nothing outside the face crop moves
+    # The audio changes the mouth from frame to frame.
+    assert np.abs(frames[2].astype(int) - frames[7].astype(int)).max() > 0
+
+
+def test_frames_are_the_same_however_the_clip_is_chunked():
+    engine, rig, track, frames = cpu_run()
+    chunked = list(engine.frames(rig, track, 0, 3)) + list(engine.frames(rig, track, 3, 10))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, chunked))
+
+
+# ------------------------------------------------------------------------- avatar preparation cache
+
+def test_avatar_preparation_is_cached_and_reused_across_renders(monkeypatch):
+    engine, rig, _, _ = cpu_run()
+    image, landmarks = portrait()
+    path = engine.rig_path(rig.key)
+    assert path.exists()
+    fresh = tiny_engine()  # a new process would start like this
+    assert fresh.ready()
+
+    def no_work(*a, **k):
+        raise AssertionError("prepared again although the cache matched")
+
+    monkeypatch.setattr(fresh, "_prepare", no_work)
+    again = fresh.prepare(image, landmarks, W, H, AnimationSettings())
+    assert again.key == rig.key and np.array_equal(again.latents, rig.latents)
+    assert np.array_equal(again.mask, rig.mask) and again.face == rig.face
+
+
+@pytest.mark.parametrize("change", ["landmarks", "size", "framing", "pixels", "weights"])
+def test_avatar_cache_key_changes_with_what_the_preparation_depends_on(change):
+    engine, rig, _, _ = cpu_run()
+    image, landmarks = portrait()
+    settings = AnimationSettings()
+    w, h = W, H
+    if change == "landmarks":
+        landmarks = landmarks + np.float32(1.0)
+    elif change == "size":
+        w = 128
+    elif change == "framing":
+        settings = AnimationSettings(crop_expand=2.2)
+    elif change == "pixels":
+        image = image.copy()
+        image[0, 0] ^= 1
+    else:
+        engine = tiny_engine(random_spec=None, seed=0)
+        engine._digest = "other-weights"
+    assert engine.rig_key(image, landmarks, w, h, settings) != rig.key
+
+
+def test_a_damaged_avatar_cache_is_prepared_again():
+    engine, rig, _, _ = cpu_run()
+    image, landmarks = portrait()
+    path = engine.rig_path(rig.key)
+    path.write_bytes(b"not an npz")
+    again = engine.prepare(image, landmarks, W, H, AnimationSettings())
+    assert np.array_equal(again.latents, rig.latents)
+    assert np.load(path, allow_pickle=False)["latents"].shape == rig.latents.shape
+
+
+def test_a_rig_saved_by_another_model_or_the_procedural_engine_is_refused():
+    engine, rig, _, _ = cpu_run()
+    arrays = rig.to_arrays()
+    assert isinstance(engine.rig_from_arrays(arrays), NeuralRig)
+    arrays["model"] = np.array("another-model")
+    with pytest.raises(ValueError, match="another lip-sync model"):
+        engine.rig_from_arrays(arrays)
+    image, landmarks = portrait()
+    procedural = ProceduralAnimator().prepare(image, landmarks, W, H, AnimationSettings())
+    with pytest.raises(ValueError, match="procedural"):
+        engine.rig_from_arrays(procedural.to_arrays())
+
+
+def test_rigs_saved_while_falling_back_still_load(tmp_path):
+    engine = tiny_engine(factory=cpu_factory(), allow_cpu=False)
+    image, landmarks = portrait()
+    procedural = ProceduralAnimator().prepare(image, landmarks, W, H, AnimationSettings())
+    back = engine.rig_from_arrays(procedural.to_arrays())
+    assert type(back) is type(procedural)
