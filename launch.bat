@@ -19,6 +19,7 @@ if not exist "%VENV%\.installed-%REQS%" (
     echo error: installing the requirements failed: check your internet connection and run launch.bat again
     exit /b 2
   )
+  "%VENV%\Scripts\python.exe" -m pip install --quiet --no-deps face-alignment==1.5.0
   "%VENV%\Scripts\python.exe" -m pip install --quiet llama-cpp-python==0.3.36 || echo note: llama-cpp-python could not be built; the script assistant will use a slower engine or templates
   del /q "%VENV%\.installed-*" 2>nul
   type nul > "%VENV%\.installed-%REQS%"

@@ -51,6 +51,9 @@ if [ ! -f "$stamp" ]; then
     echo "error: installing the requirements failed (see the messages above): check your internet connection and run ./launch.sh again" >&2
     exit 2
   }
+  # Stronger landmarks (FAN): its package asks for opencv-python, which would clash with the
+  # headless OpenCV already installed, so it goes in without its dependencies (they are in requirements.txt).
+  "$VENV/bin/python" -m pip install --quiet --no-deps "face-alignment==1.5.0" 2>&1 | grep -v "^WARNING: Location" || true
   if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
     echo "Compiling the local script assistant (llama-cpp-python, ~8 minutes on 2 cores)..."
     if ! "$VENV/bin/python" -m pip install --quiet "llama-cpp-python==0.3.36" 2>&1 | grep -v "^WARNING: Location"; then :; fi

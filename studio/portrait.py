@@ -22,6 +22,7 @@ from studio.errors import InputError, RejectedError
 
 MIN_FACE_SCORE = 0.3  # dlib HOG score below which a detection is treated as a false positive
 MAX_PIXELS = 80_000_000  # larger images are refused: a decompression bomb, or a panorama
+BACKDROP = (200, 200, 200)  # neutral grey behind transparent pixels (white would read as blown out)
 WORK_MAX_SIDE = 4096  # larger photos are downscaled on load (faces stay far above what we need)
 _READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError)
 
@@ -29,7 +30,7 @@ USABLE = "usable"
 USABLE_WITH_WARNINGS = "usable with warnings"
 REJECTED = "rejected"
 
-PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+PASS, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,11 +53,11 @@ class Photo:
 def read_photo(path: str | Path, max_side: int = WORK_MAX_SIDE) -> Photo:
     """Decode any common photo into RGB uint8, whatever its format quirks.
 
-    Applies EXIF orientation, composites transparency on white, converts greyscale, CMYK and
+    Applies EXIF orientation, composites transparency on a neutral grey, converts greyscale, CMYK and
     16-bit images, and downscales photos longer than ``max_side`` pixels. Raises InputError for
     missing, truncated, non-image or dangerously large files.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.exists():
@@ -76,12 +77,10 @@ def read_photo(path: str | Path, max_side: int = WORK_MAX_SIDE) -> Photo:
                     # Decode straight at 1/2, 1/4 or 1/8 scale: fast and light on memory.
                     im.draft("RGB", (math.ceil(w * max_side / max(w, h)), math.ceil(h * max_side / max(w, h))))
                 im.load()
-                oriented = _exif_upright(im, notes)
+                oriented, quarter_turn = _exif_upright(im, notes)
                 rgb = _to_rgb(oriented, notes)
-                orig_size = oriented.size if oriented.size == (w, h) or oriented.size == (h, w) else None
-                if orig_size is None:  # decoded in draft mode: report the size on disk, oriented
-                    turned = oriented.size[0] < oriented.size[1] != (w < h)
-                    orig_size = (h, w) if turned else (w, h)
+                # The size on disk, upright (a draft decode is smaller than that).
+                orig_size = (h, w) if quarter_turn else (w, h)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -104,6 +103,7 @@ def read_photo(path: str | Path, max_side: int = WORK_MAX_SIDE) -> Photo:
 
 
 def _exif_upright(im, notes: list[str]):
+    """The image turned as its EXIF orientation tag says, and whether that swapped width and height."""
     from PIL import ImageOps
 
     try:
@@ -111,14 +111,14 @@ def _exif_upright(im, notes: list[str]):
         out = ImageOps.exif_transpose(im)
     except _READ_ERRORS:  # damaged EXIF: use the pixels as stored
         notes.append("the EXIF orientation tag is damaged and was ignored")
-        return im
+        return im, False
     if orientation not in (None, 1):
         notes.append(f"turned upright from EXIF orientation {orientation}")
-    return out if out is not None else im
+    return (out if out is not None else im), orientation in (5, 6, 7, 8)
 
 
 def _to_rgb(im, notes: list[str]):
-    """Any PIL mode -> 8-bit RGB; transparency composited on white."""
+    """Any PIL mode -> 8-bit RGB; transparency composited on ``BACKDROP``."""
     from PIL import Image, ImageCms
 
     mode = im.mode
@@ -137,9 +137,9 @@ def _to_rgb(im, notes: list[str]):
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba)[..., 3]
         if alpha.min(initial=255) < 255:
-            notes.append("transparent background placed on white")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+            notes.append("transparent background placed on neutral grey")
+        backdrop = Image.new("RGBA", rgba.size, (*BACKDROP, 255))
+        return Image.alpha_composite(backdrop, rgba).convert("RGB")
     if mode == "CMYK":
         icc = im.info.get("icc_profile")
         if icc:
@@ -168,6 +168,32 @@ def load_image(path: str | Path) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Faces
 # --------------------------------------------------------------------------------------------
+FACE_BACKENDS = ("dlib68", "fan")
+FAN_MODELS = ("fan-2d-landmarks", "s3fd-face-detector")  # model manager entries (presets/models/)
+
+
+def face_engine(studio, name: str = "dlib68"):
+    """The face back-end ``name`` of ``studio``: the embedded dlib one, or FAN with its weights
+    from the model manager (InputError saying what to fetch or install when they are missing)."""
+    if name == "dlib68":
+        return studio.face("dlib68")
+    if name != "fan":
+        raise InputError(f"unknown landmark back-end '{name}': choose one of {', '.join(FACE_BACKENDS)}")
+    from studio import models
+
+    folders = [models.resolve(model, studio.paths) for model in FAN_MODELS]
+    from engines.face.fan import S3FD_FILE
+
+    try:
+        return studio.engine("face", "fan", weights=folders[0], detector=folders[1] / S3FD_FILE)
+    except ImportError as exc:
+        raise InputError("FAN landmarks need the face-alignment package: run "
+                         "`.venv/bin/python -m pip install --no-deps face-alignment==1.5.0 scikit-image`") from exc
+    except FileNotFoundError as exc:
+        raise InputError(f"{exc}: run `python app.py models fetch {FAN_MODELS[0]}` and "
+                         f"`python app.py models fetch {FAN_MODELS[1]}`") from exc
+
+
 def credible_faces(faces: list[FaceDetection]) -> list[FaceDetection]:
     """Detections above the false-positive score, largest first."""
     return sorted((f for f in faces if f.score >= MIN_FACE_SCORE), key=lambda f: f.size, reverse=True)
@@ -200,9 +226,156 @@ def count_faces(faces: list[FaceDetection]) -> FaceCount:
     return FaceCount(main, rivals, background, len(faces) - len(clear))
 
 
+ROLL_REFINE_DEG = 3.0  # beyond this tilt the landmarks are refitted on a copy of the face turned level
+ROLL_PROBES_DEG = (0.0, 20.0, -20.0)  # first fits, on copies turned this much (degrees)
+SEARCH_ANGLES = (45, -45, 90, -90)  # degrees; tried only when the photo as given shows no face
+
+
+def _eye_roll(landmarks: np.ndarray) -> float:
+    """Angle of the line between the eye centres in degrees (> 0: head tilted clockwise)."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    d = pts[EYE_LEFT].mean(0) - pts[EYE_RIGHT].mean(0)
+    return math.degrees(math.atan2(d[1], d[0]))
+
+
+def _rotated(image: np.ndarray, angle: float, centre: tuple[float, float], side: int | None = None):
+    """``image`` turned ``angle`` degrees counter-clockwise about ``centre``, on a canvas of
+    ``side`` pixels centred there (default: the whole photo's turned bounds), and the 2x3 map
+    from the photo's pixels into it."""
+    import cv2
+
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D(centre, angle, 1.0)
+    if side is None:
+        c, s = abs(m[0, 0]), abs(m[0, 1])
+        out_w, out_h = int(h * s + w * c + 0.5), int(h * c + w * s + 0.5)
+    else:
+        out_w = out_h = int(side)
+    m[0, 2] += out_w / 2.0 - centre[0]
+    m[1, 2] += out_h / 2.0 - centre[1]
+    turned = cv2.warpAffine(image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return turned, m
+
+
+def _map_back(face: FaceDetection, m: np.ndarray) -> FaceDetection:
+    """A detection found in a turned copy, in the pixels of the photo the copy was made from."""
+    import cv2
+
+    inv = cv2.invertAffineTransform(m)
+    pts = np.asarray(face.landmarks, dtype=np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0, x1, y1 = face.box
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64) @ inv[:, :2].T + inv[:, 2]
+    lo, hi = corners.min(0), corners.max(0)
+    return FaceDetection(box=(int(round(lo[0])), int(round(lo[1])), int(round(hi[0])), int(round(hi[1]))),
+                         score=face.score, landmarks=pts.astype(np.float32))
+
+
+REFIT_SIDE = 360  # pixels: the turned copies are at most this big (the face about 120 across)
+
+
+def _fit_turned(small: np.ndarray, angle: float, centre: tuple[float, float], side: int,
+                face_backend) -> FaceDetection | None:
+    """Detect on a ``side``-pixel copy of ``small`` turned ``angle`` degrees about ``centre``; the
+    face nearest the middle, in the pixels of ``small``, with the turned copy's score."""
+    turned, m = _rotated(small, angle, centre, side)
+    found = credible_faces(face_backend.detect(turned))
+    if not found:
+        return None
+    middle = np.array([side / 2.0, side / 2.0])
+    best = min(found, key=lambda f: np.linalg.norm(np.asarray(f.landmarks).mean(0) - middle))
+    return _map_back(best, m)
+
+
+def _refit_upright(image: np.ndarray, face: FaceDetection, face_backend) -> FaceDetection:
+    """Refit the landmarks of the face on a copy turned upright.
+
+    Landmark predictors are trained on upright faces and pull every fit toward upright: on a
+    head tilted 35 degrees the first fit may show almost no tilt, which would let a badly tilted
+    photo pass. So the face is also fitted on copies turned 20 degrees each way; each fit is
+    turned level by its eye line until it is upright, and the one the detector finds clearest
+    (highest score) wins. The copies are made from one small crop around the face (at most
+    ``REFIT_SIDE`` pixels for three face widths), so this costs little even on 12 megapixels.
+    An upright face keeps the landmarks fitted at full resolution.
+    """
+    import cv2
+
+    pts = np.asarray(face.landmarks, dtype=np.float64)
+    centre = (pts.min(0) + pts.max(0)) / 2.0
+    extent = max(32.0, float(np.max(pts.max(0) - pts.min(0))))
+    scale = min(1.0, REFIT_SIDE / (3.0 * extent))
+    side = int(round(3.0 * extent * scale))
+    h, w = image.shape[:2]
+    half = 3.0 * extent * 0.75  # covers the turned square's corners
+    x0, y0 = (max(0, int(centre[k] - half)) for k in (0, 1))
+    x1, y1 = min(w, int(centre[0] + half) + 1), min(h, int(centre[1] + half) + 1)
+    region = image[y0:y1, x0:x1]
+    small = region if scale == 1.0 else cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    c_small = (float((centre[0] - x0) * scale), float((centre[1] - y0) * scale))
+
+    fits: dict[int, FaceDetection | None] = {}
+
+    def fit_at(angle: float) -> FaceDetection | None:
+        key = int(round(angle))
+        if key not in fits:
+            fits[key] = _fit_turned(small, float(key), c_small, side, face_backend)
+        return fits[key]
+
+    best, best_angle = None, 0.0
+    for angle in ROLL_PROBES_DEG:
+        fit = fit_at(angle)
+        for _ in range(3):  # each pass removes most of the remaining tilt
+            if fit is None:
+                break
+            tilt = _eye_roll(fit.landmarks)  # turning the copy by this makes the face level
+            if abs(tilt - angle) < ROLL_REFINE_DEG:
+                break
+            angle = tilt
+            fit = fit_at(angle) or fit
+        if fit is not None and (best is None or fit.score > best.score):
+            best, best_angle = fit, angle
+    if best is None:
+        return face
+    if abs(best_angle) < ROLL_REFINE_DEG and abs(_eye_roll(pts)) < ROLL_REFINE_DEG:
+        return face  # upright: the full-resolution fit is the most precise
+    landmarks = np.asarray(best.landmarks, dtype=np.float64) / scale + (x0, y0)
+    return FaceDetection(box=face.box, score=face.score, landmarks=landmarks.astype(np.float32))
+
+
+def find_faces(image: np.ndarray, face_backend) -> "FaceCount":
+    """Detect, pick the subject (see ``count_faces``) and fit its landmarks, whatever its tilt.
+
+    When the photo shows no face as given, turned copies are searched too (a head tilted 45
+    degrees, or a photo on its side without an EXIF tag), so the report can say what to fix.
+    """
+    found = count_faces(face_backend.detect(image))
+    if found.main is None:
+        h, w = image.shape[:2]
+        for angle in SEARCH_ANGLES:
+            if abs(angle) == 90:
+                turned = np.ascontiguousarray(np.rot90(image, 1 if angle > 0 else -1))
+                m = _rot90_map(angle, w, h)
+            else:
+                turned, m = _rotated(image, angle, (w / 2.0, h / 2.0))
+            again = count_faces(face_backend.detect(turned))
+            if again.main is not None:
+                found = FaceCount(_map_back(again.main, m), [_map_back(f, m) for f in again.rivals],
+                                  [_map_back(f, m) for f in again.background], again.faint)
+                break
+    if found.main is not None and not getattr(face_backend, "fits_tilted_faces", False):
+        found.main = _refit_upright(image, found.main, face_backend)
+    return found
+
+
+def _rot90_map(angle: int, w: int, h: int) -> np.ndarray:
+    """The 2x3 map of ``np.rot90`` (counter-clockwise for +90) from a w x h photo."""
+    if angle > 0:  # (x, y) -> (y, w - 1 - x)
+        return np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0]])
+    return np.array([[0.0, -1.0, h - 1.0], [1.0, 0.0, 0.0]])  # (x, y) -> (h - 1 - y, x)
+
+
 def primary_face(image: np.ndarray, face_backend) -> FaceDetection:
     """The one face to animate. Raises RejectedError when there is none or more than one."""
-    found = count_faces(face_backend.detect(image))
+    found = find_faces(image, face_backend)
     if found.main is None:
         raise RejectedError("no face found in the portrait: use a clear, front-facing photo of one person")
     if found.rivals:
@@ -279,6 +452,24 @@ def face_size(landmarks: np.ndarray) -> float:
     return float(math.sqrt(max(width, 1.0) * max(height, 1.0)))
 
 
+def framing(landmarks: np.ndarray, image_size: tuple[int, int]) -> dict[str, Any]:
+    """Whether the whole face is inside the photo, with room around it.
+
+    ``outside``: share of the 68 points beyond the photo's edges (a face cut off by the frame).
+    ``margin``: the smallest gap between the head (landmarks plus a forehead allowance) and an
+    edge, in face sizes (negative when the head is cut). ``edge``: which edge is closest.
+    """
+    pts = np.asarray(landmarks, dtype=np.float64)
+    w, h = image_size
+    size = face_size(pts)
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h - 1)
+    lo, hi = pts.min(0), pts.max(0)
+    lo = lo - (0.0, 0.35 * size)  # the forehead and hair above the brows
+    gaps = {"left": lo[0], "top": lo[1], "right": w - 1 - hi[0], "bottom": h - 1 - hi[1]}
+    edge = min(gaps, key=gaps.get)
+    return {"outside": round(float(1.0 - inside.mean()), 3), "margin": round(float(gaps[edge] / size), 3), "edge": edge}
+
+
 def _face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     """Pixels inside the face outline (jaw + brows), as a bool mask."""
     import cv2
@@ -323,8 +514,13 @@ def sharpness(image: np.ndarray, landmarks: np.ndarray) -> float:
 
 def exposure(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     """Brightness (median luma 0-255), clipped share, contrast (p95-p5 luma) and side-light ratio of the face."""
-    y = _luma(image)
     pts = np.asarray(landmarks, dtype=np.float64)
+    # Only the face's bounding box is converted: a 12-megapixel photo stays cheap.
+    h, w = image.shape[:2]
+    x0, y0 = np.clip(np.floor(pts.min(0)).astype(int), 0, [w, h])
+    x1, y1 = np.clip(np.ceil(pts.max(0)).astype(int) + 1, 0, [w, h])
+    y = _luma(image[y0:y1, x0:x1])
+    pts = pts - (x0, y0)
     mask = _face_mask(y.shape, pts)
     vals = y[mask]
     if vals.size < 50:
@@ -426,7 +622,7 @@ class Check:
 
     name: str
     label: str
-    status: str  # "pass", "warn", "fail" or "skip"
+    status: str  # "ok", "warn", "fail" or "skip"
     value: Any
     unit: str
     threshold: str
@@ -459,6 +655,7 @@ class Thresholds:
     texture_warn: float = 0.7
     texture_reject: float = 0.45
     eyes_dark_reject: float = 0.35
+    margin_warn: float = 0.1
 
 
 @dataclass
@@ -474,6 +671,7 @@ class PortraitReport:
     backend: str = ""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    other_faces: list[FaceDetection] = field(default_factory=list)  # the clear faces besides ``face``
 
     @property
     def usable(self) -> bool:
@@ -505,6 +703,7 @@ class PortraitReport:
             "image_size": list(self.image_size),
             "original_size": list(self.original_size),
             "faces_found": self.faces_found,
+            "other_face_boxes": [[int(v) for v in f.box] for f in self.other_faces],
             "face": face,
             "backend": self.backend,
             "notes": list(self.notes),
@@ -541,10 +740,11 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
         f"the photo is {original_size[0]}x{original_size[1]} pixels",
         "use the original photo rather than a thumbnail or screenshot" if short < th.min_short_side_warn else ""))
 
-    found = count_faces(face_backend.detect(image))
+    found = find_faces(image, face_backend)
     n_clear = (found.main is not None) + len(found.rivals) + len(found.background)
     report = PortraitReport(REJECTED, checks, (w, h), tuple(original_size), found.main, n_clear,
-                            getattr(face_backend, "name", type(face_backend).__name__), list(notes or []))
+                            getattr(face_backend, "name", type(face_backend).__name__), list(notes or []),
+                            other_faces=found.rivals + found.background)
     if found.main is None or found.rivals:
         if found.main is None:
             extra = f" ({found.faint} faint face-like pattern{'s' if found.faint != 1 else ''} ignored)" \
@@ -570,6 +770,19 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
                         f"warn below {th.min_face_warn:.0f}, reject below {th.min_face_reject:.0f}",
                         f"the face is {size:.0f} pixels across",
                         "use a closer or larger photo" if st != PASS else ""))
+
+    fr = framing(pts, (w, h))
+    if fr["outside"] > 0:
+        st, msg = FAIL, f"the face is cut off at the {fr['edge']} edge of the photo"
+        advice = "use a photo that shows the whole face with some space around the head"
+    elif fr["margin"] < th.margin_warn:
+        st, msg = WARN, f"the head touches the {fr['edge']} edge of the photo"
+        advice = "leave some space around the head, so it can move"
+    else:
+        st, msg, advice = PASS, "the whole face is in the photo", ""
+    checks.append(Check("framing", "Whole face in frame", st, fr, "face sizes",
+                        f"no landmark outside the photo; warn when the head is closer than "
+                        f"{th.margin_warn} face sizes to an edge", msg, advice))
 
     pose = head_pose(pts, (w, h))
     worst_axis = max(pose, key=lambda k: abs(pose[k]) if pose[k] == pose[k] else 999)
@@ -657,7 +870,7 @@ def _fit_check(fit: dict[str, Any], th: Thresholds) -> Check:
 
 
 def _skip_rest(checks: list[Check]) -> None:
-    for name, label in (("face_size", "Face size"), ("head_pose", "Head pose"), ("sharpness", "Sharpness"),
+    for name, label in (("face_size", "Face size"), ("framing", "Whole face in frame"), ("head_pose", "Head pose"), ("sharpness", "Sharpness"),
                         ("exposure", "Exposure"), ("contrast", "Contrast"), ("lighting", "Even lighting"),
                         ("landmark_fit", "Face visible, landmarks fit")):
         checks.append(Check(name, label, SKIP, None, "", "", "not measured without one clear face"))
@@ -679,18 +892,23 @@ def check_portrait_file(path: str | Path, face_backend, thresholds: Thresholds |
 _COLOURS = {USABLE: (40, 170, 60), USABLE_WITH_WARNINGS: (230, 150, 0), REJECTED: (210, 40, 40)}
 
 
-def draw_report(image: np.ndarray, report: PortraitReport, max_side: int = 1024) -> np.ndarray:
-    """A copy of the photo (at most ``max_side`` pixels) with the face box and landmarks drawn."""
+def draw_report(image: np.ndarray, report: PortraitReport, max_side: int = 1024, min_side: int = 768) -> np.ndarray:
+    """A copy of the photo, ``min_side`` to ``max_side`` pixels long, with the face box (in the
+    verdict's colour) and the 68 landmarks drawn."""
     import cv2
 
     h, w = image.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    out = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else image.copy()
+    s = min(max_side / max(h, w), max(1.0, min_side / max(h, w)))
+    out = image.copy() if s == 1 else cv2.resize(image, (round(w * s), round(h * s)),
+                                                 interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
     out = np.ascontiguousarray(out)
     if report.face is None:
         return out
     colour = _COLOURS.get(report.verdict, (230, 150, 0))
-    thick = max(1, round(max(out.shape[:2]) / 400))
+    thick = max(2, round(max(out.shape[:2]) / 400))
+    for other in report.other_faces:  # what the "faces" check counted besides the subject
+        a0, b0, a1, b1 = (round(v * s) for v in other.box)
+        cv2.rectangle(out, (a0, b0), (a1, b1), _COLOURS[REJECTED], thick, cv2.LINE_AA)
     x0, y0, x1, y1 = (round(v * s) for v in report.face.box)
     cv2.rectangle(out, (x0, y0), (x1, y1), colour, thick, cv2.LINE_AA)
     for x, y in np.asarray(report.face.landmarks) * s:

@@ -35,6 +35,7 @@ class FaceDetection:
 
 class FaceBackend(Protocol):
     name: str
+    fits_tilted_faces: bool  # False: landmarks of a tilted head are only right on a copy turned level
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
         """All faces in an RGB uint8 image, largest first, each with 68 landmarks."""

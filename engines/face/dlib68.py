@@ -32,6 +32,7 @@ class Dlib68:
     """
 
     name = "dlib68"
+    fits_tilted_faces = False  # the predictor pulls tilted heads toward upright: callers refit them level
 
     def __init__(self, predictor: Path | None = None, detect_max_side: int = 1280):
         import dlib

@@ -52,9 +52,11 @@ class FanFace:
     """
 
     name = "fan"
+    fits_tilted_faces = True  # FAN is trained with strong rotation augmentation
 
     def __init__(self, weights: str | Path, detector: str | Path | None = None, device: str = "cpu",
-                 detect_max_side: int = 640, flip_input: bool = False, detector_threshold: float = 0.5):
+                 detect_max_side: int = 640, flip_input: bool = False, detector_threshold: float = 0.5,
+                 max_faces: int = 8):
         import torch
         from face_alignment import FaceAlignment, LandmarksType
         from face_alignment.models import FAN
@@ -62,6 +64,7 @@ class FanFace:
         fan_path, s3fd_path = weight_files(weights, detector)
         self.device = device
         self.detect_max_side = int(detect_max_side)
+        self.max_faces = int(max_faces)  # FAN costs about a second per face on a CPU: the clearest N only
 
         class _LocalFaceAlignment(FaceAlignment):
             # FaceAlignment fetches its weights from a URL; read them from our file instead.
@@ -84,7 +87,7 @@ class FanFace:
         scale = min(1.0, self.detect_max_side / max(h, w))
         small = rgb if scale == 1.0 else _resize(rgb, scale)
         boxes = self._fa.face_detector.detect_from_image(small.copy())
-        boxes = [np.asarray(b, dtype=np.float64) for b in boxes]
+        boxes = sorted((np.asarray(b, dtype=np.float64) for b in boxes), key=lambda b: -b[4])[:self.max_faces]
         if not boxes:
             return []
         full = [np.concatenate([b[:4] / scale, b[4:5]]) for b in boxes]

@@ -1,0 +1,149 @@
+"""Portrait tab: upload a photo, see it annotated with a traffic light per check, save it as an
+avatar, and manage the avatar gallery."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from studio.avatars import DEFAULT_EXPAND, AvatarLibrary
+from studio.errors import StudioError
+from studio.portrait import FAIL, PASS, REJECTED, USABLE, WARN, PortraitReport, draw_report
+from studio.services import Studio
+
+LIGHTS = {PASS: "🟢", WARN: "🟡", FAIL: "🔴"}
+VERDICT_COLOURS = {USABLE: "#1e8e3e", REJECTED: "#d93025"}
+
+
+def checks_html(report: PortraitReport) -> str:
+    """The verdict and one traffic-light row per check: what was measured, and what to change."""
+    colour = VERDICT_COLOURS.get(report.verdict, "#b06000")
+    rows = []
+    for c in report.checks:
+        light = LIGHTS.get(c.status, "⚪")
+        advice = f"<br><i>{html.escape(c.advice)}</i>" if c.advice else ""
+        rows.append(f"<tr><td style='font-size:1.2em'>{light}</td><td><b>{html.escape(c.label)}</b></td>"
+                    f"<td>{html.escape(c.message)}{advice}</td>"
+                    f"<td style='color:#666;font-size:0.85em'>{html.escape(c.threshold)}</td></tr>")
+    what = ""
+    if report.verdict == REJECTED:
+        fixes = [c.advice for c in report.problems if c.status == FAIL and c.advice]
+        what = ("<p><b>What to change:</b></p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in dict.fromkeys(fixes))
+                + "</ul>")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
+    return (f"<p id='portrait-verdict' style='color:{colour};font-weight:600;font-size:1.15em'>"
+            f"Verdict: {html.escape(report.verdict)}</p><p>{html.escape(report.summary())}</p>{what}"
+            "<table style='width:100%'><tr><th></th><th>check</th><th>result</th><th>threshold</th></tr>"
+            + "".join(rows) + "</table>"
+            + (f"<p style='color:#666'>Notes:</p><ul style='color:#666'>{notes}</ul>" if notes else "")
+            + f"<p style='color:#666;font-size:0.85em'>Checked in {report.seconds:.2f} s with {html.escape(report.backend)} "
+              "landmarks.</p>")
+
+
+def _error(exc: Exception | str) -> str:
+    return f"<span class='error-line'>error: {html.escape(str(exc))}</span>"
+
+
+def build(studio: Studio) -> None:
+    def library(backend: str = "dlib68") -> AvatarLibrary:
+        return AvatarLibrary(studio.paths, studio=studio, face_backend=backend)
+
+    def gallery_items():
+        return [(str(a.thumbnail), a.name) for a in library().list() if a.thumbnail.is_file()]
+
+    def avatar_names():
+        return library().names()
+
+    gr.Markdown("Upload a **clear, front-facing photo of one person**. Every photo is checked before it "
+                "becomes an avatar: one face, its size, head pose, sharpness, light and whether the "
+                "landmarks fit. 🟢 good · 🟡 usable, but check the advice · 🔴 must be fixed.")
+    checked = gr.State(None)  # (photo path, PortraitReport) of the last check
+    with gr.Row():
+        with gr.Column(scale=2):
+            photo = gr.File(label="Portrait photo (JPEG, PNG, WebP, TIFF)", file_count="single", type="filepath",
+                            file_types=["image", ".webp", ".tif", ".tiff"], elem_id="portrait-upload")
+            backend = gr.Radio(["dlib68", "fan"], value="dlib68", label="Landmarks",
+                               info="dlib68 is built in; FAN is stronger and is downloaded in the Models tab")
+            check_btn = gr.Button("Check photo", variant="secondary")
+            annotated = gr.Image(label="Face box and landmarks", interactive=False, elem_id="portrait-annotated")
+        with gr.Column(scale=3):
+            report_box = gr.HTML("<p>The quality report appears here.</p>", elem_id="portrait-report")
+            with gr.Row():
+                name = gr.Textbox(label="Avatar name", placeholder="e.g. Me in the office", scale=3)
+                expand = gr.Slider(1.2, 4.0, value=DEFAULT_EXPAND, step=0.1, scale=2, label="Crop expand ratio",
+                                   info="space around the face kept for head motion, in face sizes")
+            save_btn = gr.Button("Save as avatar", variant="primary")
+            save_status = gr.HTML()
+
+    gr.Markdown("### Avatars")
+    gallery = gr.Gallery(gallery_items(), label="Saved avatars", columns=6, height=220, allow_preview=False,
+                         preview=False, fit_columns=False, object_fit="contain",
+                         elem_id="portrait-gallery")
+    with gr.Row():
+        chosen = gr.Dropdown(avatar_names(), label="Avatar", value=None, scale=3)
+        new_name = gr.Textbox(label="New name", scale=3)
+        rename_btn = gr.Button("Rename", scale=1)
+        delete_btn = gr.Button("Delete…", variant="stop", scale=1)
+    with gr.Row(visible=False) as confirm_row:
+        confirm_text = gr.Markdown()
+        confirm_btn = gr.Button("Yes, delete it", variant="stop")
+        cancel_btn = gr.Button("Cancel")
+    manage_status = gr.HTML()
+
+    # -- callbacks: a few lines each; the work is in studio.portrait and studio.avatars --
+    def do_check(path, engine, progress=gr.Progress()):
+        if not path:
+            return None, "<p>The quality report appears here.</p>", None, ""
+        progress(0.1, desc="finding the face")
+        try:
+            photo_, report = library(engine).check_photo(path)
+        except StudioError as exc:
+            return None, _error(exc), None, ""
+        return draw_report(photo_.image, report), checks_html(report), (path, report), ""
+
+    def do_save(path, state, engine, avatar_name, ratio):
+        if not path:
+            return _error("upload a photo first"), gr.update(), gr.update()
+        report = state[1] if state and state[0] == path else None
+        try:
+            avatar = library(engine).add(avatar_name, path, report=report, expand=ratio)
+        except StudioError as exc:
+            return _error(exc), gr.update(), gr.update()
+        msg = f"<p style='color:#1e8e3e'>Saved avatar <b>{html.escape(avatar.name)}</b>.</p>"
+        return msg, gallery_items(), gr.update(choices=avatar_names(), value=avatar.name)
+
+    def pick(evt: gr.SelectData):
+        return gr.update(value=evt.value["caption"] if isinstance(evt.value, dict) else None)
+
+    def do_rename(old, new):
+        try:
+            avatar = library().rename(old, new) if old else None
+        except StudioError as exc:
+            return _error(exc), gr.update(), gr.update()
+        if avatar is None:
+            return _error("choose an avatar first"), gr.update(), gr.update()
+        return (f"<p>Renamed to {html.escape(avatar.name)}.</p>", gallery_items(),
+                gr.update(choices=avatar_names(), value=avatar.name))
+
+    def ask_delete(avatar_name):
+        if not avatar_name:
+            return gr.update(visible=False), "", _error("choose an avatar first")
+        return gr.update(visible=True), f"Delete the avatar **{avatar_name}** and its photo for good?", ""
+
+    def do_delete(avatar_name):
+        try:
+            library().remove(avatar_name)
+        except StudioError as exc:
+            return gr.update(visible=False), _error(exc), gr.update(), gr.update()
+        return (gr.update(visible=False), f"<p>Deleted {html.escape(avatar_name)}.</p>", gallery_items(),
+                gr.update(choices=avatar_names(), value=None))
+
+    photo.upload(do_check, [photo, backend], [annotated, report_box, checked, save_status])
+    check_btn.click(do_check, [photo, backend], [annotated, report_box, checked, save_status])
+    save_btn.click(do_save, [photo, checked, backend, name, expand], [save_status, gallery, chosen])
+    gallery.select(pick, None, chosen)
+    rename_btn.click(do_rename, [chosen, new_name], [manage_status, gallery, chosen])
+    delete_btn.click(ask_delete, [chosen], [confirm_row, confirm_text, manage_status])
+    confirm_btn.click(do_delete, [chosen], [confirm_row, manage_status, gallery, chosen])
+    cancel_btn.click(lambda: gr.update(visible=False), None, confirm_row)
