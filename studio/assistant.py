@@ -40,13 +40,6 @@ from studio.script import EMOTION_SYNONYMS, EMOTIONS, WORDS_PER_SECOND
 
 log = logging.getLogger(__name__)
 
-# Lazy registry entries of this area's back-ends (the registry imports a module on first use).
-for _role, _name, _module in (("llm", "llama-cpp", "engines.llm.llama_cpp"),
-                              ("llm", "transformers", "engines.llm.transformers_llm"),
-                              ("llm", "openai-compatible", "engines.llm.openai_compat"),
-                              ("asr", "faster-whisper", "engines.asr.faster_whisper")):
-    registry.declare(_role, _name, _module)
-
 BUILT_IN_LLM = "qwen2.5-0.5b-instruct-q4"
 BUILT_IN_GGUF = "qwen2.5-0.5b-instruct-q4_k_m.gguf"
 BUILT_IN_ASR = "whisper-base"
@@ -132,6 +125,12 @@ def system_prompt(request: DraftRequest, current_script: str = "") -> str:
     if current_script.strip():
         parts.append(cfg["revise_rule"].format(script=current_script.strip()))
     return "\n".join(parts)
+
+
+def system_prompt_start() -> str:
+    """The part of every system prompt that never changes (with emotion tags), for warming a model."""
+    cfg = prompt_presets()
+    return "\n".join([cfg["system"], cfg["tags_rule"]])
 
 
 def draft_prompt(request: DraftRequest) -> str:
@@ -221,6 +220,7 @@ def clean_script(text: str, *, keep_tags: bool = True) -> str:
         if re.fullmatch(r"\s*(#\w+\s*)+", line):  # a line of hashtags
             continue
         line = _SPEAKER.sub("", line)
+        listed = bool(_LIST_MARK.match(line))
         line = _LIST_MARK.sub("", line)
         line = _EMPHASIS.sub(r"\2", line)
         line = _STAGE.sub(" ", line)
@@ -229,7 +229,8 @@ def clean_script(text: str, *, keep_tags: bool = True) -> str:
         line = re.sub(r"(?<!\w)#(\w)", r"\1", line)  # inline hashtags: keep the word
         line = _strip_symbols(line).replace("*", "")
         line = re.sub(r"[ \t]+", " ", line).strip()
-        if line and re.fullmatch(r"(\[[^\]]+\]\s*)+", line) is None and line[-1].isalnum() and len(line.split()) > 3:
+        if (line and re.fullmatch(r"(\[[^\]]+\]\s*)+", line) is None and line[-1].isalnum()
+                and (listed or len(line.split()) > 3)):
             line += "."  # a list item or a line without an end: make it a sentence
         out.append(line)
     cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
@@ -312,6 +313,7 @@ class Assistant:
         self.studio = studio
         self._models: dict[ModelChoice, ChatModel] = {}
         self._lock = threading.Lock()
+        self._stops = 0  # bumped by stop(); an answer stops when it changes
 
     # -- models -----------------------------------------------------------------------------------
 
@@ -393,6 +395,27 @@ class Assistant:
                     raise StudioError(f"the language model could not be loaded ({type(exc).__name__}: {exc})") from exc
             return self._models[choice]
 
+    def preload(self) -> threading.Thread | None:
+        """Load the built-in model and evaluate the fixed start of the system prompt in the background,
+        so the first answer starts sooner. Only when llama.cpp and the prepared model are there;
+        problems are logged (the first real answer reports them)."""
+        from engines.llm import llama_cpp
+
+        if not llama_cpp.available() or models.status(BUILT_IN_LLM, self.studio.paths).state != "ready":
+            return None
+
+        def work() -> None:
+            try:
+                llm = self.model(ModelChoice()).llm
+                if hasattr(llm, "warm"):
+                    llm.warm(system_prompt_start())
+            except Exception as exc:  # noqa: BLE001 - a background convenience must never crash the app
+                log.info("the script assistant could not preload its model: %s", exc)
+
+        thread = threading.Thread(target=work, name="assistant-preload", daemon=True)
+        thread.start()
+        return thread
+
     def forget(self, choice: ModelChoice | None = None) -> None:
         """Unload one model (or all) to free memory."""
         with self._lock:
@@ -404,24 +427,44 @@ class Assistant:
     # -- answers ----------------------------------------------------------------------------------
 
     def stream(self, choice: ModelChoice, messages: Sequence[Message], request: DraftRequest,
-               settings: GenerationSettings | None = None) -> Iterator[str]:
+               settings: GenerationSettings | None = None, *, since: int | None = None) -> Iterator[str]:
         """The answer so far, growing with every piece (raw model text; clean it for the editor).
 
-        With the template back-end the answer is the template draft for ``request``.
+        With the template back-end the answer is the template draft for ``request``. :meth:`stop`
+        ends the answer after the piece being written (the model stops generating too); ``since``
+        (a value of :attr:`stops`, default: now) also honours a Stop pressed before the answer began.
         """
         settings = settings or GenerationSettings()
+        ticket = self._stops if since is None else since
         loaded = self.model(choice)
         if loaded.llm is None:
             yield template_draft(request)
             return
         text = ""
+        pieces = iter(loaded.llm.chat(messages, temperature=settings.temperature,
+                                      max_tokens=settings.tokens_for(request)))
         try:
-            for piece in loaded.llm.chat(messages, temperature=settings.temperature,
-                                         max_tokens=settings.tokens_for(request)):
+            for piece in pieces:
+                if self._stops != ticket:
+                    break
                 text += piece
                 yield text
         except LLMError as exc:
             raise StudioError(str(exc)) from exc
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # stops the back-end's generation and frees the model for the next answer
+
+    def stop(self) -> None:
+        """Stop every answer being written now (the Stop button)."""
+        with self._lock:
+            self._stops += 1
+
+    @property
+    def stops(self) -> int:
+        """How often :meth:`stop` was called (compare before and after an answer to see if it was stopped)."""
+        return self._stops
 
     def draft(self, choice: ModelChoice, request: DraftRequest, settings: GenerationSettings | None = None) -> Iterator[str]:
         """Stream a first draft for the form (raw text so far)."""

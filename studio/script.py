@@ -42,6 +42,19 @@ EMOTION_SYNONYMS = {
 }
 LONG_SENTENCE_WORDS = 40
 
+MARKUP_GUIDE = """\
+| markup | what it does |
+|---|---|
+| `[happy]` `[sad]` `[angry]` `[surprised]` `[neutral]` | the voice and the face take this mood from here until the next mood tag |
+| `[pause]` | half a second of silence |
+| `[pause 1.5s]` or `[pause 300ms]` | that much silence (at most 10 s) |
+| a blank line | a new paragraph: a short breath (0.4 s) |
+| anything else in `[ ]` | not spoken; the editor warns and suggests a known tag |
+
+The spoken length is estimated at 2.6 words per second plus the pauses; a render measures the real one.
+Sentences longer than 40 words get a hint to split them (shorter ones read better and subtitle better).
+"""
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
 
 

@@ -275,16 +275,18 @@ def _cue_bitmap(text: str, width: int, height: int, style: SubtitleStyle) -> _Bi
 
     def layout(size: int):
         font = _font(style.font_path, size)
-        lines = _fit_lines(text, font, max_width)
-        return font, lines, max((font.getlength(line) for line in lines), default=0)
+        # the outline is drawn outside the letters: it must stay inside the safe area too
+        room = max_width - 2 * max(1, int(round(size * style.outline_scale))) - 2
+        lines = _fit_lines(text, font, room)
+        return font, lines, max((font.getlength(line) for line in lines), default=0), room
 
     # Prefer the cue's own line breaks with a slightly smaller font; otherwise shrink only as far as
     # needed not to overflow the safe area (or cover the face with many lines).
     candidates = [layout(s) for s in sizes if s >= base * 0.8]
-    chosen = next((c for c in candidates if len(c[1]) <= wanted_lines and c[2] <= max_width), None)
+    chosen = next((c for c in candidates if len(c[1]) <= wanted_lines and c[2] <= c[3]), None)
     if chosen is None:
-        chosen = next((c for c in map(layout, sizes) if len(c[1]) <= 3 and c[2] <= max_width), None)
-    font, lines, _ = chosen or layout(sizes[-1])
+        chosen = next((c for c in map(layout, sizes) if len(c[1]) <= 3 and c[2] <= c[3]), None)
+    font, lines, _, _ = chosen or layout(sizes[-1])
     size = font.size
     if not lines:
         return None
@@ -350,12 +352,51 @@ def burn_in(frame: np.ndarray, t_seconds: float, cues: Sequence[Cue], style: Sub
 # Cues for uploaded audio
 
 
-def cues_from_audio(studio, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
-                    model: str = "whisper-base", **cue_options) -> list[Cue]:
-    """Subtitle cues for speech with no TTS timings (an uploaded recording at ``sample_rate`` Hz),
-    from faster-whisper word timestamps. ``cue_options`` go to :func:`cues_from_words`."""
+def words_from_audio(studio, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
+                     model: str = "whisper-base") -> list[WordTiming]:
+    """Spoken words with start/end in seconds for a recording with no TTS timings (an uploaded
+    voice-over at ``sample_rate`` Hz), from faster-whisper word timestamps."""
     from studio.assistant import speech_recognizer
 
     transcript = speech_recognizer(studio, model).transcribe(audio, sample_rate, language=language,
                                                               word_timestamps=True)
-    return cues_from_words(transcript.words, **cue_options)
+    return snap_to_speech(transcript.words, audio, sample_rate)
+
+
+def snap_to_speech(words: Sequence[WordTiming], audio: np.ndarray, sample_rate: int,
+                   frame_s: float = 0.01) -> list[WordTiming]:
+    """Move each word's start later and its end earlier over silence inside it.
+
+    Whisper often stretches a word over a pause before it (the first word of a recording starting
+    at 0.0 s although the voice starts later), which would show a subtitle early. Only silence is
+    trimmed (loudness below 3 % of the loudest 10 ms, or 3× the noise floor): a word never grows.
+    """
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    hop = max(1, int(round(sample_rate * frame_s)))
+    n = len(samples) // hop
+    if n == 0 or not words:
+        return list(words)
+    rms = np.sqrt(np.mean(samples[: n * hop].reshape(n, hop) ** 2, axis=1))
+    threshold = max(0.03 * float(rms.max()), 3.0 * float(np.percentile(rms, 10)), 1e-4)
+    loud = rms > threshold
+    out: list[WordTiming] = []
+    for w in words:
+        a, b = int(w.start / frame_s), min(n, int(np.ceil(w.end / frame_s)))
+        inside = np.nonzero(loud[a:b])[0]
+        if b <= a or len(inside) == 0:
+            out.append(w)
+            continue
+        start = max(w.start, (a + inside[0]) * frame_s - frame_s)
+        end = min(w.end, (a + inside[-1] + 1) * frame_s + frame_s)
+        out.append(WordTiming(w.word, round(start, 3), round(max(end, start + frame_s), 3)))
+    return out
+
+
+def cues_from_audio(studio, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
+                    model: str = "whisper-base", **cue_options) -> list[Cue]:
+    """Subtitle cues for an uploaded recording (see :func:`words_from_audio`).
+    ``cue_options`` go to :func:`cues_from_words`."""
+    return cues_from_words(words_from_audio(studio, audio, sample_rate, language=language, model=model),
+                           **cue_options)

@@ -36,12 +36,12 @@ class ASR(Protocol):
 def to_mono_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mono float32 audio at 16 kHz from any channel layout, integer or float samples, rate (Hz)."""
     audio = np.asarray(audio)
+    if np.issubdtype(audio.dtype, np.integer):  # before mixing channels, which would make it float
+        audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max)
+    audio = audio.astype(np.float32, copy=False)
     if audio.ndim == 2:
         # (samples, channels) from soundfile/Gradio; (channels, samples) when channels come first
         audio = audio.mean(axis=1) if audio.shape[0] >= audio.shape[1] else audio.mean(axis=0)
-    if np.issubdtype(audio.dtype, np.integer):
-        audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max)
-    audio = audio.astype(np.float32, copy=False)
     if sample_rate != ASR_SAMPLE_RATE and len(audio):
         import soxr
 

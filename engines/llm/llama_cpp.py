@@ -6,6 +6,7 @@ then raises ImportError and the studio falls back to transformers (and says so).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -13,6 +14,38 @@ from typing import Iterator, Sequence
 
 from engines.llm.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages
 from engines.registry import register
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def cpu_has_amx() -> bool:
+    """True on CPUs with Intel AMX tiles (Linux ``/proc/cpuinfo`` flag ``amx_tile``)."""
+    try:
+        return " amx_tile" in Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _model_params(**fields):
+    """Let ``llama_cpp.Llama`` load with extra llama_model_params fields it has no argument for."""
+    import llama_cpp.llama as api
+
+    real = api.llama_cpp.llama_model_default_params
+
+    def patched():
+        params = real()
+        for key, value in fields.items():
+            setattr(params, key, value)
+        return params
+
+    with _LOAD_LOCK:
+        api.llama_cpp.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            api.llama_cpp.llama_model_default_params = real
 
 
 def available() -> bool:
@@ -28,13 +61,16 @@ def available() -> bool:
 class LlamaCppLLM:
     """A GGUF model file run by llama.cpp on the CPU (``gpu_layers`` > 0 offloads to a GPU build).
 
-    ``context`` is the context window in tokens; ``threads`` 0 uses every core.
+    ``context`` is the context window in tokens; ``threads`` 0 uses one per physical core. ``repack`` lets
+    llama.cpp re-pack weights into its CPU-specific "extra buffer" layouts; None (auto) turns that
+    off on CPUs with Intel AMX, where llama.cpp 0.3.36's AMX matrix kernel crashes (segfault) on the
+    bundled Qwen2.5 GGUF.
     """
 
     name = "llama-cpp"
 
     def __init__(self, model_path: str | os.PathLike, context: int = 2048, threads: int = 0,
-                 gpu_layers: int = 0, seed: int = -1):
+                 gpu_layers: int = 0, seed: int = -1, repack: bool | None = None):
         import llama_cpp
 
         path = Path(model_path)
@@ -46,12 +82,26 @@ class LlamaCppLLM:
         if not path.exists():
             raise FileNotFoundError(f"no GGUF model at {path}")
         self.model_path = path
-        threads = threads or (os.cpu_count() or 1)
-        self._llama = llama_cpp.Llama(model_path=str(path), n_ctx=context, n_threads=threads,
-                                      n_threads_batch=threads, n_gpu_layers=gpu_layers, seed=seed,
-                                      verbose=False)
+        # one thread per physical core (llama-cpp-python's own default): more threads than cores make
+        # llama.cpp's workers wait on each other, several times slower on a busy machine
+        threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        self.threads = threads
+        if repack is None:
+            repack = not cpu_has_amx()
+        with _model_params(use_extra_bufts=bool(repack)):
+            self._llama = llama_cpp.Llama(model_path=str(path), n_ctx=context, n_threads=threads,
+                                          n_threads_batch=threads, n_gpu_layers=gpu_layers, seed=seed,
+                                          verbose=False)
         self.description = f"{path.name} via llama.cpp"
         self._lock = threading.Lock()  # a llama.cpp context serves one chat at a time
+
+    def warm(self, system: str) -> None:
+        """Evaluate a system prompt ahead of time: llama.cpp keeps it in its cache, so the first
+        answer that starts with the same system text only evaluates the rest (faster first token)."""
+        with self._lock:
+            self._llama.create_chat_completion(messages=[{"role": "system", "content": system},
+                                                         {"role": "user", "content": "Hi"}],
+                                               max_tokens=1, temperature=0.0)
 
     def chat(self, messages: Sequence[Message], *, temperature: float = DEFAULT_TEMPERATURE,
              max_tokens: int = DEFAULT_MAX_TOKENS) -> Iterator[str]:

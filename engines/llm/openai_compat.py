@@ -100,8 +100,27 @@ class OpenAICompatibleLLM:
                 raise LLMError(f"the chat server at {self.base_url} stopped answering ({exc})") from exc
 
     @staticmethod
-    def _events(resp) -> Iterator[str]:  # noqa: ANN001
-        for raw in resp.iter_lines(decode_unicode=False):
+    def _lines(resp) -> Iterator[bytes]:  # noqa: ANN001
+        """The body's lines as soon as each one arrives (``iter_lines`` would wait for 512 bytes,
+        holding back the first tokens)."""
+        read1 = getattr(resp.raw, "read1", None)
+        if read1 is None:  # not urllib3 2.x: fall back to small reads
+            yield from resp.iter_lines(chunk_size=64)
+            return
+        pending = b""
+        while True:
+            data = read1(8192, decode_content=True)
+            if not data:
+                break
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            yield from lines
+        if pending:
+            yield pending
+
+    @classmethod
+    def _events(cls, resp) -> Iterator[str]:  # noqa: ANN001
+        for raw in cls._lines(resp):
             line = raw.decode("utf-8", "replace").strip() if raw else ""
             if not line.startswith("data:"):
                 continue  # blank keep-alives, comments (": ping"), "event:" lines

@@ -103,10 +103,16 @@ def draft_script(args: argparse.Namespace) -> int:
     loaded = assistant.model(choice)
     if loaded.notice:
         print(f"note: {loaded.notice}", file=sys.stderr)
-    print(f"drafting with {loaded.description} ...", file=sys.stderr)
+    print(f"drafting with {loaded.description} ... (Ctrl+C stops)", file=sys.stderr)
     text = ""
-    for text in assistant.draft(choice, request, GenerationSettings(args.temperature, args.max_tokens)):
-        pass
+    live = sys.stderr.isatty()  # show the answer as it is written; the clean script goes to stdout
+    for text_so_far in assistant.draft(choice, request, GenerationSettings(args.temperature, args.max_tokens)):
+        if live:
+            sys.stderr.write(text_so_far[len(text):])
+            sys.stderr.flush()
+        text = text_so_far
+    if live:
+        sys.stderr.write("\n\n")
     script = clean_script(text, keep_tags=request.emotion_tags)
     if args.out:
         atomic_write_bytes(args.out, (script + "\n").encode("utf-8"))

@@ -10,7 +10,7 @@ import gradio as gr
 from studio import assistant as asst
 from studio.errors import StudioError
 from studio.projects import list_projects, load_project, save_project
-from studio.script import analyze
+from studio.script import MARKUP_GUIDE, analyze
 from studio.services import Studio
 
 MARKUP_HELP = ("[happy] [sad] [angry] [surprised] [neutral] set the mood until the next tag · "
@@ -18,6 +18,22 @@ MARKUP_HELP = ("[happy] [sad] [angry] [surprised] [neutral] set the mood until t
 BACKEND_CHOICES = [("Built-in (Qwen2.5 0.5B, offline)", "built-in"), ("Other GGUF model", "gguf"),
                    ("Transformers model", "transformers"), ("Local server (Ollama, LM Studio…)", "server"),
                    ("No AI: fill a template", "template")]
+COPY_TO_STUDIO_JS = """
+async (text) => {
+  const tab = [...document.querySelectorAll('button[role="tab"]')].find(b => b.textContent.trim() === 'Studio');
+  if (tab) tab.click();
+  for (let i = 0; i < 50; i++) {  // a tab's content appears once it is opened
+    const box = document.querySelector('#studio-script textarea');
+    if (box) {
+      box.value = text;
+      box.dispatchEvent(new Event('input', {bubbles: true}));
+      break;
+    }
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  return [];
+}
+"""
 EXAMPLE_SCRIPT = ("[happy] Hi, I'm your new avatar! [pause 0.5s] Write what I should say here, "
                   "or ask the assistant on the right for a draft.")
 
@@ -27,7 +43,7 @@ def _summary(text: str) -> str:
     if not info.sentences:
         return "*Empty script: type what the avatar should say, or ask the assistant for a draft.*"
     lines = [f"**{info.describe()}**"]
-    lines += [f"⚠️ {w}" for w in info.warnings]
+    lines += [f"**Warning:** {w}" for w in info.warnings]
     return "\n\n".join(lines)
 
 
@@ -36,7 +52,7 @@ def _backend_note() -> str:
 
     if llama_cpp.available():
         return "The built-in model runs on llama.cpp (fast)."
-    return ("⚠️ **llama-cpp-python is not installed**, so the built-in model falls back to transformers: "
+    return ("**Note: llama-cpp-python is not installed**, so the built-in model falls back to transformers: "
             "about a minute to load and a few words per second. Run `./launch.sh` to build llama-cpp-python, "
             "or choose *No AI: fill a template*.")
 
@@ -70,19 +86,23 @@ def build(studio: Studio) -> None:
     cfg = asst.prompt_presets()
     defaults = cfg["defaults"]
     helper = asst.assistant_for(studio)
+    helper.preload()  # the built-in model loads while the user types: the first answer starts sooner
 
     with gr.Row(equal_height=False):
         # ---------------------------------------------------------------- editor
         with gr.Column(scale=3):
             with gr.Row():
-                project = gr.Dropdown(list_projects(studio.paths), value=None, allow_custom_value=True, scale=3,
+                project = gr.Dropdown(list_projects(studio.paths), value=None, allow_custom_value=True, scale=5,
                                       label="Project", info="pick a saved project, or type a new name to save as")
                 open_btn = gr.Button("Open", scale=1, size="sm")
-                save_btn = gr.Button("💾 Save", scale=1, size="sm", variant="primary")
+                save_btn = gr.Button("Save", scale=1, size="sm", variant="primary")
+                to_studio = gr.Button("Use in the Studio tab", scale=1, size="sm", elem_id="script-to-studio")
             editor = gr.Textbox(EXAMPLE_SCRIPT, lines=14, max_lines=40, label="Script", info=MARKUP_HELP,
                                 elem_id="script-editor", buttons=["copy"])
             summary = gr.Markdown(_summary(EXAMPLE_SCRIPT), elem_id="script-summary")
-            editor_mic = gr.Audio(sources=["microphone", "upload"], type="numpy", label="🎙 Dictate into the editor",
+            with gr.Accordion("Markup guide", open=False):
+                gr.Markdown(MARKUP_GUIDE)
+            editor_mic = gr.Audio(sources=["microphone", "upload"], type="numpy", label="Dictate into the editor (record or upload)",
                                   elem_id="editor-mic")
             status = gr.Markdown("", elem_id="script-status")
 
@@ -95,10 +115,10 @@ def build(studio: Studio) -> None:
                                  elem_id="chat-message")
             with gr.Row():
                 send = gr.Button("Send", variant="primary", size="sm")
-                draft = gr.Button("✨ Draft from the brief", size="sm")
-                stop = gr.Button("■ Stop", size="sm", variant="stop")
-                use = gr.Button("⬅ Use this draft", size="sm", elem_id="use-draft")
-            chat_mic = gr.Audio(sources=["microphone", "upload"], type="numpy", label="🎙 Dictate a message",
+                draft = gr.Button("Draft from the brief", size="sm")
+                stop = gr.Button("Stop", size="sm", variant="stop")
+                use = gr.Button("Use this draft", size="sm", elem_id="use-draft")
+            chat_mic = gr.Audio(sources=["microphone", "upload"], type="numpy", label="Dictate a message (record or upload)",
                                 elem_id="chat-mic")
             with gr.Accordion("Brief", open=True):
                 topic = gr.Textbox(label="Topic", placeholder="e.g. Sunny Bread, our new neighbourhood bakery")
@@ -123,7 +143,7 @@ def build(studio: Studio) -> None:
                     temperature = gr.Slider(0.0, 1.5, defaults["temperature"], step=0.05, label="Temperature",
                                             info="0 = predictable, higher = more creative")
                     max_tokens = gr.Slider(0, 2048, 0, step=16, label="Max tokens", info="0 = from the target length")
-                backend_info = gr.Markdown(_backend_note())
+                gr.Markdown(_backend_note())
 
     form = [topic, preset, seconds, tone, language, points, tags]
     model_inputs = [backend, model_name, url]
@@ -163,6 +183,10 @@ def build(studio: Studio) -> None:
 
     open_btn.click(on_open, project, [editor, *form, status])
 
+    # The Studio tab renders what its own script box holds: copy the editor there (in the browser,
+    # so the two tabs stay independent modules) and switch to it.
+    to_studio.click(None, editor, None, js=COPY_TO_STUDIO_JS)
+
     def on_dictate_editor(recording, text, language_v):
         if recording is None:
             return gr.update(), gr.update()
@@ -177,11 +201,21 @@ def build(studio: Studio) -> None:
 
     # -- assistant ------------------------------------------------------------------------------
     def on_backend(choice):
+        server = choice == "server"
         return (gr.update(visible=choice in ("gguf", "transformers", "server"),
-                          label="Model name on the server (empty = the server's first)" if choice == "server" else "Model"),
+                          label="Model name on the server (empty = the server's first)" if server else "Model",
+                          info="e.g. llama3.2 for Ollama" if server else
+                          "a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id"),
                 gr.update(visible=choice == "server"))
 
     backend.change(on_backend, backend, [model_name, url], queue=False)
+
+    def on_preset(key):
+        chosen = asst.prompt_presets()["presets"].get(key, {})
+        return chosen.get("seconds", defaults["seconds"]), chosen.get("tone", defaults["tone"])
+
+    # each kind of video suggests its usual length and tone (the user can still change both)
+    preset.input(on_preset, preset, [seconds, tone], queue=False)
 
     def respond(chat_v, user_text, script_text, revise_v, backend_v, model_v, url_v, temp_v, tokens_v, *form_values,
                 draft_mode=False):
@@ -194,29 +228,33 @@ def build(studio: Studio) -> None:
                                            current_script=script_text if revise_v and not draft_mode else "")
             choice = asst.ModelChoice(backend=backend_v, model=model_v or "", url=url_v or "")
             history = history + [{"role": "user", "content": user_text.strip()}, {"role": "assistant", "content": "…"}]
+            ticket = helper.stops
             yield history, "", "Loading the language model…"
             loaded = helper.model(choice)
-            note = f"⚠️ {loaded.notice}" if loaded.notice else f"Writing with {loaded.description}…"
-            for text in helper.stream(choice, messages, request, asst.GenerationSettings(float(temp_v), int(tokens_v))):
+            note = f"**Note:** {loaded.notice}" if loaded.notice else f"Writing with {loaded.description}…"
+            settings = asst.GenerationSettings(float(temp_v), int(tokens_v))
+            for text in helper.stream(choice, messages, request, settings, since=ticket):
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, "", note
             done = analyze(asst.clean_script(history[-1]["content"], keep_tags=request.emotion_tags))
-            yield history, "", (f"⚠️ {loaded.notice}\n\n" if loaded.notice else "") + \
-                f"Draft ready: {done.describe()}. Press **⬅ Use this draft** to put it in the editor."
+            ending = "Stopped" if helper.stops != ticket else "Draft ready"
+            yield history, "", (f"**Note:** {loaded.notice}\n\n" if loaded.notice else "") + \
+                f"{ending}: {done.describe()}. Press **Use this draft** to put it in the editor."
         except StudioError as exc:
             if history and history[-1].get("content") == "…":
                 history = history[:-1]
             yield history, user_text or "", _error(str(exc))
 
     inputs = [chat, message, editor, revise, *model_inputs, *sampling, *form]
-    send_event = send.click(respond, inputs, [chat, message, status])
-    submit_event = message.submit(respond, inputs, [chat, message, status])
+    send.click(respond, inputs, [chat, message, status])
+    message.submit(respond, inputs, [chat, message, status])
 
     def respond_draft(*args):
         yield from respond(*args, draft_mode=True)
 
-    draft_event = draft.click(respond_draft, inputs, [chat, message, status])
-    stop.click(None, None, None, cancels=[send_event, submit_event, draft_event])
+    draft.click(respond_draft, inputs, [chat, message, status])
+    # Stop runs at once (no queue) and ends the answer after the current token; the model stops too.
+    stop.click(helper.stop, None, None, queue=False)
 
     def on_use(chat_v, tags_v):
         answers = [m["content"] for m in _history(chat_v) if m["role"] == "assistant" and m["content"].strip("… ")]
