@@ -177,11 +177,14 @@ def assemble(model: ModelEntry, paths: StudioPaths, progress: ProgressFn | None 
 def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progress: ProgressFn | None = None) -> Path:
     """Download (or join) a model into the cache, verifying checksums. Idempotent."""
     model = entry(name)
-    if (local := _local_copy(model, status(model, paths), paths, progress)) is not None:
+    if (local := _local_copy(model, status(model, paths), paths, progress)) is None:
+        if model.requires_license_acceptance and not accept_license:
+            raise InputError(f"'{name}' is licensed under {model.license}: read it, then accept it "
+                             f"(`python app.py models fetch {name} --accept-license` or the checkbox in the UI)")
+    for needed in model.extra.get("requires", ()):  # e.g. MuseTalk also needs the SD VAE and Whisper tiny
+        fetch(needed, paths, accept_license=accept_license, progress=progress)
+    if local is not None:
         return local
-    if model.requires_license_acceptance and not accept_license:
-        raise InputError(f"'{name}' is licensed under {model.license}: read it, then accept it "
-                         f"(`python app.py models fetch {name} --accept-license` or the checkbox in the UI)")
     src = next((s for s in model.sources if s["kind"] in ("hf", "url")), None)
     if src is None:
         raise InputError(f"'{name}' has no download source: install it with ./launch.sh")

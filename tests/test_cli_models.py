@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
+from studio.errors import InputError
+
 from tests.test_cli_render import assert_one_error_line, cli
 
 
@@ -35,3 +39,25 @@ def test_doctor_reports_ffmpeg_and_the_embedded_models():
     checks = {c["name"]: c for c in json.loads(proc.stdout)}
     assert checks["ffmpeg"]["ok"] is True
     assert checks["model piper-joe-medium"]["ok"] is True
+
+
+def test_fetching_the_neural_lipsync_also_fetches_the_models_it_needs(tmp_path, monkeypatch):
+    from studio import models
+    from studio.config import StudioPaths
+
+    paths = StudioPaths(tmp_path / "home").ensure()
+    fetched = []
+
+    def fake_download(url, folder, fname, sha, unpack, progress):
+        fetched.append((folder.name, fname))
+        (folder / fname).parent.mkdir(parents=True, exist_ok=True)
+        (folder / fname).write_bytes(b"x")
+
+    monkeypatch.setattr(models, "_download", fake_download)
+    with pytest.raises(InputError, match="accept"):  # the license first, before any download
+        models.fetch("musetalk-1.5", paths)
+    assert fetched == []
+    models.fetch("musetalk-1.5", paths, accept_license=True)
+    owners = [folder for folder, _ in fetched]
+    assert {"sd-vae-ft-mse", "whisper-tiny"} <= set(owners)
+    assert owners.index("musetalk-1.5") > max(owners.index("sd-vae-ft-mse"), owners.index("whisper-tiny"))
