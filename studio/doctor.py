@@ -1,15 +1,28 @@
-"""Pre-flight checks: what the studio needs and what it found, in plain words."""
+"""Pre-flight checks: what the studio needs and what it found, in plain words.
+
+Each check returns a :class:`Check`: ``ok`` True (fine), False (the studio cannot work until it is
+fixed; the detail says how) or None (optional and absent, e.g. no GPU). ``app.py doctor`` prints them
+and exits 2 when any check failed.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
+import re
 import shutil
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from typing import Callable
 
 from studio.config import StudioPaths
 from studio.storage import disk_free_bytes
+
+GB = 1024**3
+MIN_FREE_GB = 2.0  # a 10-minute 720p render with its chunks and caches needs about 1 GB
 
 
 @dataclass
@@ -19,44 +32,172 @@ class Check:
     detail: str
 
 
-def run_checks(paths: StudioPaths) -> list[Check]:
-    checks = [Check("python", sys.version_info[:2] == (3, 11), f"{platform.python_version()} (3.11 expected)")]
+def run_checks(paths: StudioPaths, *, checksums: bool = True) -> list[Check]:
+    """Every check, in the order they are shown. ``checksums`` hashes the model files (a few seconds)."""
+    checks: list[Check] = []
+    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+        ("python", lambda: [_python()]), ("ffmpeg", _ffmpeg), ("disk", lambda: [_disk(paths), _writable(paths)]),
+        ("onnxruntime", _onnxruntime), ("gpu", _gpu), ("tensorrt", lambda: [_tensorrt()]),
+        ("llama-cpp-python", lambda: [_llama()]), ("models", lambda: _models(paths, checksums)),
+        ("engine cache", lambda: [_engine_cache(paths)]),
+    ]
+    for name, step in steps:
+        try:
+            checks += step()
+        except Exception as exc:  # noqa: BLE001 - a broken check is reported, never a traceback
+            checks.append(Check(name, False, f"the check itself failed ({type(exc).__name__}: {exc})"))
+    return checks
+
+
+def _python() -> Check:
+    return Check("python", sys.version_info[:2] == (3, 11), f"{platform.python_version()} (3.11 expected)")
+
+
+def _ffmpeg() -> list[Check]:
+    """The bundled ffmpeg runs and has the H.264 and AAC encoders the export uses."""
     try:
         import imageio_ffmpeg
 
         exe = imageio_ffmpeg.get_ffmpeg_exe()
-        checks.append(Check("ffmpeg", True, f"bundled: {exe}"))
     except Exception as exc:  # noqa: BLE001
-        checks.append(Check("ffmpeg", False, f"not found ({exc}): run ./launch.sh again"))
+        return [Check("ffmpeg", False, f"not found ({exc}): run ./launch.sh again")]
+    try:
+        proc = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=20)
+        version = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=20).stdout.split("\n", 1)[0]
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [Check("ffmpeg", False, f"{exe} does not run ({exc}): run ./launch.sh again")]
+    missing = [enc for enc in ("libx264", "aac") if not re.search(rf"\b{enc}\b", proc.stdout)]
+    if proc.returncode != 0 or missing:
+        return [Check("ffmpeg", False, f"{exe} lacks the {', '.join(missing) or 'listed'} encoder(s): "
+                                       "reinstall imageio-ffmpeg (./launch.sh)")]
+    m = re.search(r"ffmpeg version (\S+)", version)
+    return [Check("ffmpeg", True, f"bundled {m.group(1) if m else ''} with libx264 + aac: {exe}")]
+
+
+def _disk(paths: StudioPaths) -> Check:
     free = disk_free_bytes(paths.home)
-    checks.append(Check("disk", free > 2 * 1024**3, f"{free / 1024**3:.1f} GB free in {paths.home}"
-                        + ("" if free > 2 * 1024**3 else " — free at least 2 GB for renders")))
+    ok = free > MIN_FREE_GB * GB
+    return Check("disk", ok, f"{free / GB:.1f} GB free in {paths.home}"
+                 + ("" if ok else f" — free at least {MIN_FREE_GB:g} GB for renders"))
+
+
+def _writable(paths: StudioPaths) -> Check:
+    """The data folder takes a write (and the temporary file is removed again)."""
+    try:
+        paths.home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=paths.home, prefix=".doctor.", delete=True) as fh:
+            fh.write(b"ok")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        return Check("data folder", False, f"cannot write in {paths.home} ({exc.strerror or exc}): "
+                                           "set STUDIO_HOME to a writable folder")
+    return Check("data folder", True, f"{paths.home} is writable")
+
+
+def _onnxruntime() -> list[Check]:
     import onnxruntime as ort
 
     providers = ort.get_available_providers()
-    checks.append(Check("onnxruntime", True, f"{ort.__version__}, providers: {', '.join(providers)}"))
-    from engines.runtime.session import gpu_identity, tensorrt_version
+    return [Check("onnxruntime", True, f"{ort.__version__}, providers: {', '.join(providers)}")]
 
-    gpu = gpu_identity()
-    smi = shutil.which("nvidia-smi")
-    checks.append(Check("gpu", None if gpu.name == "none" else True,
-                        "no NVIDIA GPU found: rendering runs on the CPU" if gpu.name == "none"
-                        else f"{gpu.name} (compute {gpu.compute_capability}), nvidia-smi at {smi}"))
+
+def _nvidia_smi() -> tuple[str | None, str]:
+    """(csv line of GPU 0: name, driver, memory total, memory used, compute cap) or (None, why not)."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None, "no nvidia-smi"
+    try:
+        proc = subprocess.run([exe, "--query-gpu=name,driver_version,memory.total,memory.used,compute_cap",
+                               "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"nvidia-smi did not run ({exc})"
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None, (proc.stderr or proc.stdout).strip().splitlines()[0] if (proc.stderr or proc.stdout).strip() \
+            else f"nvidia-smi failed (exit {proc.returncode})"
+    return proc.stdout.strip().splitlines()[0], ""
+
+
+def _gpu() -> list[Check]:
+    """The GPU and its driver, and whether ONNX Runtime can use it."""
+    line, why = _nvidia_smi()
+    if line is None:
+        if why == "no nvidia-smi":
+            return [Check("gpu", None, "no NVIDIA GPU found: rendering runs on the CPU")]
+        return [Check("gpu", False, f"an NVIDIA tool is installed but the driver does not answer ({why}): "
+                                    "reinstall or update the NVIDIA driver, or reboot")]
+    parts = [p.strip() for p in line.split(",")]
+    name, driver = parts[0], parts[1] if len(parts) > 1 else "?"
+    total = parts[2] if len(parts) > 2 else "?"
+    used = parts[3] if len(parts) > 3 else "?"
+    cap = parts[4] if len(parts) > 4 else "?"
+    checks = [Check("gpu", True, f"{name} (compute {cap}), {used}/{total} MiB in use"),
+              Check("gpu driver", True, f"NVIDIA driver {driver}")]
+    import onnxruntime as ort
+
+    providers = ort.get_available_providers()
+    if "CUDAExecutionProvider" in providers:
+        checks.append(Check("gpu runtime", True, "ONNX Runtime can run on the GPU (CUDA provider)"))
+    else:
+        checks.append(Check("gpu runtime", None, "ONNX Runtime is the CPU build: neural models run on the CPU "
+                                                 "(GPU users: pip install -r requirements-gpu.txt)"))
+    return checks
+
+
+def _tensorrt() -> Check:
+    from engines.runtime.session import tensorrt_version
+
     trt = tensorrt_version()
-    checks.append(Check("tensorrt", None if trt == "none" else True,
-                        "not installed (optional; GPU users: pip install -r requirements-gpu.txt)" if trt == "none" else trt))
+    return Check("tensorrt", None if trt == "none" else True,
+                 "not installed (optional; GPU users: pip install -r requirements-gpu.txt)" if trt == "none" else trt)
+
+
+def _llama() -> Check:
     llama = importlib.util.find_spec("llama_cpp") is not None
-    checks.append(Check("llama-cpp-python", llama or None, "installed" if llama else
-                        "not installed: the script assistant falls back to a slower engine or templates"))
+    return Check("llama-cpp-python", llama or None, "installed" if llama else
+                 "not installed: the script assistant falls back to a slower engine or templates")
+
+
+def _models(paths: StudioPaths, checksums: bool) -> list[Check]:
+    """Each registry model: present? and, with ``checksums``, do its files match their sha256?"""
     from studio import models
 
+    verified = {row["name"]: row for row in models.verify(paths)} if checksums else {}
+    checks = []
     for entry in models.catalog().values():
         st = models.status(entry, paths)
         ok = True if st.state == "ready" else (None if not entry.embedded or st.state == "assemble" else False)
-        checks.append(Check(f"model {entry.name}", ok, f"{st.state}{': ' + st.detail if st.detail else ''}"))
+        detail = f"{st.state}{': ' + st.detail if st.detail else ''}"
+        row = verified.get(entry.name)
+        if row is not None and row.get("ok") is False:
+            ok, detail = False, (f"{row['detail']}: the file is damaged; run `python app.py models fetch "
+                                 f"{entry.name}` (or ./launch.sh for bundled models) to restore it")
+        elif row is not None and row.get("ok"):
+            detail = f"ready, sha256 verified ({row['detail']})"
+        checks.append(Check(f"model {entry.name}", ok, detail))
+    return checks
+
+
+def _engine_cache(paths: StudioPaths) -> Check:
+    """Compiled TensorRT engines: how many, how big, and how many no longer fit this machine."""
     from engines.runtime import EngineCache
+    from engines.runtime.session import gpu_identity, tensorrt_version
+
+    import onnxruntime as ort
 
     entries = EngineCache(paths.engines).entries()
     size = sum(e["bytes"] for e in entries)
-    checks.append(Check("engine cache", True, f"{len(entries)} engine(s), {size / 1e6:.1f} MB in {paths.engines}"))
-    return checks
+    gpu, trt = gpu_identity(), tensorrt_version()
+    stale = damaged = 0
+    for e in entries:
+        key = e.get("key")
+        if not isinstance(key, dict):
+            damaged += 1
+        elif (key.get("gpu_name"), key.get("compute_capability"), key.get("tensorrt_version"),
+              key.get("ort_version")) != (gpu.name, gpu.compute_capability, trt, ort.__version__):
+            stale += 1
+    detail = f"{len(entries)} engine(s), {size / 1e6:.1f} MB in {paths.engines}"
+    if stale or damaged:
+        detail += (f"; {stale} built for another GPU or runtime version, {damaged} incomplete — they are rebuilt "
+                   "when needed; `python app.py engines clear` frees the space")
+    return Check("engine cache", True, detail)

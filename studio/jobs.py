@@ -1,19 +1,29 @@
-"""Running renders for the UI: where outputs go, previews, and a readable summary."""
+"""Running renders for the UI: where outputs go, streaming previews, the export queue, warm-up,
+and a readable summary."""
 
 from __future__ import annotations
 
+import itertools
+import logging
+import queue
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 from engines.animate.base import AnimationSettings
 from studio.config import DEMO_PORTRAIT
-from studio.errors import InputError
-from studio.render import RenderJob, RenderRequest, RenderResult
-from studio.script import parse_script
+from studio.errors import InputError, StudioError
+from studio.render import ChunkReady, RenderJob, RenderRequest, RenderResult
+from studio.render_queue import RenderQueue
 from studio.services import Studio
 from studio.storage import sanitize_name
+
+log = logging.getLogger(__name__)
+PREVIEW_PRESET = "preview"
+PREVIEWS_KEPT = 12  # preview files kept in cache/previews (older ones are removed)
+WARM_UP_TEXT = "Hello."
 
 
 def portrait_path(studio: Studio, avatar: str | None, photo: str | None) -> Path:
@@ -27,32 +37,150 @@ def portrait_path(studio: Studio, avatar: str | None, photo: str | None) -> Path
     return DEMO_PORTRAIT
 
 
+_issued: set[Path] = set()  # export names handed out (a queued export has no file yet)
+_issued_lock = threading.Lock()
+
+
 def export_path(studio: Studio, script: str) -> Path:
-    """A new file in ``exports/`` named after the time and the first words of the script."""
+    """A new file in ``exports/`` named after the time and the first words of the script; never
+    the name of an existing or already queued export."""
     words = "-".join(script.split()[:4]) or "video"
     try:
         slug = sanitize_name(words)[:40]
     except InputError:
         slug = "video"
-    return studio.paths.exports / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.mp4"
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    with _issued_lock:
+        path, n = studio.paths.exports / f"{stem}.mp4", 1
+        while path in _issued or path.exists():
+            n += 1
+            path = studio.paths.exports / f"{stem}-{n}.mp4"
+        _issued.add(path)
+        return path
 
 
-def first_sentence(script: str, emotion: str) -> str:
-    """The markup of the script's first sentence, keeping its emotion (for quick previews)."""
-    first = parse_script(script, emotion=emotion).sentences[0]
-    return f"[{first.emotion}] {first.text}"
+def make_request(studio: Studio, *, avatar: str | None, photo: str | None, voice: str | None, script: str,
+                 emotion: str, preset: str, subtitles: bool, burn_subtitles: bool, animation: AnimationSettings,
+                 watermark: bool = False, out: Path | None = None) -> RenderRequest:
+    """The render request for the Studio tab's current settings (an export unless ``out`` is given)."""
+    return RenderRequest(portrait=portrait_path(studio, avatar, photo), out=out or export_path(studio, script),
+                         text=script, voice=voice, emotion=emotion, preset=preset, subtitles=subtitles,
+                         burn_subtitles=burn_subtitles, animation=animation, watermark=watermark)
 
 
-def render_for_ui(studio: Studio, *, avatar: str | None, photo: str | None, voice: str | None, script: str,
-                  emotion: str, preset: str, subtitles: bool, burn_subtitles: bool, animation: AnimationSettings,
-                  preview: bool, progress: Callable[[float, str], None] | None = None,
-                  cancel: threading.Event | None = None) -> RenderResult:
-    text = first_sentence(script, emotion) if preview else script
-    out = studio.paths.cache / "previews" / "preview.mp4" if preview else export_path(studio, script)
-    request = RenderRequest(portrait=portrait_path(studio, avatar, photo), out=out, text=text, voice=voice,
-                            emotion=emotion, preset=preset, subtitles=subtitles, burn_subtitles=burn_subtitles,
-                            animation=animation)
-    return RenderJob(studio, request, progress=progress, cancel=cancel).run()
+_queues: dict[int, RenderQueue] = {}
+_queues_lock = threading.Lock()
+
+
+def export_queue(studio: Studio) -> RenderQueue:
+    """The one background export queue of ``studio`` (created on first use)."""
+    with _queues_lock:
+        if id(studio) not in _queues:
+            _queues[id(studio)] = RenderQueue(studio)
+        return _queues[id(studio)]
+
+
+@dataclass
+class PreviewUpdate:
+    """What a streaming preview has to show now: a playable file (or None) and a status line."""
+
+    video: Path | None
+    message: str
+    result: RenderResult | None = None
+    first: bool = False  # the first playable part (the first sentence)
+
+
+_preview_ids = itertools.count(1)
+
+
+def preview_stream(studio: Studio, request: RenderRequest, cancel: threading.Event | None = None
+                   ) -> Iterator[PreviewUpdate]:
+    """Render ``request`` at the low-resolution preview preset, yielding as it goes.
+
+    The first update with a video is the first sentence alone (muxed with its sound as soon as its
+    chunk exists); the last is the whole preview. Chunks are cached, so the export reuses nothing
+    of the preview's size but a repeated preview is instant. Errors are raised as StudioError.
+    """
+    from dataclasses import replace
+
+    from studio.video import AudioTrack, join_chunks
+
+    folder = studio.paths.cache / "previews"
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune_previews(folder)
+    tag = f"{time.strftime('%H%M%S')}-{next(_preview_ids)}"
+    request = replace(request, preset=PREVIEW_PRESET, subtitles=False, out=folder / f"preview-{tag}.mp4")
+    events: "queue.Queue[tuple[str, object]]" = queue.Queue()
+
+    def on_chunk(ready: ChunkReady) -> None:
+        if ready.index != 0:
+            return
+        first = folder / f"preview-{tag}-first.mp4"
+        wav = folder / f".preview-{tag}-first.wav"
+        try:
+            with AudioTrack(wav) as track:
+                track.append(ready.audio)
+            join_chunks([ready.chunk.video], wav, first)
+        finally:
+            wav.unlink(missing_ok=True)
+        events.put(("first", (first, ready.total)))
+
+    def work() -> None:
+        try:
+            result = RenderJob(studio, request, cancel=cancel, on_chunk=on_chunk,
+                               progress=lambda f, m: events.put(("progress", (f, m)))).run()
+            events.put(("done", result))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            events.put(("error", exc))
+
+    threading.Thread(target=work, name="preview", daemon=True).start()
+    last_progress = 0.0
+    shown_first = False
+    while True:
+        kind, payload = events.get()
+        if kind == "first":
+            path, total = payload
+            more = f" — rendering the other {total - 1} sentence(s)…" if total > 1 else ""
+            shown_first = True
+            yield PreviewUpdate(path, f"Preview of the first sentence{more}", first=True)
+        elif kind == "progress":
+            fraction, message = payload
+            if shown_first and fraction - last_progress >= 0.1:  # nothing delays the first picture
+                last_progress = fraction
+                yield PreviewUpdate(None, f"Playing the first sentence; rendering the rest of the preview "
+                                          f"({fraction:.0%}: {message})")
+        elif kind == "done":
+            yield PreviewUpdate(payload.video, "Preview ready.", result=payload)
+            return
+        else:
+            raise payload
+
+
+def _prune_previews(folder: Path) -> None:
+    files = sorted(folder.glob("preview-*.mp4"), key=lambda p: p.stat().st_mtime)
+    for old in files[:-PREVIEWS_KEPT]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)
+
+
+def warm_up(studio: Studio) -> float:
+    """Load the engines a preview needs (TTS, face finder, animator, encoder) and prepare the demo
+    portrait at preview size, by rendering one short word. Returns the seconds it took."""
+    t0 = time.perf_counter()
+    out = studio.paths.cache / "previews" / "warm-up.mp4"
+    request = RenderRequest(portrait=DEMO_PORTRAIT, out=out, text=WARM_UP_TEXT, preset=PREVIEW_PRESET)
+    try:
+        RenderJob(studio, request).run()
+    except StudioError as exc:
+        log.warning("warm-up render failed: %s", exc)
+    return time.perf_counter() - t0
+
+
+def warm_up_in_background(studio: Studio) -> threading.Thread:
+    """Start :func:`warm_up` on a daemon thread (the UI is usable meanwhile)."""
+    thread = threading.Thread(target=warm_up, args=(studio,), name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def summary_markdown(result: RenderResult) -> str:

@@ -1,41 +1,62 @@
 """A render job: script (or uploaded audio) + portrait + voice -> MP4, subtitles and a manifest.
 
-    parse script -> TTS per sentence (cached) -> timeline audio + phoneme/word timings
-    -> portrait landmarks (cached) -> animation rig (cached) -> motion track
-    -> frames streamed into the encoder (H.264 + AAC) -> SRT/VTT -> manifest JSON
+    parse script -> portrait landmarks (cached) -> animation rig (cached)
+    -> per sentence: TTS (cached) -> chunk of frames -> H.264 chunk file (cached by content hash)
+    -> chunks joined losslessly + the whole audio as AAC -> SRT/VTT -> manifest JSON
+
+Work is chunked by sentence (uploaded audio: by ``AUDIO_CHUNK_S`` windows), so memory stays flat
+for long scripts, a preview can play as soon as the first chunk exists, a killed render resumes
+from the last finished chunk, and editing one sentence re-renders only that sentence's chunk.
+Each chunk's motion (blinks, head sway, emotion ramps) depends only on its own sentence, its
+neighbours' emotions and its position; the head returns to its rest pose at chunk edges so
+chunks join without a jump.
 
 Every stage is timed (milliseconds in the manifest), long work reports progress through a
 callback and checks a cancel event between frames; a cancelled or failed job leaves any
-existing output untouched.
+existing output untouched (the MP4 is written to a temporary name and renamed when complete).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
+import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.tts.base import PhonemeTiming, Speech, WordTiming
 from studio import portrait as portrait_mod
+from studio import provenance
 from studio.config import OutputPreset, output_preset
 from studio.errors import CancelledError, InputError
+from studio.render_cache import (Chunk, ChunkStore, WorkFolder, array_hash, code_fingerprint, content_hash,
+                                 load_npz_entry, module_fingerprint)
 from studio.script import Script, parse_script
 from studio.services import Studio
-from studio.storage import atomic_write_json, atomic_write_npz, disk_free_bytes, read_npz
+from studio.storage import atomic_write_json, atomic_write_npz, disk_free_bytes
+from studio.video import AUDIO_RATE, AudioTrack, VideoWriter, join_chunks, resample
 
 ProgressFn = Callable[[float, str], None]
+ChunkFn = Callable[["ChunkReady"], None]
 
 LEAD_IN_S = 0.25  # silence before the first word, so the first frame is a calm face
 TAIL_S = 0.5  # silence after the last word
 MIN_FREE_BYTES = 200 * 1024 * 1024
 CACHE_VERSION = "1"
+CHUNK_VERSION = "1"  # bump when chunk frames change for the same inputs
+AUDIO_CHUNK_S = 10.0  # uploaded audio is rendered in windows of this many seconds
+CONTEXT_S = 1.0  # motion is computed this far beyond a chunk's edges, so emotion ramps line up
+EDGE_S = 0.4  # head motion eases to its rest pose over this time at each chunk edge
+ENVELOPE_DECIMATION = 6  # the lip-sync check looks at the loudness of 8 kHz sound (memory)
+TRACK_DECIMATION = 3  # the audio-driven mouth gets 16 kHz sound: hiss up to 8 kHz, a long recording stays small
+# Request fields that are inputs (hashed by content) or outputs, not settings of the frames.
+_INPUT_FIELDS = ("portrait", "out", "text", "script_file", "audio", "subtitles")
 
 
 @dataclass
@@ -54,11 +75,12 @@ class RenderRequest:
     burn_subtitles: bool = False
     animation: AnimationSettings = field(default_factory=AnimationSettings)
     animator: str = "procedural"
+    watermark: bool = False  # invisible provenance watermark in every frame (studio/provenance.py)
 
 
 @dataclass
 class Timeline:
-    """The whole video's audio and timings (seconds)."""
+    """The whole video's audio and timings (seconds); used for uploaded audio."""
 
     audio: np.ndarray
     sample_rate: int
@@ -84,6 +106,8 @@ class RenderResult:
     notices: list[str] = field(default_factory=list)
     sync: dict[str, Any] | None = None
     similarity: float | None = None
+    chunks: int = 0  # chunks in the video
+    chunks_reused: int = 0  # of those, found finished in the cache (resume, unchanged sentences)
 
     def all_files(self) -> list[Path]:
         """The video, its manifest and subtitles (what the user downloads)."""
@@ -95,29 +119,55 @@ class RenderResult:
         return sum(self.timings_ms.values()) / 1000.0 / max(self.duration, 1e-6)
 
 
+@dataclass
+class ChunkPlan:
+    """One piece of the video before it is rendered: its audio, timings and cache key."""
+
+    index: int
+    key: str
+    frames: int
+    audio: np.ndarray  # mono float32 at studio.video.AUDIO_RATE, exactly frames / fps seconds
+    words: list[WordTiming]  # seconds from the chunk's start
+    make_frames: Callable[[], Iterator[np.ndarray]]
+    weight: float = 1.0  # share of the whole job, for progress and time estimates
+
+
+@dataclass
+class ChunkReady:
+    """Reported after each chunk: enough to play the video so far (e.g. a streaming preview)."""
+
+    index: int
+    total: int
+    chunk: Chunk
+    audio: np.ndarray  # the chunk's audio, mono float32 at studio.video.AUDIO_RATE
+    start_s: float  # where the chunk starts in the video
+    reused: bool
+
+
 def _hash(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\0")
-    return h.hexdigest()[:24]
+    return content_hash(*parts)
 
 
 def _image_hash(image: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(image).tobytes() + str(image.shape).encode()).hexdigest()[:24]
+    return array_hash(image)
 
 
 class RenderJob:
     """One render. ``run()`` returns a :class:`RenderResult` or raises StudioError."""
 
     def __init__(self, studio: Studio, request: RenderRequest, *, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None):
+                 cancel: threading.Event | None = None, on_chunk: ChunkFn | None = None):
         self.studio = studio
         self.req = request
         self.progress = progress or (lambda f, m: None)
         self.cancel = cancel or threading.Event()
+        self.on_chunk = on_chunk
         self.timings: dict[str, float] = {}
         self.notices: list[str] = []
+        # Anything a per-frame hook (burn-in, watermark) depends on goes here: it is part of each
+        # chunk's cache key, so changing it renders the chunks again.
+        self.frame_key_extras: dict[str, Any] = {}
+        self._done_weight = 0.0  # share of the chunks finished so far (0..1)
 
     # -- helpers -------------------------------------------------------------------------------
     def _stage(self, name: str, t0: float) -> None:
@@ -162,15 +212,29 @@ class RenderJob:
             raise InputError("the disk is almost full (less than 200 MB free): free some space and try again")
         return preset, script
 
+    def _settings_key(self, preset: OutputPreset) -> dict[str, Any]:
+        """Everything besides the inputs that changes the frames of a chunk."""
+        fields = {k: v for k, v in asdict(self.req).items() if k not in _INPUT_FIELDS}
+        # the code that touches frames besides the animator (its own fingerprint is in the rig key)
+        code = module_fingerprint("studio.render", "studio.subtitles", "studio.provenance", "engines.animate.sync_check")
+        return {"version": CHUNK_VERSION, "code": code, "preset": asdict(preset), "request": fields,
+                **self.frame_key_extras}
+
+    def check(self) -> None:
+        """Fail now with a StudioError if the request cannot be rendered (script, preset, output,
+        portrait file, voice); the slow checks (face, sound) happen during ``run()``."""
+        _, script = self._validate()
+        portrait_mod.load_image(self.req.portrait)
+        if script is not None:
+            self._speaker()
+
     # -- stages --------------------------------------------------------------------------------
     def _face(self, image: np.ndarray) -> np.ndarray:
         """68 landmarks of the portrait's one face, cached by image content."""
         path = self.cache / "landmarks" / f"{_image_hash(image)}.npz"
-        if path.exists():
-            try:
-                return read_npz(path)["landmarks"]
-            except (OSError, ValueError, KeyError):
-                path.unlink(missing_ok=True)  # damaged cache entry: recompute
+        cached = load_npz_entry(path, "landmarks")
+        if cached is not None:
+            return cached["landmarks"]
         face = portrait_mod.primary_face(image, self.studio.face())
         atomic_write_npz(path, landmarks=face.landmarks)
         return face.landmarks
@@ -180,18 +244,15 @@ class RenderJob:
 
         return speaker_for(self.studio, self.req.voice)
 
-    def _sentence(self, speaker, text: str, emotion: str) -> Speech:
-        """TTS of one sentence, cached by voice, text and emotion."""
+    def _sentence(self, speaker, text: str, emotion: str) -> tuple[Speech, str]:
+        """TTS of one sentence and its cache key, cached by voice, text and emotion."""
         key = _hash(CACHE_VERSION, speaker.cache_key(), text, emotion)
         path = self.cache / "tts" / f"{key}.npz"
-        if path.exists():
-            try:
-                d = read_npz(path)
-                return Speech(audio=d["audio"], sample_rate=int(d["sample_rate"]), text=text,
-                              phonemes=[PhonemeTiming(str(p), float(s), float(e)) for p, s, e in zip(d["ph"], d["ph_start"], d["ph_end"])],
-                              words=[WordTiming(str(w), float(s), float(e)) for w, s, e in zip(d["w"], d["w_start"], d["w_end"])])
-            except (OSError, ValueError, KeyError):
-                path.unlink(missing_ok=True)
+        d = load_npz_entry(path, "audio", "sample_rate", "ph", "ph_start", "ph_end", "w", "w_start", "w_end")
+        if d is not None:
+            return Speech(audio=d["audio"], sample_rate=int(d["sample_rate"]), text=text,
+                          phonemes=[PhonemeTiming(str(p), float(s), float(e)) for p, s, e in zip(d["ph"], d["ph_start"], d["ph_end"])],
+                          words=[WordTiming(str(w), float(s), float(e)) for w, s, e in zip(d["w"], d["w_start"], d["w_end"])]), key
         speech = speaker.synthesize(text, emotion=emotion)
         atomic_write_npz(
             path, audio=speech.audio.astype(np.float32), sample_rate=np.int64(speech.sample_rate),
@@ -199,41 +260,7 @@ class RenderJob:
             ph_end=np.array([p.end for p in speech.phonemes]), w=np.array([w.word for w in speech.words], dtype=str),
             w_start=np.array([w.start for w in speech.words]), w_end=np.array([w.end for w in speech.words]),
         )
-        return speech
-
-    def _speak(self, script: Script, speaker) -> Timeline:
-        sr = speaker.sample_rate
-        pieces: list[np.ndarray] = [np.zeros(int(LEAD_IN_S * sr), np.float32)]
-        t = LEAD_IN_S
-        phonemes: list[PhonemeTiming] = []
-        words: list[WordTiming] = []
-        emotions: list[EmotionSpan] = []
-        sims: list[float] = []
-        n = len(script.sentences)
-        for i, sentence in enumerate(script.sentences):
-            self._check_cancel()
-            self.progress(0.3 * i / n, f"speaking sentence {i + 1} of {n}")
-            start = t
-            if sentence.pause_before:
-                pieces.append(np.zeros(int(round(sentence.pause_before * sr)), np.float32))
-                t += len(pieces[-1]) / sr
-            speech = self._sentence(speaker, sentence.text, sentence.emotion)
-            shifted = speech.shifted(t)
-            phonemes += shifted.phonemes
-            words += shifted.words
-            pieces.append(speech.audio.astype(np.float32))
-            t += speech.duration
-            sim = speaker.similarity(speech)
-            if sim is not None:
-                sims.append(sim)
-            if sentence.pause_after:
-                pieces.append(np.zeros(int(round(sentence.pause_after * sr)), np.float32))
-                t += len(pieces[-1]) / sr
-            emotions.append(EmotionSpan(start, t, sentence.emotion))
-        pieces.append(np.zeros(int(TAIL_S * sr), np.float32))
-        audio = np.concatenate(pieces)
-        return Timeline(audio=audio, sample_rate=sr, phonemes=phonemes, words=words, emotions=emotions,
-                        similarity=float(np.mean(sims)) if sims else None, voice=speaker.describe())
+        return speech, key
 
     def _uploaded_audio(self) -> Timeline:
         from studio.audio import load_audio
@@ -247,11 +274,130 @@ class RenderJob:
 
     def _transcribe(self, audio: np.ndarray, sr: int) -> list[WordTiming]:
         try:
-            from studio.transcribe import transcribe_words
+            from studio.subtitles import words_from_audio
         except ImportError:
             self.notices.append("subtitles for uploaded audio need the speech recogniser, which is not installed")
             return []
-        return transcribe_words(self.studio, audio, sr)
+        return words_from_audio(self.studio, audio, sr)
+
+    def _rig(self, animator, image: np.ndarray, landmarks: np.ndarray, preset: OutputPreset):
+        """The animator's per-avatar preparation, cached by portrait, landmarks and output size."""
+        settings = self.req.animation
+        key = _hash(CACHE_VERSION, animator.name, code_fingerprint(type(animator)), _image_hash(image),
+                    landmarks.round(2).tolist(), preset.width, preset.height, settings.crop_expand)
+        path = self.cache / "rigs" / f"{key}.npz"
+        if hasattr(animator, "rig_from_arrays"):
+            cached = load_npz_entry(path)
+            if cached is not None:
+                try:
+                    return animator.rig_from_arrays(cached), key
+                except Exception:  # noqa: BLE001 - a damaged cache entry is discarded, never trusted
+                    path.unlink(missing_ok=True)
+        rig = animator.prepare(image, landmarks, preset.width, preset.height, settings)
+        if hasattr(rig, "to_arrays"):
+            atomic_write_npz(path, **rig.to_arrays())
+        return rig, key
+
+    # -- chunk plans -----------------------------------------------------------------------------
+    def _sentence_chunks(self, script: Script, speaker, animator, rig, rig_key: str,
+                         preset: OutputPreset, sims: list[float]) -> Iterator[ChunkPlan]:
+        """One chunk per sentence. The next sentence is spoken on a helper thread while the current
+        chunk renders (TTS and frames overlap on two cores); the "tts" timing is the time waited."""
+        fps = preset.fps
+        spf = AUDIO_RATE // fps
+        sentences = script.sentences
+        n = len(sentences)
+        total_chars = sum(len(s.text) for s in sentences) or 1
+        settings_key = self._settings_key(preset)
+
+        def speak(sentence) -> tuple[Speech, str, float | None]:
+            speech, key = self._sentence(speaker, sentence.text, sentence.emotion)
+            return speech, key, speaker.similarity(speech)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-ahead") as pool:
+            ahead = pool.submit(speak, sentences[0]) if n else None
+            try:
+                for i, sentence in enumerate(sentences):
+                    self._check_cancel()
+                    t0 = time.perf_counter()
+                    self.progress(self._done_weight, f"speaking sentence {i + 1} of {n}")
+                    speech, speech_key, sim = ahead.result()
+                    ahead = pool.submit(speak, sentences[i + 1]) if i + 1 < n else None
+                    if sim is not None:
+                        sims.append(sim)
+                    self._stage("tts", t0)
+                    before = (LEAD_IN_S if i == 0 else 0.0) + sentence.pause_before
+                    after = sentence.pause_after + (TAIL_S if i == n - 1 else 0.0)
+                    voice = resample(speech.audio, speech.sample_rate, AUDIO_RATE)
+                    lead = int(round(before * AUDIO_RATE))
+                    body = lead + len(voice) + int(round(after * AUDIO_RATE))
+                    frames = max(1, -(-body // spf))
+                    audio = np.zeros(frames * spf, np.float32)
+                    audio[lead:lead + len(voice)] = voice
+                    offset = lead / AUDIO_RATE
+                    prev_emotion = sentences[i - 1].emotion if i > 0 else None
+                    next_emotion = sentences[i + 1].emotion if i + 1 < n else None
+                    key = _hash("sentence", settings_key, rig_key, speech_key, round(before, 4), round(after, 4),
+                                prev_emotion, sentence.emotion, next_emotion, i)
+                    local = speech.shifted(offset)
+                    yield ChunkPlan(
+                        index=i, key=key, frames=frames, audio=audio, words=local.words,
+                        make_frames=self._sentence_frames(animator, rig, preset, local.phonemes, audio, frames,
+                                                          (prev_emotion, sentence.emotion, next_emotion), i),
+                        weight=len(sentence.text) / total_chars)
+            finally:
+                if ahead is not None:
+                    ahead.cancel()
+
+    def _sentence_frames(self, animator, rig, preset: OutputPreset, phonemes: list[PhonemeTiming],
+                         audio: np.ndarray, frames: int, emotions: tuple[str | None, str, str | None], index: int):
+        """Frames of one sentence chunk, with motion computed ``CONTEXT_S`` beyond its edges."""
+        def make() -> Iterator[np.ndarray]:
+            fps = preset.fps
+            ctx = int(round(CONTEXT_S * fps))
+            ctx_s = ctx / fps
+            total = frames + 2 * ctx
+            duration = total / fps
+            padded = np.concatenate([np.zeros(ctx * (AUDIO_RATE // fps), np.float32), audio,
+                                     np.zeros(ctx * (AUDIO_RATE // fps), np.float32)])
+            prev_e, cur, next_e = emotions
+            body_end = ctx_s + frames / fps
+            spans = [EmotionSpan(0.0, ctx_s, prev_e or cur), EmotionSpan(ctx_s, body_end, cur),
+                     EmotionSpan(body_end, duration + 1.0, next_e or cur)]
+            settings = replace(self.req.animation, seed=(int(self.req.animation.seed) * 1_000_003 + index) & 0x7FFFFFFF)
+            track = animator.track(duration=duration, fps=fps,
+                                   phonemes=[PhonemeTiming(p.phoneme, p.start + ctx_s, p.end + ctx_s) for p in phonemes],
+                                   audio=padded, sample_rate=AUDIO_RATE, emotions=spans, settings=settings)
+            _settle_edges(track, ctx, ctx + frames, fps)
+            return animator.frames(rig, track, ctx, ctx + frames)
+
+        return make
+
+    def _audio_chunks(self, timeline: Timeline, animator, rig, rig_key: str, preset: OutputPreset
+                      ) -> Iterator[ChunkPlan]:
+        """Uploaded audio: one motion track for the whole recording, rendered in fixed windows."""
+        fps = preset.fps
+        spf = AUDIO_RATE // fps
+        audio = resample(timeline.audio, timeline.sample_rate, AUDIO_RATE)
+        n_frames = max(1, -(-len(audio) // spf))
+        audio = np.concatenate([audio, np.zeros(n_frames * spf - len(audio), np.float32)])
+        t0 = time.perf_counter()
+        low = resample(audio, AUDIO_RATE, AUDIO_RATE // TRACK_DECIMATION)
+        track = animator.track(duration=n_frames / fps, fps=fps, phonemes=None, audio=low,
+                               sample_rate=AUDIO_RATE // TRACK_DECIMATION, emotions=timeline.emotions,
+                               settings=self.req.animation)
+        self._stage("prepare", t0)
+        base = _hash("audio", self._settings_key(preset), rig_key, array_hash(audio))
+        step = max(1, int(round(AUDIO_CHUNK_S * fps)))
+        for i, start in enumerate(range(0, n_frames, step)):
+            stop = min(n_frames, start + step)
+            t_start, t_stop = start / fps, stop / fps
+            words = [WordTiming(w.word, w.start - t_start, w.end - t_start) for w in timeline.words
+                     if w.start < t_stop and w.end > t_start]
+            yield ChunkPlan(index=i, key=_hash(base, start, stop), frames=stop - start,
+                            audio=audio[start * spf:stop * spf], words=words,
+                            make_frames=lambda a=start, b=stop: animator.frames(rig, track, a, b),
+                            weight=(stop - start) / n_frames)
 
     # -- the job -------------------------------------------------------------------------------
     def run(self) -> RenderResult:
@@ -259,6 +405,8 @@ class RenderJob:
         preset, script = self._validate()
         image = portrait_mod.load_image(self.req.portrait)
         speaker = self._speaker() if script is not None else None  # unknown voice fails here, early
+        if AUDIO_RATE % preset.fps:
+            raise InputError(f"the frame rate {preset.fps} does not divide 48 kHz audio: use 24, 25, 30, 50 or 60")
         self._stage("validate", t0)
 
         t0 = time.perf_counter()
@@ -267,89 +415,145 @@ class RenderJob:
         self._stage("landmarks", t0)
 
         t0 = time.perf_counter()
-        timeline = self._uploaded_audio() if script is None else self._speak(script, speaker)
-        self._stage("tts" if script is not None else "audio", t0)
-        self._check_cancel()
-
-        fps = preset.fps
-        n_frames = max(1, int(np.ceil(timeline.duration * fps)))
-        duration = n_frames / fps
-
-        t0 = time.perf_counter()
-        self.progress(0.3, "preparing the portrait")
+        self.progress(0.0, "preparing the portrait")
         animator = self.studio.animator(self.req.animator)
-        rig = self._rig(animator, image, landmarks, preset)
-        track = animator.track(duration=duration, fps=fps, phonemes=timeline.phonemes,
-                               audio=timeline.audio if timeline.phonemes is None else None,
-                               sample_rate=timeline.sample_rate, emotions=timeline.emotions,
-                               settings=self.req.animation)
+        rig, rig_key = self._rig(animator, image, landmarks, preset)
         self.notices.extend(getattr(animator, "notices", []) or [])
         self._stage("prepare", t0)
+        self._check_cancel()
 
-        result = self._encode(animator, rig, track, timeline, preset, n_frames)
-        return result
+        for stage in ("tts", "animate", "encode"):
+            self.timings.setdefault(stage, 0.0)
+        sims: list[float] = []
+        if script is None:
+            t0 = time.perf_counter()
+            timeline = self._uploaded_audio()
+            self._stage("audio", t0)
+            plans = self._audio_chunks(timeline, animator, rig, rig_key, preset)
+            voice = timeline.voice
+            total = -(-max(1, int(np.ceil(timeline.duration * preset.fps))) // max(1, int(round(AUDIO_CHUNK_S * preset.fps))))
+        else:
+            plans = self._sentence_chunks(script, speaker, animator, rig, rig_key, preset, sims)
+            voice = speaker.describe()
+            total = len(script.sentences)
+        request_key = _hash("request", self._settings_key(preset), _image_hash(image), self.req.text,
+                            str(self.req.script_file), str(self.req.audio))
+        return self._render_chunks(plans, total, request_key, animator, rig, preset, voice, sims)
 
-    def _rig(self, animator, image: np.ndarray, landmarks: np.ndarray, preset: OutputPreset):
-        settings = self.req.animation
-        key = _hash(CACHE_VERSION, animator.name, _image_hash(image), landmarks.round(2).tolist(),
-                    preset.width, preset.height, settings.crop_expand)
-        path = self.cache / "rigs" / f"{key}.npz"
-        if path.exists() and hasattr(animator, "rig_from_arrays"):
-            try:
-                return animator.rig_from_arrays(read_npz(path))
-            except Exception:  # noqa: BLE001 - a damaged cache entry is discarded, never trusted
-                path.unlink(missing_ok=True)
-        rig = animator.prepare(image, landmarks, preset.width, preset.height, settings)
-        if hasattr(rig, "to_arrays"):
-            atomic_write_npz(path, **rig.to_arrays())
-        return rig
+    def _render_chunks(self, plans: Iterator[ChunkPlan], total: int, request_key: str, animator, rig,
+                       preset: OutputPreset, voice: str, sims: list[float]) -> RenderResult:
+        store = ChunkStore(self.cache / "chunks")
+        work = WorkFolder(self.cache / "render", request_key)
+        if work.previously_done:
+            self.notices.append(f"resuming an interrupted render: {work.previously_done} of {work.previous.get('total')} "
+                                "chunks were already finished")
+        fd, wav_name = tempfile.mkstemp(prefix="audio.", suffix=".wav", dir=work.scratch(""))
+        os.close(fd)
+        wav = Path(wav_name)
+        chunks: list[Chunk] = []
+        records: list[dict[str, Any]] = []
+        words: list[WordTiming] = []
+        openings: list[np.ndarray] = []
+        envelope_audio: list[np.ndarray] = []  # 8 kHz copy for the lip-sync check (small)
+        reused = 0
+        start_s = 0.0
+        try:
+            with AudioTrack(wav) as track:
+                for plan in plans:
+                    chunk = store.load(plan.key, plan.frames)
+                    was_reused = chunk is not None
+                    if chunk is None:
+                        chunk = self._render_chunk(plan, animator, rig, preset, store)
+                    else:
+                        reused += 1
+                    self._done_weight += plan.weight
+                    chunks.append(chunk)
+                    track.append(plan.audio)
+                    envelope_audio.append(plan.audio.reshape(-1, ENVELOPE_DECIMATION).mean(axis=1))
+                    openings.append(chunk.openings if len(chunk.openings) == plan.frames
+                                    else np.full(plan.frames, np.nan, np.float32))
+                    words += [WordTiming(w.word, w.start + start_s, w.end + start_s) for w in plan.words]
+                    records.append({"index": plan.index, "key": plan.key, "frames": plan.frames, "reused": was_reused})
+                    work.record(records, total=total, done=len(records), reused=reused)
+                    if self.on_chunk is not None:
+                        self.on_chunk(ChunkReady(index=plan.index, total=total, chunk=chunk, audio=plan.audio,
+                                                 start_s=start_s, reused=was_reused))
+                    start_s += plan.frames / preset.fps
+                    self.progress(min(0.97, self._done_weight), f"rendered part {len(chunks)} of {total}")
+            self._check_cancel()
+            t0 = time.perf_counter()
+            self.progress(0.97, "joining the parts and adding the sound")
+            out = Path(self.req.out)
+            join_chunks([c.video for c in chunks], wav, out, audio_bitrate=preset.audio_bitrate,
+                        metadata=self._metadata(voice))
+            self._stage("assemble", t0)
+        finally:
+            wav.unlink(missing_ok=True)
 
-    def _encode(self, animator, rig, track, timeline: Timeline, preset: OutputPreset, n_frames: int) -> RenderResult:
-        from studio.video import VideoWriter
-
-        out = Path(self.req.out)
-        measure, report = _sync_tools()
-        burn = _subtitle_burner(timeline.words) if self.req.burn_subtitles else None
-        openings = np.zeros(n_frames, np.float32)
-        anim_ms = enc_ms = 0.0
-        metadata = {"comment": "AI-generated with Avatar Studio (synthetic talking head)",
-                    "encoder_tool": "Avatar Studio"}
-        writer = VideoWriter(out, preset.width, preset.height, fps=preset.fps, audio=timeline.audio,
-                             sample_rate=timeline.sample_rate, crf=preset.crf, x264_preset=preset.x264_preset,
-                             metadata=metadata, expected_frames=n_frames)
-        with writer:
-            chunk = preset.fps * 2
-            for start in range(0, n_frames, chunk):
-                stop = min(n_frames, start + chunk)
-                ta = time.perf_counter()
-                frames = list(animator.frames(rig, track, start, stop))
-                if measure is not None:
-                    for i, frame in enumerate(frames):
-                        openings[start + i] = measure(rig, frame)
-                if burn is not None:
-                    frames = [burn(f, (start + i) / preset.fps) for i, f in enumerate(frames)]
-                anim_ms += (time.perf_counter() - ta) * 1000
-                te = time.perf_counter()
-                for frame in frames:
-                    writer.write_frame(frame)
-                enc_ms += (time.perf_counter() - te) * 1000
-                self._check_cancel()
-                self.progress(0.3 + 0.68 * stop / n_frames, f"rendering frame {stop} of {n_frames}")
-            te = time.perf_counter()
-        enc_ms += (time.perf_counter() - te) * 1000
-        self.timings["animate"] = anim_ms
-        self.timings["encode"] = enc_ms
-
-        sync = report(openings, timeline.audio, timeline.sample_rate, preset.fps) if report else None
-        subs = self._subtitles(timeline.words) if (self.req.subtitles or self.req.burn_subtitles) else []
+        n_frames = sum(c.frames for c in chunks)
         duration = n_frames / preset.fps
+        measure, report = _sync_tools()
+        all_open = np.concatenate(openings) if openings else np.zeros(0, np.float32)
+        sync = None
+        if report is not None and len(all_open) and not np.isnan(all_open).any():
+            sync = report(all_open, np.concatenate(envelope_audio), AUDIO_RATE // ENVELOPE_DECIMATION, preset.fps)
+        subs = self._subtitles(words) if (self.req.subtitles or self.req.burn_subtitles) else []
         manifest = out.with_suffix(".json")
         result = RenderResult(video=out, manifest=manifest, duration=duration, frames=n_frames,
                               timings_ms={k: round(v, 1) for k, v in self.timings.items()}, subtitles=subs,
-                              notices=list(dict.fromkeys(self.notices)), sync=sync, similarity=timeline.similarity)
-        atomic_write_json(manifest, self._manifest(result, timeline, preset))
+                              notices=list(dict.fromkeys(self.notices)), sync=sync,
+                              similarity=float(np.mean(sims)) if sims else None, chunks=len(chunks), chunks_reused=reused)
+        atomic_write_json(manifest, self._manifest(result, voice, preset))
+        work.remove()
+        store.prune(keep={c.key for c in chunks})
+        WorkFolder.prune(work.path.parent)
         self.progress(1.0, "done")
         return result
+
+    def _render_chunk(self, plan: ChunkPlan, animator, rig, preset: OutputPreset, store: ChunkStore) -> Chunk:
+        """Render and encode one chunk into the store (video only; the sound is added at the end)."""
+        measure, _ = _sync_tools()
+        burn = _subtitle_burner(plan.words) if self.req.burn_subtitles else None
+        openings = np.zeros(plan.frames, np.float32)
+        anim_ms = enc_ms = 0.0
+        count = 0
+        writer = VideoWriter(store.video_path(plan.key), preset.width, preset.height, fps=preset.fps, crf=preset.crf,
+                             x264_preset=preset.x264_preset, expected_frames=plan.frames, faststart=False)
+        with writer:
+            ta = time.perf_counter()
+            for frame in plan.make_frames():
+                if count >= plan.frames:
+                    break
+                if measure is not None:
+                    openings[count] = measure(rig, frame)
+                if burn is not None:
+                    frame = burn(frame, count / preset.fps)
+                if self.req.watermark:
+                    frame = provenance.watermark_frame(frame)
+                te = time.perf_counter()
+                anim_ms += (te - ta) * 1000
+                writer.write_frame(frame)
+                count += 1
+                ta = time.perf_counter()
+                enc_ms += (ta - te) * 1000
+                if count % 5 == 0:
+                    self._check_cancel()
+                    self.progress(min(0.97, self._done_weight + plan.weight * count / plan.frames),
+                                  f"rendering part {plan.index + 1}: frame {count} of {plan.frames}")
+            if count != plan.frames:
+                raise RuntimeError(f"the animator made {count} frames instead of {plan.frames}")
+            te = time.perf_counter()
+        enc_ms += (time.perf_counter() - te) * 1000
+        self.timings["animate"] = self.timings.get("animate", 0.0) + anim_ms
+        self.timings["encode"] = self.timings.get("encode", 0.0) + enc_ms
+        return store.commit(plan.key, plan.frames, openings)
+
+    def _metadata(self, voice: str) -> dict[str, str]:
+        """Tags written into the MP4: AI-generated, tool, models, voice consent (studio/provenance.py)."""
+        self.provenance = provenance.for_render(voice=self.req.voice, voice_description=voice,
+                                                animator=self.req.animator, uploaded_audio=self.req.audio is not None,
+                                                watermark=self.req.watermark)
+        return self.provenance.metadata()
 
     def _subtitles(self, words: list[WordTiming]) -> list[Path]:
         if not words:
@@ -364,7 +568,7 @@ class RenderJob:
         write_vtt(cues, vtt)
         return [srt, vtt]
 
-    def _manifest(self, result: RenderResult, timeline: Timeline, preset: OutputPreset) -> dict[str, Any]:
+    def _manifest(self, result: RenderResult, voice: str, preset: OutputPreset) -> dict[str, Any]:
         from studio import __version__
 
         return {
@@ -375,19 +579,58 @@ class RenderJob:
             "duration_s": round(result.duration, 3),
             "frames": result.frames,
             "preset": asdict(preset),
-            "voice": timeline.voice,
+            "voice": voice,
             "voice_similarity": result.similarity,
             "animator": self.req.animator,
             "animation": asdict(self.req.animation),
             "inputs": {"portrait": str(self.req.portrait), "audio": str(self.req.audio) if self.req.audio else None,
                        "text": self.req.text, "script_file": str(self.req.script_file) if self.req.script_file else None,
                        "emotion": self.req.emotion},
+            "chunks": {"total": result.chunks, "reused": result.chunks_reused},
             "timings_ms": result.timings_ms,
             "realtime_factor": round(result.realtime_factor, 3),
             "lipsync_check": result.sync,
             "subtitles": [p.name for p in result.subtitles],
             "notices": result.notices,
+            "provenance": self.provenance.to_dict() if getattr(self, "provenance", None) else None,
         }
+
+
+def _settle_edges(track, start: int, stop: int, fps: int) -> None:
+    """Make a chunk join its neighbours smoothly: head at rest on its first and last frame, no blink cut.
+
+    Works on tracks with a ``controls`` array and ``names`` (the procedural engine); other tracks
+    are left as they are.
+    """
+    controls = getattr(track, "controls", None)
+    names = getattr(track, "names", None)
+    if controls is None or names is None or stop - start < 2:
+        return
+    names = list(names)
+    n = stop - start
+    x = np.arange(n, dtype=np.float32) / (n - 1)
+    w = x * x * (3 - 2 * x)  # smoothstep 0..1 across the chunk
+    edge = max(1, int(round(EDGE_S * fps)))
+    for i, name in enumerate(names):
+        if not name.startswith("head_"):
+            continue
+        seg = controls[start:stop, i]
+        seg -= (1 - w) * seg[0] + w * seg[-1]  # pinned to rest at both edges, motion kept inside
+        ease = np.ones(n, np.float32)
+        ramp = np.linspace(0.0, 1.0, min(edge, n // 2) + 1, dtype=np.float32)[1:]
+        ease[:len(ramp)] = ramp
+        ease[n - len(ramp):] = np.minimum(ease[n - len(ramp):], ramp[::-1])
+        seg *= ease
+    if "blink" in names:
+        b = controls[start:stop, names.index("blink")]
+        for edge_idx in (0, n - 1):
+            if b[edge_idx] <= 1e-4:
+                continue
+            step = 1 if edge_idx == 0 else -1
+            k = edge_idx
+            while 0 <= k < n and b[k] > 1e-4:  # remove the whole blink that the edge would cut
+                b[k] = 0.0
+                k += step
 
 
 def _sync_tools():

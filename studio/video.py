@@ -41,7 +41,8 @@ class VideoWriter:
     def __init__(self, path: str | Path, width: int, height: int, *, fps: int = 25,
                  audio: np.ndarray | None = None, sample_rate: int = AUDIO_RATE, crf: int = 20,
                  x264_preset: str = "veryfast", audio_bitrate: int = 160_000,
-                 metadata: dict[str, str] | None = None, expected_frames: int | None = None):
+                 metadata: dict[str, str] | None = None, expected_frames: int | None = None,
+                 faststart: bool = True):
         import imageio_ffmpeg
         import soundfile as sf
 
@@ -52,7 +53,7 @@ class VideoWriter:
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
         self._wav = None
-        params = ["-preset", x264_preset, "-crf", str(crf), "-movflags", "+faststart"]
+        params = ["-preset", x264_preset, "-crf", str(crf)] + (["-movflags", "+faststart"] if faststart else [])
         for key, value in (metadata or {}).items():
             params += ["-metadata", f"{key}={value}"]
         if audio is not None:
@@ -119,6 +120,70 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class AudioTrack:
+    """A mono WAV at :data:`AUDIO_RATE` written piece by piece (memory stays flat), then muxed."""
+
+    def __init__(self, path: str | Path):
+        import soundfile as sf
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = sf.SoundFile(str(self.path), "w", samplerate=AUDIO_RATE, channels=1, subtype="FLOAT")
+        self.samples = 0
+
+    def append(self, samples: np.ndarray) -> None:
+        """Append mono float32 samples at :data:`AUDIO_RATE` Hz."""
+        self._file.write(np.asarray(samples, np.float32))
+        self.samples += len(samples)
+
+    def close(self) -> Path:
+        self._file.close()
+        return self.path
+
+    def __enter__(self) -> "AudioTrack":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+
+def join_chunks(videos: list[Path], audio_wav: str | Path, out: str | Path, *, audio_bitrate: int = 160_000,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Concatenate video-only H.264 chunks losslessly (stream copy), add the audio as AAC, write ``out``.
+
+    The chunks must share size, frame rate and encoder settings. ``out`` is written to a temporary
+    name and renamed only when ffmpeg succeeded, so an existing file is never replaced by a broken one.
+    """
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from studio.errors import StudioError
+
+    if not videos:
+        raise StudioError("nothing was rendered, so there is no video to save")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, listing = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".concat.txt", dir=out.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for v in videos:
+            fh.write("file '" + str(Path(v).resolve()).replace("'", "'\\''") + "'\n")
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-v", "error", "-f", "concat", "-safe", "0",
+           "-i", listing, "-i", str(audio_wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+           "-c:a", "aac", "-b:a", str(audio_bitrate), "-ac", "1", "-movflags", "+faststart"]
+    for key, value in (metadata or {}).items():
+        cmd += ["-metadata", f"{key}={value}"]
+    try:
+        with atomic_path(out) as tmp:
+            proc = subprocess.run([*cmd, "-f", "mp4", str(tmp)], capture_output=True, text=True)
+            if proc.returncode != 0 or tmp.stat().st_size == 0:
+                tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+                raise StudioError(f"could not assemble the video ({tail[0]}): try the render again")
+    finally:
+        Path(listing).unlink(missing_ok=True)
+    return out
 
 
 def _fit(samples: np.ndarray, n: int) -> np.ndarray:

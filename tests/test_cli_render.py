@@ -131,3 +131,20 @@ def test_failed_render_keeps_the_existing_export(bad_inputs, tmp_path):
     assert proc.returncode == 3
     assert out.read_bytes() == b"previous export"
     assert list(tmp_path.iterdir()) == [out]  # no half-written temp files
+
+
+def test_every_engine_animation_control_is_a_render_option_that_reaches_the_manifest(tmp_path):
+    from engines.animate.base import CONTROLS
+
+    out = tmp_path / "controls.mp4"
+    values = {c.name: round(c.minimum + 0.25 * (c.maximum - c.minimum), 2) for c in CONTROLS}
+    flags = {"expression_strength": "--expression"}
+    args = []
+    for name, value in values.items():
+        args += [flags.get(name, "--" + name.replace("_", "-")), str(value)]
+    proc = cli("render", "--portrait", "assets/portrait.png", "--text", "Controls.", "--preset", "preview",
+               *args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    animation = json.loads(out.with_suffix(".json").read_text())["animation"]
+    for name, value in values.items():
+        assert animation[name] == pytest.approx(value), name

@@ -41,13 +41,15 @@ def launch(*, listen: bool = False, share: bool = False, port: int = 7860) -> No
     """Serve the studio on 127.0.0.1 (``listen`` opens it to the network)."""
     import gradio as gr
 
+    from studio.safety import MAX_UPLOAD_BYTES
+
     demo = build_app()
     demo.queue(default_concurrency_limit=1).launch(
         server_name="0.0.0.0" if listen else "127.0.0.1",
         server_port=port,
         share=share,
         inbrowser=False,
-        max_file_size="200mb",
+        max_file_size=MAX_UPLOAD_BYTES,  # each kind's own limit and type: studio/safety.py
         theme=gr.themes.Soft(),
         css=CSS,
     )

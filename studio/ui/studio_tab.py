@@ -1,48 +1,94 @@
-"""Studio tab: pick portrait, voice and script, preview the first sentence, export the video."""
+"""Studio tab: pick portrait, voice and script, preview at low resolution, queue exports.
+
+Preview renders in the click's own handler and streams: the first sentence plays as soon as it
+exists, then the whole preview replaces it. Export goes to the background queue
+(studio.render_queue) and returns at once; a timer shows each job's progress and time left.
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
+
 import gradio as gr
 
+from engines.animate import base as animate_base
 from engines.animate.base import AnimationSettings
 from studio import jobs
 from studio.config import load_output_presets
-from studio.errors import StudioError
+from studio.errors import CancelledError, StudioError
+from studio.render import RenderJob
 from studio.script import EMOTIONS
 from studio.services import Studio
 
 DEFAULT_SCRIPT = "[happy] Hello! Welcome to Avatar Studio. [pause 0.3s] [neutral] I was made from a single photo, on this computer."
-
-_cancel: dict[str, threading.Event] = {}
+DEMO = "(demo portrait)"
+DEFAULT_VOICE = "(default voice)"
+POLL_S = 1.0  # how often the export list refreshes
 
 
 def _voices(studio: Studio) -> list[str]:
     try:
         from studio.voices import VoiceLibrary
     except ImportError:
-        return ["(default voice)"]
-    return ["(default voice)"] + [v.name for v in VoiceLibrary(studio.paths).list()]
+        return [DEFAULT_VOICE]
+    return [DEFAULT_VOICE] + [v.name for v in VoiceLibrary(studio.paths).list()]
 
 
 def _avatars(studio: Studio) -> list[str]:
     try:
         from studio.avatars import AvatarLibrary
     except ImportError:
-        return ["(demo portrait)"]
-    return ["(demo portrait)"] + [a.name for a in AvatarLibrary(studio.paths).list()]
+        return [DEMO]
+    return [DEMO] + [a.name for a in AvatarLibrary(studio.paths).list()]
+
+
+def animation_controls() -> list[tuple[str, str, float, float, float, float, str]]:
+    """(field, label, min, max, step, default, one-line help) for every animation slider.
+
+    From ``engines.animate.base.CONTROLS`` when the engine describes its controls, else from the
+    numeric ``AnimationSettings`` fields with generic ranges.
+    """
+    described = getattr(animate_base, "CONTROLS", None)
+    if described:
+        return [(c.name, c.label, c.minimum, c.maximum, c.step, c.default, c.help) for c in described]
+    rows = []
+    for f in fields(AnimationSettings):
+        if f.name == "seed" or not isinstance(f.default, (int, float)):
+            continue
+        d = float(f.default)
+        rows.append((f.name, f.name.replace("_", " ").capitalize(), min(0.0, d * 2), max(2.0, d * 2, 1.0),
+                     0.05, d, ""))
+    return rows
+
+
+def settings_from(names: list[str], values: list[float], seed: float | None) -> AnimationSettings:
+    """AnimationSettings from slider values (fields the settings do not know are ignored)."""
+    known = {f.name for f in fields(AnimationSettings)}
+    kwargs = {n: float(v) for n, v in zip(names, values) if n in known and v is not None}
+    settings = AnimationSettings(**kwargs, seed=int(seed or 0))
+    return settings.clamped() if hasattr(settings, "clamped") else settings
+
+
+def _error(exc: StudioError) -> str:
+    return f"<span class='error-line'>error: {exc}</span>"
 
 
 def build(studio: Studio) -> None:
+    queue = jobs.export_queue(studio)
+    jobs.warm_up_in_background(studio)  # TTS, face finder, animator and encoder ready for the first preview
+    controls_spec = animation_controls()
+    names = [row[0] for row in controls_spec]
+
     with gr.Row():
         with gr.Column(scale=1):
-            avatar = gr.Dropdown(_avatars(studio), value="(demo portrait)", label="Avatar",
+            avatar = gr.Dropdown(_avatars(studio), value=DEMO, label="Avatar",
                                  info="a saved avatar (Portrait tab) or the demo portrait")
             upload = gr.Image(type="filepath", label="…or use a photo just for this video", height=200)
-            voice = gr.Dropdown(_voices(studio), value="(default voice)", label="Voice",
+            voice = gr.Dropdown(_voices(studio), value=DEFAULT_VOICE, label="Voice",
                                 info="voice profiles come from the Voice tab")
             refresh = gr.Button("↻ Refresh avatars and voices", size="sm")
-            script = gr.Textbox(DEFAULT_SCRIPT, lines=6, label="Script",
+            script = gr.Textbox(DEFAULT_SCRIPT, lines=6, label="Script", elem_id="studio-script",
                                 info="[happy] [sad] [angry] [surprised] [neutral] set the mood; [pause 0.5s] adds silence")
             with gr.Row():
                 emotion = gr.Dropdown(list(EMOTIONS), value="neutral", label="Starting emotion")
@@ -51,62 +97,91 @@ def build(studio: Studio) -> None:
                                      value="512", label="Output")
             subtitles = gr.Checkbox(True, label="Write subtitles (.srt / .vtt)")
             burn = gr.Checkbox(False, label="Burn subtitles into the video")
-            with gr.Accordion("Animation controls", open=False):
-                lip = gr.Slider(0.3, 2.0, 1.0, step=0.05, label="Lip amplitude", info="how wide the mouth opens")
-                expr = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Expression strength", info="how strongly emotions show on the face")
-                head = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Head motion", info="sway and nods; 0 keeps the head still")
-                blink = gr.Slider(0.0, 3.0, 1.0, step=0.1, label="Blink rate", info="1 = about one blink every 4 seconds")
-                smooth = gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Smoothing", info="softens fast mouth movements")
-                offset = gr.Slider(-200, 200, 0, step=10, label="Audio-video offset (ms)", info="positive shows the mouth later than the sound")
-                crop = gr.Slider(1.2, 3.0, 1.8, step=0.05, label="Crop expand", info="how much room around the face (more = smaller face)")
+            watermark = gr.Checkbox(False, label="Invisible watermark",
+                                    info="hides an 'AI-generated' mark in every frame; `app.py verify` reads it back")
+            with gr.Accordion("Advanced animation", open=False):
+                sliders = [gr.Slider(lo, hi, value=default, step=step, label=label, info=help_ or None,
+                                     elem_id=f"anim-{name}")
+                           for name, label, lo, hi, step, default, help_ in controls_spec]
                 seed = gr.Number(0, precision=0, label="Seed", info="same seed, same blinks and head motion")
         with gr.Column(scale=1):
             with gr.Row():
-                preview_btn = gr.Button("▶ Preview first sentence", variant="secondary")
+                preview_btn = gr.Button("▶ Preview", variant="secondary")
                 export_btn = gr.Button("⬇ Export video", variant="primary")
                 cancel_btn = gr.Button("✖ Cancel", variant="stop")
-            video = gr.Video(label="Video", autoplay=True, height=420)
-            status = gr.Markdown("Ready. Preview renders the first sentence at low resolution; Export renders everything.")
+            video = gr.Video(label="Video", autoplay=True, height=420, elem_id="studio-video")
+            status = gr.Markdown("Ready. Preview plays the first sentence at low resolution within moments, then the "
+                                 "rest; Export renders at full quality in the background queue.", elem_id="studio-status")
+            queue_md = gr.Markdown("No exports yet.", elem_id="export-queue")
             files = gr.File(label="Downloads (MP4, subtitles, manifest)", file_count="multiple")
+    shown = gr.State(0)  # id of the last finished export shown in the player
+    timer = gr.Timer(POLL_S)
 
-    controls = [avatar, upload, voice, script, emotion, preset, subtitles, burn, lip, expr, head, blink, smooth, offset, crop, seed]
+    inputs = [avatar, upload, voice, script, emotion, preset, subtitles, burn, watermark, seed, *sliders]
 
-    def settings(lip_v, expr_v, head_v, blink_v, smooth_v, offset_v, crop_v, seed_v) -> AnimationSettings:
-        return AnimationSettings(lip_amplitude=lip_v, expression_strength=expr_v, head_motion=head_v, blink_rate=blink_v,
-                                 smoothing=smooth_v, av_offset_ms=offset_v, crop_expand=crop_v, seed=int(seed_v or 0))
+    def request_for(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, anim):
+        return jobs.make_request(
+            studio, avatar=None if avatar_v in (None, DEMO) else avatar_v, photo=upload_v,
+            voice=None if voice_v in (None, DEFAULT_VOICE) else voice_v, script=script_v or "", emotion=emotion_v,
+            preset=preset_v, subtitles=bool(subs_v), burn_subtitles=bool(burn_v), watermark=bool(mark_v),
+            animation=settings_from(names, list(anim), seed_v))
 
-    def run(preview: bool, avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, *anim,
-            request: gr.Request, progress=gr.Progress()):
-        cancel = _cancel.setdefault(getattr(request, "session_hash", "") or "local", threading.Event())
+    # One preview at a time per studio (a local, single-user app), so Cancel needs no session.
+    preview_cancel = threading.Event()
+
+    def do_preview(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, *anim):
+        cancel = preview_cancel
         cancel.clear()
         try:
-            result = jobs.render_for_ui(
-                studio, avatar=None if avatar_v == "(demo portrait)" else avatar_v, photo=upload_v,
-                voice=None if voice_v in (None, "(default voice)") else voice_v, script=script_v,
-                emotion=emotion_v, preset="preview" if preview else preset_v, subtitles=subs_v and not preview,
-                burn_subtitles=burn_v, animation=settings(*anim), preview=preview,
-                progress=lambda f, m: progress(f, desc=m), cancel=cancel,
-            )
+            req = request_for(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v,
+                              seed_v, anim)
+            for update in jobs.preview_stream(studio, req, cancel):
+                if update.result is not None:
+                    yield str(update.video), jobs.summary_markdown(update.result)
+                elif update.video is not None:
+                    yield str(update.video), update.message
+                else:
+                    yield gr.update(), update.message
+        except CancelledError:
+            yield gr.update(), "Preview cancelled."
         except StudioError as exc:
-            return None, f"<span class='error-line'>error: {exc}</span>", None
-        return str(result.video), jobs.summary_markdown(result), [str(p) for p in result.all_files()]
+            yield gr.update(), _error(exc)
 
-    # Explicit parameters: Gradio maps inputs and injects Request/Progress by signature.
-    def do_preview(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v, head_v,
-                   blink_v, smooth_v, offset_v, crop_v, seed_v, request: gr.Request, progress=gr.Progress()):
-        return run(True, avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v,
-                   head_v, blink_v, smooth_v, offset_v, crop_v, seed_v, request=request, progress=progress)
+    def do_export(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, *anim):
+        try:
+            req = request_for(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v,
+                              seed_v, anim)
+            RenderJob(studio, req).check()  # bad input is reported now, not when the job starts
+        except StudioError as exc:
+            return _error(exc), queue_markdown()
+        job = queue.submit(req, label=req.out.name)
+        return f"Export #{job.id} queued: {req.out.name}. Keep working; progress shows below.", queue_markdown()
 
-    def do_export(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v, head_v,
-                  blink_v, smooth_v, offset_v, crop_v, seed_v, request: gr.Request, progress=gr.Progress()):
-        return run(False, avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, lip_v, expr_v,
-                   head_v, blink_v, smooth_v, offset_v, crop_v, seed_v, request=request, progress=progress)
+    def queue_markdown() -> str:
+        rows = [j for j in queue.jobs()][-8:]
+        if not rows:
+            return "No exports yet."
+        return "**Exports**\n\n" + "\n".join(f"- {j.describe()}" for j in reversed(rows))
 
-    def do_cancel(request: gr.Request):
-        _cancel.setdefault(getattr(request, "session_hash", "") or "local", threading.Event()).set()
-        return "Cancelling… the current frame finishes, then the render stops. Earlier exports are untouched."
+    def poll(last_shown: int):
+        done = [j for j in queue.jobs() if j.state == "done" and j.result is not None and j.id > last_shown]
+        if not done:
+            return queue_markdown(), gr.update(), gr.update(), gr.update(), last_shown
+        job = done[-1]
+        return (queue_markdown(), str(job.result.video), jobs.summary_markdown(job.result),
+                [str(p) for p in job.result.all_files()], job.id)
 
-    preview_btn.click(do_preview, controls, [video, status, files])
-    export_btn.click(do_export, controls, [video, status, files])
-    cancel_btn.click(do_cancel, None, status, queue=False)
+    def do_cancel():
+        preview_cancel.set()
+        unfinished = [j for j in queue.jobs() if not j.is_finished]
+        if unfinished:
+            queue.cancel(unfinished[-1].id)
+            return (f"Cancelling export #{unfinished[-1].id}… the current frame finishes, then it stops. "
+                    "Earlier exports are untouched."), queue_markdown()
+        return "Cancelled the preview.", queue_markdown()
+
+    preview_event = preview_btn.click(do_preview, inputs, [video, status])
+    export_btn.click(do_export, inputs, [status, queue_md], queue=False)
+    cancel_btn.click(do_cancel, None, [status, queue_md], queue=False, cancels=[preview_event])
+    timer.tick(poll, shown, [queue_md, video, status, files, shown], queue=False, show_progress="hidden")
     refresh.click(lambda: (gr.update(choices=_avatars(studio)), gr.update(choices=_voices(studio))), None, [avatar, voice])
