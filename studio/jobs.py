@@ -8,7 +8,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -29,7 +29,9 @@ WARM_UP_TEXT = "Hello."
 def portrait_path(studio: Studio, avatar: str | None, photo: str | None) -> Path:
     """The portrait to animate: an uploaded photo, else a saved avatar, else the demo portrait."""
     if photo:
-        return Path(photo)
+        from studio.safety import check_image_upload
+
+        return check_image_upload(photo).path  # a PNG, JPEG or WebP of sensible size, whatever its name
     if avatar:
         from studio.avatars import AvatarLibrary
 
@@ -63,6 +65,13 @@ def make_request(studio: Studio, *, avatar: str | None, photo: str | None, voice
                  emotion: str, preset: str, subtitles: bool, burn_subtitles: bool, animation: AnimationSettings,
                  watermark: bool = False, out: Path | None = None) -> RenderRequest:
     """The render request for the Studio tab's current settings (an export unless ``out`` is given)."""
+    if avatar and not photo and animation.crop_expand == AnimationSettings().crop_expand:
+        from studio.avatars import AvatarLibrary
+
+        # The framing chosen when the avatar was saved, unless the slider was moved for this video.
+        saved = AvatarLibrary(studio.paths).load(avatar).settings.get("crop_expand")
+        if saved:
+            animation = replace(animation, crop_expand=float(saved))
     return RenderRequest(portrait=portrait_path(studio, avatar, photo), out=out or export_path(studio, script),
                          text=script, voice=voice, emotion=emotion, preset=preset, subtitles=subtitles,
                          burn_subtitles=burn_subtitles, animation=animation, watermark=watermark)

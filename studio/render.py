@@ -490,6 +490,7 @@ class RenderJob:
         finally:
             wav.unlink(missing_ok=True)
 
+        self.notices.extend(getattr(animator, "notices", []) or [])  # e.g. a GPU fallback mid-render
         n_frames = sum(c.frames for c in chunks)
         duration = n_frames / preset.fps
         measure, report = _sync_tools()

@@ -5,22 +5,15 @@ the editor, a template draft, dictation by upload, and saving the script with a 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 import soundfile as sf
 
 from test_dictation import word_errors, words
 from test_llm import ChatServer
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from test_ui_browser import CHROMIUM, server  # noqa: F401 - the shared studio server fixture
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")]
@@ -34,37 +27,6 @@ def _whisper_ready() -> bool:
 
 
 needs_whisper = pytest.mark.skipif(not _whisper_ready(), reason="the bundled Whisper base model is not prepared")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("script-ui") / "server.log"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urlopen(url, timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-        if proc.poll() is not None:
-            pytest.fail(f"the studio exited: {log.read_text()[-2000:]}")
-    else:
-        proc.kill()
-        pytest.fail(f"the studio did not start in 120 s: {log.read_text()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 MIC_SENTENCE = "Write a short script about fresh bread."

@@ -6,9 +6,12 @@ then raises ImportError and the studio falls back to transformers (and says so).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import logging
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -46,6 +49,44 @@ def _model_params(**fields):
             yield
         finally:
             api.llama_cpp.llama_model_default_params = real
+
+
+class _KeepStreams:
+    """Stands in for llama-cpp-python's ``suppress_stdout_stderr``, which points the whole process's
+    stdout/stderr file descriptors at /dev/null while a model loads: in the studio that silently
+    swallowed every other thread's output (the UI server, the CLI). Its log level already keeps
+    loading quiet."""
+
+    def __init__(self, disable: bool = True):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+
+def _keep_output_streams() -> None:
+    import llama_cpp._internals as internals
+    import llama_cpp.llama as api
+
+    for module in (internals, api):
+        module.suppress_stdout_stderr = _KeepStreams
+    # llama.cpp's own load-time chatter ("control-looking token ...") means nothing to a creator;
+    # failures still surface as exceptions.
+    api.set_verbose = lambda verbose: logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
+
+
+_OPEN: "weakref.WeakSet[LlamaCppLLM]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_models() -> None:
+    """Free models before interpreter teardown (llama-cpp-python's own finaliser fails then)."""
+    for llm in list(_OPEN):
+        with contextlib.suppress(Exception):
+            llm._llama.close()
 
 
 def available() -> bool:
@@ -88,11 +129,13 @@ class LlamaCppLLM:
         self.threads = threads
         if repack is None:
             repack = not cpu_has_amx()
+        _keep_output_streams()
         with _model_params(use_extra_bufts=bool(repack)):
             self._llama = llama_cpp.Llama(model_path=str(path), n_ctx=context, n_threads=threads,
                                           n_threads_batch=threads, n_gpu_layers=gpu_layers, seed=seed,
                                           verbose=False)
         self.description = f"{path.name} via llama.cpp"
+        _OPEN.add(self)
         self._lock = threading.Lock()  # a llama.cpp context serves one chat at a time
 
     def warm(self, system: str) -> None:

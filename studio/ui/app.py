@@ -43,8 +43,12 @@ def launch(*, listen: bool = False, share: bool = False, port: int = 7860) -> No
 
     from studio.safety import MAX_UPLOAD_BYTES
 
-    demo = build_app()
+    studio = default_studio()
+    demo = build_app(studio)
+    # Outputs the tabs show (exports, previews, avatar thumbnails) may live outside the working folder.
+    shown = [studio.paths.exports, studio.paths.cache, studio.paths.avatars]
     demo.queue(default_concurrency_limit=1).launch(
+        allowed_paths=[str(p) for p in shown],
         server_name="0.0.0.0" if listen else "127.0.0.1",
         server_port=port,
         share=share,

@@ -10,7 +10,9 @@ import gradio as gr
 from studio.avatars import DEFAULT_EXPAND, AvatarLibrary
 from studio.errors import StudioError
 from studio.portrait import FAIL, PASS, REJECTED, USABLE, WARN, PortraitReport, draw_report
+from studio.safety import check_image_upload
 from studio.services import Studio
+from studio.ui.widgets import error_html as _error, manage_controls
 
 LIGHTS = {PASS: "🟢", WARN: "🟡", FAIL: "🔴"}
 VERDICT_COLOURS = {USABLE: "#1e8e3e", REJECTED: "#d93025"}
@@ -41,10 +43,6 @@ def checks_html(report: PortraitReport) -> str:
               "landmarks.</p>")
 
 
-def _error(exc: Exception | str) -> str:
-    return f"<span class='error-line'>error: {html.escape(str(exc))}</span>"
-
-
 def build(studio: Studio) -> None:
     def library(backend: str = "dlib68") -> AvatarLibrary:
         return AvatarLibrary(studio.paths, studio=studio, face_backend=backend)
@@ -62,7 +60,7 @@ def build(studio: Studio) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             photo = gr.File(label="Portrait photo (JPEG, PNG, WebP, TIFF)", file_count="single", type="filepath",
-                            file_types=["image", ".webp", ".tif", ".tiff"], elem_id="portrait-upload")
+                            file_types=[".png", ".jpg", ".jpeg", ".webp"], elem_id="portrait-upload")
             backend = gr.Radio(["dlib68", "fan"], value="dlib68", label="Landmarks",
                                info="dlib68 is built in; FAN is stronger and is downloaded in the Models tab")
             check_btn = gr.Button("Check photo", variant="secondary")
@@ -80,16 +78,11 @@ def build(studio: Studio) -> None:
     gallery = gr.Gallery(gallery_items(), label="Saved avatars", columns=6, height=220, allow_preview=False,
                          preview=False, fit_columns=False, object_fit="contain",
                          elem_id="portrait-gallery")
-    with gr.Row():
-        chosen = gr.Dropdown(avatar_names(), label="Avatar", value=None, scale=3)
-        new_name = gr.Textbox(label="New name", scale=3)
-        rename_btn = gr.Button("Rename", scale=1)
-        delete_btn = gr.Button("Delete…", variant="stop", scale=1)
-    with gr.Row(visible=False) as confirm_row:
-        confirm_text = gr.Markdown()
-        confirm_btn = gr.Button("Yes, delete it", variant="stop")
-        cancel_btn = gr.Button("Cancel")
-    manage_status = gr.HTML()
+    manage = manage_controls(lambda: gr.Dropdown(avatar_names(), label="Avatar", value=None, scale=3))
+    chosen, new_name, rename_btn, delete_btn = manage.picked, manage.new_name, manage.rename_btn, manage.delete_btn
+    confirm_row, confirm_text, confirm_btn, cancel_btn = (manage.confirm_row, manage.confirm_text,
+                                                          manage.confirm_btn, manage.cancel_btn)
+    manage_status = manage.status
 
     # -- callbacks: a few lines each; the work is in studio.portrait and studio.avatars --
     def do_check(path, engine, progress=gr.Progress()):
@@ -97,6 +90,7 @@ def build(studio: Studio) -> None:
             return None, "<p>The quality report appears here.</p>", None, ""
         progress(0.1, desc="finding the face")
         try:
+            check_image_upload(path)
             photo_, report = library(engine).check_photo(path)
         except StudioError as exc:
             return None, _error(exc), None, ""
@@ -107,6 +101,7 @@ def build(studio: Studio) -> None:
             return _error("upload a photo first"), gr.update(), gr.update()
         report = state[1] if state and state[0] == path else None
         try:
+            check_image_upload(path)
             avatar = library(engine).add(avatar_name, path, report=report, expand=ratio)
         except StudioError as exc:
             return _error(exc), gr.update(), gr.update()

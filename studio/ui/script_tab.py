@@ -12,6 +12,7 @@ from studio.errors import StudioError
 from studio.projects import list_projects, load_project, save_project
 from studio.script import MARKUP_GUIDE, analyze
 from studio.services import Studio
+from studio.ui.widgets import error_html as _error
 
 MARKUP_HELP = ("[happy] [sad] [angry] [surprised] [neutral] set the mood until the next tag · "
                "[pause 0.5s] adds silence · a blank line starts a paragraph")
@@ -76,10 +77,6 @@ def _history(chat: list[Any] | None) -> list[dict[str, str]]:
         if role in ("user", "assistant"):
             out.append({"role": role, "content": _text_of(content)})
     return out
-
-
-def _error(message: str) -> str:
-    return f"<span class='error-line'>error: {message}</span>"
 
 
 def build(studio: Studio) -> None:

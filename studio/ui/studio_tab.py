@@ -20,6 +20,7 @@ from studio.errors import CancelledError, StudioError
 from studio.render import RenderJob
 from studio.script import EMOTIONS
 from studio.services import Studio
+from studio.ui.widgets import error_html as _error
 
 DEFAULT_SCRIPT = "[happy] Hello! Welcome to Avatar Studio. [pause 0.3s] [neutral] I was made from a single photo, on this computer."
 DEMO = "(demo portrait)"
@@ -68,10 +69,6 @@ def settings_from(names: list[str], values: list[float], seed: float | None) -> 
     kwargs = {n: float(v) for n, v in zip(names, values) if n in known and v is not None}
     settings = AnimationSettings(**kwargs, seed=int(seed or 0))
     return settings.clamped() if hasattr(settings, "clamped") else settings
-
-
-def _error(exc: StudioError) -> str:
-    return f"<span class='error-line'>error: {exc}</span>"
 
 
 def build(studio: Studio) -> None:

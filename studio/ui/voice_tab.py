@@ -9,7 +9,9 @@ import gradio as gr
 from studio import models
 from studio.errors import StudioError
 from studio.recording import RecordingReport
+from studio.safety import check_audio_upload
 from studio.services import Studio
+from studio.ui.widgets import error_html as _error, manage_controls
 from studio.voices import EMOTIONS, VoiceLibrary, enable_xtts, say, xtts_status
 
 LIGHTS = {"ok": ("#1e8e3e", "good"), "warn": ("#f29900", "check"), "reject": ("#d93025", "problem")}
@@ -27,10 +29,6 @@ def report_html(report: RecordingReport) -> str:
     return (f"<p style='color:{verdict_colour};font-weight:600'>{html.escape(report.summary())}</p>"
             "<table style='width:100%'><tr><th></th><th>check</th><th>measured</th><th>advice</th></tr>"
             + "".join(rows) + "</table>")
-
-
-def _error(exc: Exception) -> str:
-    return f"<span class='error-line'>error: {html.escape(str(exc))}</span>"
 
 
 def build(studio: Studio) -> None:
@@ -65,15 +63,11 @@ def build(studio: Studio) -> None:
         voices = gr.Dropdown(voice_names(), label="Voice", value=None, scale=3)
         refresh_btn = gr.Button("Refresh", scale=1)
     voice_info = gr.Markdown()
-    with gr.Row():
-        new_name = gr.Textbox(label="New name", scale=3)
-        rename_btn = gr.Button("Rename", scale=1)
-        delete_btn = gr.Button("Delete…", variant="stop", scale=1)
-    with gr.Row(visible=False) as confirm_row:
-        confirm_text = gr.Markdown()
-        confirm_btn = gr.Button("Yes, delete it", variant="stop")
-        cancel_btn = gr.Button("Cancel")
-    manage_status = gr.HTML()
+    manage = manage_controls()
+    new_name, rename_btn, delete_btn = manage.new_name, manage.rename_btn, manage.delete_btn
+    confirm_row, confirm_text, confirm_btn, cancel_btn = (manage.confirm_row, manage.confirm_text,
+                                                          manage.confirm_btn, manage.cancel_btn)
+    manage_status = manage.status
 
     gr.Markdown("### Say this")
     with gr.Row():
@@ -102,6 +96,7 @@ def build(studio: Studio) -> None:
         if not path:
             return _error("record or upload a recording first"), "", None
         try:
+            check_audio_upload(path)
             report = lib.report(path, progress=lambda f, m: progress(f, desc=m))
         except StudioError as exc:
             return _error(exc), "", None
@@ -114,6 +109,7 @@ def build(studio: Studio) -> None:
         report = state[1] if state and state[0] == path else None
         choice = {"Auto": None, "On": True, "Off": False}[noise]
         try:
+            check_audio_upload(path)
             profile = lib.add(voice_name, path, denoise=choice, report=report,
                               progress=lambda f, m: progress(f, desc=m))
         except StudioError as exc:
