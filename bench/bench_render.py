@@ -26,10 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SCRIPT = ("[happy] Hello and welcome to Avatar Studio! Today I will show you how a single photo becomes a talking "
-          "video. [pause 0.4s] [neutral] First, record about a minute of your voice. Then upload a clear portrait, "
-          "and write what you want to say. [surprised] It all runs on your own computer! [neutral] When you are "
-          "happy with the preview, export the video and share it.")
+from studio.benchmark import SCRIPT  # noqa: E402 - the same ~20 s script as `app.py bench`
 
 
 def short_bench() -> None:

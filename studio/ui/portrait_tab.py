@@ -59,7 +59,7 @@ def build(studio: Studio) -> None:
     checked = gr.State(None)  # (photo path, PortraitReport) of the last check
     with gr.Row():
         with gr.Column(scale=2):
-            photo = gr.File(label="Portrait photo (JPEG, PNG, WebP, TIFF)", file_count="single", type="filepath",
+            photo = gr.File(label="Portrait photo (JPEG, PNG or WebP)", file_count="single", type="filepath",
                             file_types=[".png", ".jpg", ".jpeg", ".webp"], elem_id="portrait-upload")
             backend = gr.Radio(["dlib68", "fan"], value="dlib68", label="Landmarks",
                                info="dlib68 is built in; FAN is stronger and is downloaded in the Models tab")
