@@ -89,6 +89,20 @@ def _close_open_models() -> None:
             llm._llama.close()
 
 
+def physical_cores() -> int:
+    """One llama.cpp thread per physical core this process may use: hyper-threads only make its
+    workers wait on each other (measured here on 2 real cores: 1 thread 14.9, 2 threads 26.9 tokens/s)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False) or usable
+        logical = psutil.cpu_count(logical=True) or usable
+    except ImportError:
+        physical = logical = usable
+    return max(1, usable * physical // max(1, logical))
+
+
 def available() -> bool:
     """True when llama-cpp-python can be imported."""
     try:
@@ -123,9 +137,7 @@ class LlamaCppLLM:
         if not path.exists():
             raise FileNotFoundError(f"no GGUF model at {path}")
         self.model_path = path
-        # one thread per physical core (llama-cpp-python's own default): more threads than cores make
-        # llama.cpp's workers wait on each other, several times slower on a busy machine
-        threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = threads or physical_cores()
         self.threads = threads
         if repack is None:
             repack = not cpu_has_amx()
