@@ -14,15 +14,21 @@ sys.path.insert(0, str(ROOT))
 DEMO_PORTRAIT = ROOT / "assets" / "portrait.png"
 
 
+def with_prepared_models(home: Path) -> Path:
+    """Make ``home`` a data folder that reuses the models joined by ./launch.sh (hundreds of MB)
+    instead of joining them again."""
+    (home / "cache").mkdir(parents=True, exist_ok=True)
+    prepared = ROOT / "studio_data" / "cache" / "models"
+    if prepared.is_dir() and not (home / "cache" / "models").exists():
+        (home / "cache" / "models").symlink_to(prepared, target_is_directory=True)
+    return home
+
+
 def pytest_configure(config):
     home = Path(os.environ.get("PYTEST_STUDIO_HOME") or (Path(config.rootpath) / ".pytest_cache" / "studio_home"))
     if home.exists():
         shutil.rmtree(home, ignore_errors=True)
-    (home / "cache").mkdir(parents=True, exist_ok=True)
-    # Reuse the models joined by ./launch.sh (hundreds of MB) instead of joining them again.
-    prepared = ROOT / "studio_data" / "cache" / "models"
-    if prepared.is_dir():
-        (home / "cache" / "models").symlink_to(prepared, target_is_directory=True)
+    with_prepared_models(home)
     os.environ["STUDIO_HOME"] = str(home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -7,25 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from conftest import with_prepared_models
 from studio.config import DEMO_PORTRAIT, StudioPaths
 from studio.render import RenderRequest
 from studio.render_queue import RenderQueue
 from studio.services import Studio
 from studio.video import probe
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 LONG = " ".join(f"This is sentence number {n} of a longer script, spoken slowly and clearly." for n in range(1, 9))
 
 
 @pytest.fixture(scope="module")
 def queue(tmp_path_factory):
-    home = tmp_path_factory.mktemp("queue_home")
-    (home / "cache").mkdir()
-    prepared = ROOT / "studio_data" / "cache" / "models"
-    if prepared.is_dir():
-        (home / "cache" / "models").symlink_to(prepared, target_is_directory=True)
-    return RenderQueue(Studio(StudioPaths(home)))
+    return RenderQueue(Studio(StudioPaths(with_prepared_models(tmp_path_factory.mktemp("queue_home")))))
 
 
 def request(out: Path, text: str, preset: str = "preview") -> RenderRequest:

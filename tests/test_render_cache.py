@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import with_prepared_models
 from studio.config import DEMO_PORTRAIT, StudioPaths
 from studio.errors import CancelledError
 from studio.render import RenderJob, RenderRequest
@@ -15,7 +16,6 @@ from studio.services import Studio
 from studio.storage import read_npz
 from studio.video import probe
 
-ROOT = Path(__file__).resolve().parent.parent
 FOUR = ("[happy] The first sentence is short. The second one is a little longer than that. "
         "[sad] The third sentence will be edited. [neutral] The fourth sentence closes the script.")
 EDITED = FOUR.replace("The third sentence will be edited.", "This third sentence was rewritten by the user.")
@@ -23,12 +23,7 @@ EDITED = FOUR.replace("The third sentence will be edited.", "This third sentence
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
-    home = tmp_path_factory.mktemp("cache_home")
-    (home / "cache").mkdir()
-    prepared = ROOT / "studio_data" / "cache" / "models"
-    if prepared.is_dir():
-        (home / "cache" / "models").symlink_to(prepared, target_is_directory=True)
-    return Studio(StudioPaths(home))
+    return Studio(StudioPaths(with_prepared_models(tmp_path_factory.mktemp("cache_home"))))
 
 
 def render(studio: Studio, out: Path, text: str, **kw):

@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import with_prepared_models
 from studio.video import probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,12 +28,7 @@ SENTENCES = 8
 
 
 def new_home(root: Path) -> Path:
-    home = root / "home"
-    (home / "cache").mkdir(parents=True)
-    prepared = ROOT / "studio_data" / "cache" / "models"
-    if prepared.is_dir():
-        (home / "cache" / "models").symlink_to(prepared, target_is_directory=True)
-    return home
+    return with_prepared_models(root / "home")
 
 
 def render_cmd(out: Path) -> list[str]:
