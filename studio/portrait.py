@@ -396,8 +396,8 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
         if found.main is None:
             extra = f" ({found.faint} faint face-like pattern{'s' if found.faint != 1 else ''} ignored)" \
                 if found.faint else ""
-            msg, advice = f"no face found{extra}", \
-                "use a well-lit, front-facing photo of one person with the whole face visible"
+            why, advice = _no_face_hint(image)
+            msg = f"no face found{why}{extra}"
         else:
             msg, advice = f"{len(found.rivals) + 1} faces found", "use a photo of one person, or crop it to one face"
         checks.append(Check("faces", "One face", FAIL, n_clear, "faces", "exactly one clear face", msg, advice))
@@ -521,6 +521,34 @@ def _skip_rest(checks: list[Check]) -> None:
                         ("exposure", "Exposure"), ("contrast", "Contrast"), ("lighting", "Even lighting"),
                         ("landmark_fit", "Face visible, landmarks fit")):
         checks.append(Check(name, label, SKIP, None, "", "", "not measured without one clear face"))
+
+
+NO_FACE_BLUR = 8.0  # Laplacian variance of the whole photo at 512 px below which it reads as blurred...
+NO_FACE_SHAPES = 10.0  # ...when at 64 px it still shows shapes (a blurred photo: about 20 to 800; a gradient: 2)
+NO_FACE_DARK, NO_FACE_BRIGHT = 45.0, 225.0  # mean brightness (0..255) of the whole photo
+
+
+def _no_face_hint(image: np.ndarray) -> tuple[str, str]:
+    """Why a photo may show no face, from the whole picture: (" - reason", advice)."""
+    import cv2
+
+    grey = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    s = 512 / max(grey.shape)
+    if s < 1:
+        grey = cv2.resize(grey, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    mean = float(grey.mean())
+    if mean < NO_FACE_DARK:
+        return " (the photo is very dark)", "use a brighter photo: face a window or a lamp"
+    if mean > NO_FACE_BRIGHT:
+        return " (the photo is washed out)", "use a photo that is not over-exposed, out of direct sunlight"
+    def detail(g: np.ndarray) -> float:
+        return float(cv2.Laplacian(g.astype(np.float32), cv2.CV_32F).var())
+
+    # Blurred: no fine detail, although there are shapes (a plain backdrop or gradient has neither).
+    coarse = cv2.resize(grey, None, fx=64 / max(grey.shape), fy=64 / max(grey.shape), interpolation=cv2.INTER_AREA)
+    if detail(grey) < NO_FACE_BLUR and detail(coarse) > NO_FACE_SHAPES:
+        return " (the photo is very blurred)", "use a sharp, in-focus photo: hold still, or tap the face to focus"
+    return "", "use a well-lit, front-facing photo of one person with the whole face visible"
 
 
 def check_portrait_file(path: str | Path, face_backend, thresholds: Thresholds | None = None) -> PortraitReport:

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from studio import portrait
-from studio.portrait import REJECTED, USABLE, USABLE_WITH_WARNINGS, check_portrait, check_portrait_file
+from studio.portrait import FAIL, REJECTED, USABLE, USABLE_WITH_WARNINGS, check_portrait, check_portrait_file
 
 from conftest import DEMO_PORTRAIT
 
@@ -278,3 +278,15 @@ def test_annotated_photo_marks_the_face(face):
     # The drawing is on the face box and the landmarks, not elsewhere.
     assert changed.sum() > 500
     assert changed[y0 - 4:y1 + 5, x0 - 4:x1 + 5].sum() > 0.9 * changed.sum()
+
+
+def test_a_photo_too_blurred_or_dark_to_find_a_face_says_so(face):
+    very_blurred = cv2.GaussianBlur(demo(), (0, 0), 12)
+    very_dark = (demo() * 0.05).astype(np.uint8)
+    for image, why, advice in ((very_blurred, "very blurred", "sharp"), (very_dark, "very dark", "brighter")):
+        report = check_portrait(image, face)
+        faces = next(c for c in report.checks if c.name == "faces")
+        assert report.verdict == REJECTED and faces.status == FAIL
+        assert why in faces.message and advice in faces.advice  # the photo's problem, not a generic hint
+    generic = check_portrait(BAD["no_face_gradient"][0](), face)
+    assert "very" not in next(c for c in generic.checks if c.name == "faces").message
