@@ -169,3 +169,24 @@ def test_export_runs_in_the_queue_with_the_chosen_controls_while_the_ui_stays_re
     data = json.loads(manifest.read_text())
     assert data["animation"]["lip_amplitude"] == 1.5
     assert data["chunks"]["total"] == 6
+
+
+def test_stopping_one_export_lets_the_next_one_finish(page):
+    import re
+
+    page.get_by_role("tab", name="Studio").click()
+    page.locator("#studio-script textarea").fill(" ".join(f"Sentence {n} of the export that gets stopped." for n in range(1, 9)))
+    page.get_by_role("button", name="⬇ Export video").click()
+    page.locator("#studio-script textarea").fill("The second export is short, and it finishes.")
+    page.get_by_role("button", name="⬇ Export video").click()
+    page.wait_for_timeout(2500)  # the queue list refreshes every second
+    page.locator("#export-pick input").click()
+    options = page.get_by_role("option")
+    options.nth(1).wait_for(timeout=30_000)  # both exports are offered
+    first, second = (re.match(r"#(\d+)", options.nth(i).inner_text()).group(1) for i in (0, 1))
+    options.first.click()
+    page.get_by_role("button", name="Stop this export").click()
+    page.wait_for_function(f"/#{first} [^\\n]*cancelled/.test(document.querySelector('#export-queue').innerText)",
+                           timeout=120_000)
+    page.wait_for_function(f"/#{second} [^\\n]*done in/.test(document.querySelector('#export-queue').innerText)",
+                           timeout=300_000)

@@ -110,8 +110,13 @@ def build(studio: Studio) -> None:
             status = gr.Markdown("Ready. Preview plays the first sentence at low resolution within moments, then the "
                                  "rest; Export renders at full quality in the background queue.", elem_id="studio-status")
             queue_md = gr.Markdown("No exports yet.", elem_id="export-queue")
+            with gr.Row():
+                job_pick = gr.Dropdown([], label="Queued or running export", scale=3, elem_id="export-pick",
+                                       info="pick one to stop it; the others carry on")
+                stop_job_btn = gr.Button("Stop this export", scale=1, elem_id="export-stop")
             files = gr.File(label="Downloads (MP4, subtitles, manifest)", file_count="multiple")
     shown = gr.State(0)  # id of the last finished export shown in the player
+    pending = gr.State(())  # ids of the unfinished exports offered in job_pick
     timer = gr.Timer(POLL_S)
 
     inputs = [avatar, upload, voice, script, emotion, preset, subtitles, burn, watermark, seed, *sliders]
@@ -160,13 +165,29 @@ def build(studio: Studio) -> None:
             return "No exports yet."
         return "**Exports**\n\n" + "\n".join(f"- {j.describe()}" for j in reversed(rows))
 
-    def poll(last_shown: int):
+    def pick_update(offered: tuple):
+        """The stop list, changed only when the set of unfinished exports did (not under the user's cursor)."""
+        unfinished = [j for j in queue.jobs() if not j.is_finished]
+        ids = tuple(j.id for j in unfinished)
+        if ids == tuple(offered):
+            return gr.update(), offered
+        return gr.update(choices=[(f"#{j.id} {j.label}", j.id) for j in unfinished], value=None), ids
+
+    def poll(last_shown: int, offered: tuple):
+        pick, offered = pick_update(offered)
         done = [j for j in queue.jobs() if j.state == "done" and j.result is not None and j.id > last_shown]
         if not done:
-            return queue_markdown(), gr.update(), gr.update(), gr.update(), last_shown
+            return queue_markdown(), gr.update(), gr.update(), gr.update(), last_shown, pick, offered
         job = done[-1]
         return (queue_markdown(), str(job.result.video), jobs.summary_markdown(job.result),
-                [str(p) for p in job.result.all_files()], job.id)
+                [str(p) for p in job.result.all_files()], job.id, pick, offered)
+
+    def do_stop_job(job_id):
+        if job_id is None:
+            return _error("pick the export to stop first"), queue_markdown()
+        if not queue.cancel(int(job_id)):
+            return f"Export #{job_id} had already finished.", queue_markdown()
+        return f"Stopping export #{job_id}… the other exports carry on.", queue_markdown()
 
     def do_cancel():
         preview_cancel.set()
@@ -180,5 +201,7 @@ def build(studio: Studio) -> None:
     preview_event = preview_btn.click(do_preview, inputs, [video, status])
     export_btn.click(do_export, inputs, [status, queue_md], queue=False)
     cancel_btn.click(do_cancel, None, [status, queue_md], queue=False, cancels=[preview_event])
-    timer.tick(poll, shown, [queue_md, video, status, files, shown], queue=False, show_progress="hidden")
+    stop_job_btn.click(do_stop_job, job_pick, [status, queue_md], queue=False)
+    timer.tick(poll, [shown, pending], [queue_md, video, status, files, shown, job_pick, pending], queue=False,
+               show_progress="hidden")
     refresh.click(lambda: (gr.update(choices=_avatars(studio)), gr.update(choices=_voices(studio))), None, [avatar, voice])
