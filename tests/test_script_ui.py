@@ -204,6 +204,24 @@ def test_script_is_saved_with_a_project(page):
     assert saved.read_text(encoding="utf-8") == text
 
 
+def test_a_project_saved_elsewhere_opens_in_the_editor(page):
+    from studio.config import StudioPaths
+    from studio.projects import save_project
+
+    text = "[surprised] Saved from the command line. Opened in the browser."
+    save_project(StudioPaths.from_env(), "cli project", text)  # the server shares this data folder
+    editor(page).fill("something else")
+    project = page.get_by_role("combobox", name="Project")
+    project.fill("cli project")
+    project.press("Enter")
+    page.get_by_role("button", name="Open", exact=True).click()
+    wait_until(lambda: "Opened" in status_text(page), what="the opened status")
+    assert editor(page).input_value() == text
+    project.click()  # the refreshed list offers the project
+    page.get_by_role("option", name="cli-project").wait_for(timeout=10_000)
+    project.press("Escape")
+
+
 def test_the_script_goes_to_the_studio_tab_for_rendering(page):
     text = "[happy] From the Script tab to the Studio tab. [pause 0.5s] Ready to render."
     editor(page).fill(text)

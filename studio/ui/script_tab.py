@@ -169,16 +169,18 @@ def build(studio: Studio) -> None:
     save_btn.click(on_save, [project, editor, *form], [project, status])
 
     def on_open(name):
+        # the list is read again, so projects saved elsewhere (CLI, another window) show up
+        listed = gr.update(choices=list_projects(studio.paths))
         try:
             p = load_project(studio.paths, name or "")
         except StudioError as exc:
-            return (gr.update(),) * 8 + (_error(str(exc)),)
+            return (listed,) + (gr.update(),) * 8 + (_error(str(exc)),)
         s = p.settings
-        return (p.script, s.get("topic", gr.update()), s.get("preset", gr.update()), s.get("seconds", gr.update()),
+        return (listed, p.script, s.get("topic", gr.update()), s.get("preset", gr.update()), s.get("seconds", gr.update()),
                 s.get("tone", gr.update()), s.get("language", gr.update()), s.get("key_points", gr.update()),
                 s.get("emotion_tags", gr.update()), f"Opened **{p.name}**.")
 
-    open_btn.click(on_open, project, [editor, *form, status])
+    open_btn.click(on_open, project, [project, editor, *form, status])
 
     # The Studio tab renders what its own script box holds: copy the editor there (in the browser,
     # so the two tabs stay independent modules) and switch to it.
