@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from engines.files import file_sha256
 from studio import storage
 from studio.config import StudioPaths
 from studio.errors import InputError, RejectedError
 from studio.portrait import REJECTED, Photo, PortraitReport, Thresholds, check_portrait, face_engine, read_photo
+from studio.render_cache import landmarks_entry
 
 AVATAR_JSON = "avatar.json"
 LANDMARKS_NPZ = "landmarks.npz"
@@ -269,12 +271,8 @@ def _png(image: np.ndarray) -> bytes:
 
 def face_cache_key(original: Path, expand: float, backend: str) -> str:
     """sha256 of the original photo's bytes and of the settings the face data depends on."""
-    h = hashlib.sha256()
-    with open(original, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    h.update(f"|{expand:.4f}|{backend}|{FACE_CACHE_VERSION}".encode())
-    return h.hexdigest()[:32]
+    settings = f"{file_sha256(original)}|{expand:.4f}|{backend}|{FACE_CACHE_VERSION}"
+    return hashlib.sha256(settings.encode()).hexdigest()[:32]
 
 
 def crop_box(landmarks: np.ndarray, expand: float) -> np.ndarray:
@@ -337,9 +335,6 @@ def face_arrays(image: np.ndarray, landmarks: np.ndarray, expand: float) -> tupl
 def _seed_render_cache(paths: StudioPaths, image: np.ndarray, landmarks: np.ndarray) -> None:
     """Give the render the landmarks just fitted, so its first render skips face detection."""
     try:
-        from studio.render import _image_hash  # the render's own content key
-
-        storage.atomic_write_npz(paths.cache / "landmarks" / f"{_image_hash(image)}.npz",
-                                 landmarks=np.asarray(landmarks, np.float32))
-    except Exception:  # noqa: BLE001 - only a speed-up: the render finds the face itself
+        storage.atomic_write_npz(landmarks_entry(paths.cache, image), landmarks=np.asarray(landmarks, np.float32))
+    except OSError:  # only a speed-up: the render finds the face itself
         pass

@@ -36,7 +36,7 @@ from studio import provenance
 from studio.config import OutputPreset, output_preset
 from studio.errors import CancelledError, InputError
 from studio.render_cache import (Chunk, ChunkStore, WorkFolder, array_hash, code_fingerprint, content_hash,
-                                 load_npz_entry, module_fingerprint)
+                                 landmarks_entry, load_npz_entry, module_fingerprint)
 from studio.script import Script, parse_script
 from studio.services import Studio
 from studio.storage import atomic_write_json, atomic_write_npz, disk_free_bytes
@@ -144,14 +144,6 @@ class ChunkReady:
     reused: bool
 
 
-def _hash(*parts: Any) -> str:
-    return content_hash(*parts)
-
-
-def _image_hash(image: np.ndarray) -> str:
-    return array_hash(image)
-
-
 class RenderJob:
     """One render. ``run()`` returns a :class:`RenderResult` or raises StudioError."""
 
@@ -231,7 +223,7 @@ class RenderJob:
     # -- stages --------------------------------------------------------------------------------
     def _face(self, image: np.ndarray) -> np.ndarray:
         """68 landmarks of the portrait's one face, cached by image content."""
-        path = self.cache / "landmarks" / f"{_image_hash(image)}.npz"
+        path = landmarks_entry(self.cache, image)
         cached = load_npz_entry(path, "landmarks")
         if cached is not None:
             return cached["landmarks"]
@@ -246,7 +238,7 @@ class RenderJob:
 
     def _sentence(self, speaker, text: str, emotion: str) -> tuple[Speech, str]:
         """TTS of one sentence and its cache key, cached by voice, text and emotion."""
-        key = _hash(CACHE_VERSION, speaker.cache_key(), text, emotion)
+        key = content_hash(CACHE_VERSION, speaker.cache_key(), text, emotion)
         path = self.cache / "tts" / f"{key}.npz"
         d = load_npz_entry(path, "audio", "sample_rate", "ph", "ph_start", "ph_end", "w", "w_start", "w_end")
         if d is not None:
@@ -283,7 +275,7 @@ class RenderJob:
     def _rig(self, animator, image: np.ndarray, landmarks: np.ndarray, preset: OutputPreset):
         """The animator's per-avatar preparation, cached by portrait, landmarks and output size."""
         settings = self.req.animation
-        key = _hash(CACHE_VERSION, animator.name, code_fingerprint(type(animator)), _image_hash(image),
+        key = content_hash(CACHE_VERSION, animator.name, code_fingerprint(type(animator)), array_hash(image),
                     landmarks.round(2).tolist(), preset.width, preset.height, settings.crop_expand)
         path = self.cache / "rigs" / f"{key}.npz"
         if hasattr(animator, "rig_from_arrays"):
@@ -337,7 +329,7 @@ class RenderJob:
                     offset = lead / AUDIO_RATE
                     prev_emotion = sentences[i - 1].emotion if i > 0 else None
                     next_emotion = sentences[i + 1].emotion if i + 1 < n else None
-                    key = _hash("sentence", settings_key, rig_key, speech_key, round(before, 4), round(after, 4),
+                    key = content_hash("sentence", settings_key, rig_key, speech_key, round(before, 4), round(after, 4),
                                 prev_emotion, sentence.emotion, next_emotion, i)
                     local = speech.shifted(offset)
                     yield ChunkPlan(
@@ -387,14 +379,14 @@ class RenderJob:
                                sample_rate=AUDIO_RATE // TRACK_DECIMATION, emotions=timeline.emotions,
                                settings=self.req.animation)
         self._stage("prepare", t0)
-        base = _hash("audio", self._settings_key(preset), rig_key, array_hash(audio))
+        base = content_hash("audio", self._settings_key(preset), rig_key, array_hash(audio))
         step = max(1, int(round(AUDIO_CHUNK_S * fps)))
         for i, start in enumerate(range(0, n_frames, step)):
             stop = min(n_frames, start + step)
             t_start, t_stop = start / fps, stop / fps
             words = [WordTiming(w.word, w.start - t_start, w.end - t_start) for w in timeline.words
                      if w.start < t_stop and w.end > t_start]
-            yield ChunkPlan(index=i, key=_hash(base, start, stop), frames=stop - start,
+            yield ChunkPlan(index=i, key=content_hash(base, start, stop), frames=stop - start,
                             audio=audio[start * spf:stop * spf], words=words,
                             make_frames=lambda a=start, b=stop: animator.frames(rig, track, a, b),
                             weight=(stop - start) / n_frames)
@@ -436,7 +428,7 @@ class RenderJob:
             plans = self._sentence_chunks(script, speaker, animator, rig, rig_key, preset, sims)
             voice = speaker.describe()
             total = len(script.sentences)
-        request_key = _hash("request", self._settings_key(preset), _image_hash(image), self.req.text,
+        request_key = content_hash("request", self._settings_key(preset), array_hash(image), self.req.text,
                             str(self.req.script_file), str(self.req.audio))
         return self._render_chunks(plans, total, request_key, animator, rig, preset, voice, sims)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from engines.files import file_sha256
 from studio.storage import atomic_write_json, read_npz
 
 CHUNK_CACHE_MAX_BYTES = 4 * 1024**3  # oldest chunks beyond this are removed after a render
@@ -80,12 +81,9 @@ def module_fingerprint(*modules: str) -> str:
     return h.hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def landmarks_entry(cache: Path, image: np.ndarray) -> Path:
+    """Where the 68 landmarks of ``image`` (RGB pixels) are cached under ``cache``."""
+    return Path(cache) / "landmarks" / f"{array_hash(image)}.npz"
 
 
 def load_npz_entry(path: Path, *required: str) -> dict[str, np.ndarray] | None:
