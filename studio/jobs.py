@@ -110,8 +110,6 @@ def preview_stream(studio: Studio, request: RenderRequest, cancel: threading.Eve
     chunk exists); the last is the whole preview. Chunks are cached, so the export reuses nothing
     of the preview's size but a repeated preview is instant. Errors are raised as StudioError.
     """
-    from dataclasses import replace
-
     from studio.video import AudioTrack, join_chunks
 
     folder = studio.paths.cache / "previews"

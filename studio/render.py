@@ -156,9 +156,6 @@ class RenderJob:
         self.on_chunk = on_chunk
         self.timings: dict[str, float] = {}
         self.notices: list[str] = []
-        # Anything a per-frame hook (burn-in, watermark) depends on goes here: it is part of each
-        # chunk's cache key, so changing it renders the chunks again.
-        self.frame_key_extras: dict[str, Any] = {}
         self._done_weight = 0.0  # share of the chunks finished so far (0..1)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -209,8 +206,7 @@ class RenderJob:
         fields = {k: v for k, v in asdict(self.req).items() if k not in _INPUT_FIELDS}
         # the code that touches frames besides the animator (its own fingerprint is in the rig key)
         code = module_fingerprint("studio.render", "studio.subtitles", "studio.provenance", "engines.animate.sync_check")
-        return {"version": CHUNK_VERSION, "code": code, "preset": asdict(preset), "request": fields,
-                **self.frame_key_extras}
+        return {"version": CHUNK_VERSION, "code": code, "preset": asdict(preset), "request": fields}
 
     def check(self) -> None:
         """Fail now with a StudioError if the request cannot be rendered (script, preset, output,
@@ -276,7 +272,7 @@ class RenderJob:
         """The animator's per-avatar preparation, cached by portrait, landmarks and output size."""
         settings = self.req.animation
         key = content_hash(CACHE_VERSION, animator.name, code_fingerprint(type(animator)), array_hash(image),
-                    landmarks.round(2).tolist(), preset.width, preset.height, settings.crop_expand)
+                           landmarks.round(2).tolist(), preset.width, preset.height, settings.crop_expand)
         path = self.cache / "rigs" / f"{key}.npz"
         if hasattr(animator, "rig_from_arrays"):
             cached = load_npz_entry(path)
@@ -329,8 +325,8 @@ class RenderJob:
                     offset = lead / AUDIO_RATE
                     prev_emotion = sentences[i - 1].emotion if i > 0 else None
                     next_emotion = sentences[i + 1].emotion if i + 1 < n else None
-                    key = content_hash("sentence", settings_key, rig_key, speech_key, round(before, 4), round(after, 4),
-                                prev_emotion, sentence.emotion, next_emotion, i)
+                    key = content_hash("sentence", settings_key, rig_key, speech_key, round(before, 4),
+                                       round(after, 4), prev_emotion, sentence.emotion, next_emotion, i)
                     local = speech.shifted(offset)
                     yield ChunkPlan(
                         index=i, key=key, frames=frames, audio=audio, words=local.words,
@@ -429,7 +425,7 @@ class RenderJob:
             voice = speaker.describe()
             total = len(script.sentences)
         request_key = content_hash("request", self._settings_key(preset), array_hash(image), self.req.text,
-                            str(self.req.script_file), str(self.req.audio))
+                                   str(self.req.script_file), str(self.req.audio))
         return self._render_chunks(plans, total, request_key, animator, rig, preset, voice, sims)
 
     def _render_chunks(self, plans: Iterator[ChunkPlan], total: int, request_key: str, animator, rig,
@@ -485,7 +481,7 @@ class RenderJob:
         self.notices.extend(getattr(animator, "notices", []) or [])  # e.g. a GPU fallback mid-render
         n_frames = sum(c.frames for c in chunks)
         duration = n_frames / preset.fps
-        measure, report = _sync_tools()
+        _, report = _sync_tools()
         all_open = np.concatenate(openings) if openings else np.zeros(0, np.float32)
         sync = None
         if report is not None and len(all_open) and not np.isnan(all_open).any():
