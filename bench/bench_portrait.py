@@ -43,7 +43,9 @@ def make_photos(folder: Path) -> dict[str, Path]:
 
 
 def time_in_process(path: Path, face, repeats: int) -> dict:
-    from studio.portrait import check_portrait, find_faces, read_photo
+    from studio.faces import find_faces
+    from studio.photo import read_photo
+    from studio.portrait import check_portrait
 
     check_portrait(read_photo(path).image, face)  # warm-up (caches, lazy imports)
     totals, decodes, detects, verdict = [], [], [], None

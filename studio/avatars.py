@@ -3,7 +3,7 @@
 Each avatar is a folder ``avatars/<name>/`` holding the original photo exactly as uploaded (the
 animation engine crops it itself and pastes back into it), ``avatar.json`` (name, created,
 quality report, settings), ``landmarks.npz`` (68 points in the pixels of the photo as loaded by
-``studio.portrait.read_photo``), ``thumbnail.jpg``, and the face crop the animation starts
+``studio.photo.read_photo``), ``thumbnail.jpg``, and the face crop the animation starts
 from: ``face.png`` (a square ``expand`` face sizes wide, room for head motion) with ``face.npz``
 (crop box in the photo, landmarks in the crop, a triangle mesh over them, face/eye/mouth masks),
 keyed by the sha256 of the original and the settings, so a stale cache is rebuilt, never trusted.
@@ -27,7 +27,9 @@ from engines.files import file_sha256
 from studio import storage
 from studio.config import StudioPaths
 from studio.errors import InputError, RejectedError
-from studio.portrait import REJECTED, Photo, PortraitReport, Thresholds, check_portrait, face_engine, read_photo
+from studio.faces import face_engine
+from studio.photo import Photo, read_photo
+from studio.portrait import REJECTED, PortraitReport, Thresholds, check_portrait
 from studio.render_cache import landmarks_entry
 
 AVATAR_JSON = "avatar.json"

@@ -131,7 +131,7 @@ def watermark_cost(preset, frames: int = 50) -> float:
     import numpy as np
 
     from studio.config import DEMO_PORTRAIT
-    from studio.portrait import load_image
+    from studio.photo import load_image
     from studio.provenance import watermark_frame
 
     frame = cv2.resize(load_image(DEMO_PORTRAIT), (preset.width, preset.height), interpolation=cv2.INTER_AREA)

@@ -18,10 +18,8 @@ from typing import Any
 import numpy as np
 
 from engines.face.base import EYE_LEFT, EYE_RIGHT, MOUTH_OUTER, FaceDetection
-# Loading and face finding live in their own modules; their names stay importable from here.
-from studio.faces import (FACE_BACKENDS, FAN_MODELS, MIN_FACE_SCORE, FaceCount, count_faces,  # noqa: F401
-                          credible_faces, face_engine, find_faces, primary_face)
-from studio.photo import BACKDROP, MAX_PIXELS, WORK_MAX_SIDE, Photo, load_image, read_photo  # noqa: F401
+from studio.faces import find_faces
+from studio.photo import read_photo
 
 
 USABLE = "usable"

@@ -31,10 +31,11 @@ import numpy as np
 
 from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.tts.base import PhonemeTiming, Speech, WordTiming
-from studio import portrait as portrait_mod
 from studio import provenance
 from studio.config import OutputPreset, output_preset
 from studio.errors import CancelledError, InputError
+from studio.faces import primary_face
+from studio.photo import load_image
 from studio.render_cache import (Chunk, ChunkStore, WorkFolder, array_hash, code_fingerprint, content_hash,
                                  landmarks_entry, load_npz_entry, module_fingerprint)
 from studio.script import Script, parse_script
@@ -212,7 +213,7 @@ class RenderJob:
         """Fail now with a StudioError if the request cannot be rendered (script, preset, output,
         portrait file, voice); the slow checks (face, sound) happen during ``run()``."""
         _, script = self._validate()
-        portrait_mod.load_image(self.req.portrait)
+        load_image(self.req.portrait)
         if script is not None:
             self._speaker()
 
@@ -223,7 +224,7 @@ class RenderJob:
         cached = load_npz_entry(path, "landmarks")
         if cached is not None:
             return cached["landmarks"]
-        face = portrait_mod.primary_face(image, self.studio.face())
+        face = primary_face(image, self.studio.face())
         atomic_write_npz(path, landmarks=face.landmarks)
         return face.landmarks
 
@@ -391,7 +392,7 @@ class RenderJob:
     def run(self) -> RenderResult:
         t0 = time.perf_counter()
         preset, script = self._validate()
-        image = portrait_mod.load_image(self.req.portrait)
+        image = load_image(self.req.portrait)
         speaker = self._speaker() if script is not None else None  # unknown voice fails here, early
         if AUDIO_RATE % preset.fps:
             raise InputError(f"the frame rate {preset.fps} does not divide 48 kHz audio: use 24, 25, 30, 50 or 60")

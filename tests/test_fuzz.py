@@ -98,7 +98,7 @@ def _write(data: bytes, suffix: str) -> Path:
 @FILE_FUZZ
 @given(magic=st.sampled_from(_MAGICS), body=st.binary(max_size=2048), suffix=st.sampled_from(_SUFFIXES))
 def test_image_loader_turns_any_bytes_into_an_image_or_an_input_error(magic, body, suffix):
-    from studio.portrait import load_image
+    from studio.photo import load_image
 
     path = _write(magic + body, suffix)
     try:
@@ -146,7 +146,7 @@ def test_upload_check_accepts_only_its_kind(magic, body, kind):
 
 @pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n" + b"\x00" * 16, b"\xff\xd8\xff" + b"\xff" * 64])
 def test_header_only_photos_are_input_errors(tmp_path, data):
-    from studio.portrait import load_image
+    from studio.photo import load_image
 
     path = tmp_path / "x.png"
     path.write_bytes(data)

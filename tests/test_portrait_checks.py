@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio import portrait
+from studio import faces, portrait
 from studio.portrait import FAIL, REJECTED, USABLE, USABLE_WITH_WARNINGS, check_portrait, check_portrait_file
 
 from conftest import DEMO_PORTRAIT
@@ -253,10 +253,10 @@ def test_primary_face_refuses_no_face_and_two_faces(face):
     from studio.errors import RejectedError
 
     with pytest.raises(RejectedError, match="no face"):
-        portrait.primary_face(BAD["no_face_gradient"][0](), face)
+        faces.primary_face(BAD["no_face_gradient"][0](), face)
     with pytest.raises(RejectedError, match="2 faces"):
-        portrait.primary_face(BAD["two_faces_side_by_side"][0](), face)
-    assert portrait.primary_face(demo(), face).landmarks.shape == (68, 2)
+        faces.primary_face(BAD["two_faces_side_by_side"][0](), face)
+    assert faces.primary_face(demo(), face).landmarks.shape == (68, 2)
 
 
 def test_report_json_has_value_threshold_and_advice(face):

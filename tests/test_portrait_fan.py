@@ -68,7 +68,8 @@ def test_fan_comes_through_the_model_manager(tmp_path, random_weights):
     from studio import models
     from studio.config import StudioPaths
     from studio.errors import InputError
-    from studio.portrait import FAN_MODELS, check_portrait, face_engine
+    from studio.faces import FAN_MODELS, face_engine
+    from studio.portrait import check_portrait
     from studio.services import Studio
 
     studio = Studio(StudioPaths(tmp_path / "home"))

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from studio.errors import InputError
-from studio.portrait import BACKDROP, MAX_PIXELS, REJECTED, WORK_MAX_SIDE, check_portrait, read_photo
+from studio.photo import BACKDROP, MAX_PIXELS, WORK_MAX_SIDE, read_photo
+from studio.portrait import REJECTED, check_portrait
 
 from conftest import DEMO_PORTRAIT
 

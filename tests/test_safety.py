@@ -314,7 +314,7 @@ def _png_header_claiming(width: int, height: int) -> bytes:
 
 
 def test_decompression_bomb_photo_is_refused_before_decoding(tmp_path):
-    from studio.portrait import load_image
+    from studio.photo import load_image
 
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_png_header_claiming(100_000, 100_000))
@@ -324,7 +324,7 @@ def test_decompression_bomb_photo_is_refused_before_decoding(tmp_path):
 
 
 def test_truncated_photo_is_an_input_error(tmp_path):
-    from studio.portrait import load_image
+    from studio.photo import load_image
 
     cut = tmp_path / "cut.png"
     cut.write_bytes(_png(64, 64)[:60])
