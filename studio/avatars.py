@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from engines.animate.base import AnimationSettings
 from engines.files import file_sha256
 from studio import storage
 from studio.config import StudioPaths
 from studio.errors import InputError, RejectedError
 from studio.faces import face_engine
 from studio.photo import Photo, read_photo
-from studio.portrait import REJECTED, PortraitReport, Thresholds, check_portrait
+from studio.portrait import REJECTED, PortraitReport, Thresholds, check_portrait, face_mask
 from studio.render_cache import landmarks_entry
 
 AVATAR_JSON = "avatar.json"
@@ -37,7 +38,8 @@ LANDMARKS_NPZ = "landmarks.npz"
 THUMBNAIL = "thumbnail.jpg"
 FACE_PNG = "face.png"
 FACE_NPZ = "face.npz"
-DEFAULT_EXPAND = 1.8  # face sizes; the animation's default crop (AnimationSettings.crop_expand)
+DEFAULT_EXPAND = AnimationSettings.crop_expand  # face sizes: the animation's default crop
+EXPAND_RANGE = (1.2, 4.0)  # face sizes a saved avatar's crop may span
 FACE_CACHE_VERSION = "1"
 THUMB_SIDE = 256  # pixels
 _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -178,9 +180,7 @@ class AvatarLibrary:
         """
         safe = self.ensure_free(name)
         target = storage.child_path(self.root, safe)
-        expand = DEFAULT_EXPAND if expand is None else float(expand)
-        if not 1.2 <= expand <= 4.0:
-            raise InputError(f"the expand ratio {expand:g} is out of range: use a value from 1.2 to 4.0 (default 1.8)")
+        expand = check_expand(expand)
         image_path = Path(image_path)
         photo = read_photo(image_path)
         if report is None:
@@ -271,6 +271,16 @@ def _png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def check_expand(expand: float | None) -> float:
+    """The crop expand ratio to save (the default when None); InputError when out of range."""
+    expand = DEFAULT_EXPAND if expand is None else float(expand)
+    lo, hi = EXPAND_RANGE
+    if not lo <= expand <= hi:
+        raise InputError(f"the expand ratio {expand:g} is out of range: use a value from {lo:g} to {hi:g} "
+                         f"(default {DEFAULT_EXPAND:g})")
+    return expand
+
+
 def face_cache_key(original: Path, expand: float, backend: str) -> str:
     """sha256 of the original photo's bytes and of the settings the face data depends on."""
     settings = f"{file_sha256(original)}|{expand:.4f}|{backend}|{FACE_CACHE_VERSION}"
@@ -325,8 +335,7 @@ def face_arrays(image: np.ndarray, landmarks: np.ndarray, expand: float) -> tupl
         cv2.fillPoly(m, [np.round(lm[idx]).astype(np.int32)], 255)
         return m
 
-    face = np.zeros((side, side), np.uint8)
-    cv2.fillConvexPoly(face, cv2.convexHull(np.round(lm[:27]).astype(np.int32)), 255)
+    face = face_mask((side, side), lm).astype(np.uint8) * 255
     return crop, {
         "crop_box": box, "landmarks": lm, "mesh_points": points,
         "triangles": np.array(tris, dtype=np.int32).reshape(-1, 3),

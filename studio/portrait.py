@@ -115,7 +115,7 @@ def framing(landmarks: np.ndarray, image_size: tuple[int, int]) -> dict[str, Any
     return {"outside": round(float(1.0 - inside.mean()), 3), "margin": round(float(gaps[edge] / size), 3), "edge": edge}
 
 
-def _face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
+def face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     """Pixels inside the face outline (jaw + brows), as a bool mask."""
     import cv2
 
@@ -151,7 +151,7 @@ def sharpness(image: np.ndarray, landmarks: np.ndarray) -> float:
 
     crop, pts = _face_crop(image, landmarks, SHARPNESS_SIDE)
     y = _luma(crop)
-    mask = _face_mask(y.shape, pts)
+    mask = face_mask(y.shape, pts)
     lap = cv2.Laplacian(y, cv2.CV_32F, ksize=3)
     spread = float(y[mask].var()) + 25.0  # +25 keeps flat faces from dividing by ~0
     return float(lap[mask].var() / spread)
@@ -166,7 +166,7 @@ def exposure(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     x1, y1 = np.clip(np.ceil(pts.max(0)).astype(int) + 1, 0, [w, h])
     y = _luma(image[y0:y1, x0:x1])
     pts = pts - (x0, y0)
-    mask = _face_mask(y.shape, pts)
+    mask = face_mask(y.shape, pts)
     vals = y[mask]
     if vals.size < 50:
         return {"brightness": float("nan"), "clipped": 0.0, "contrast": 0.0, "side_ratio": 1.0}
@@ -231,7 +231,7 @@ def landmark_fit(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Any]:
     crop, cp = _face_crop(image, pts, SHARPNESS_SIDE)
     y = _luma(crop)
     grad = np.hypot(cv2.Sobel(y, cv2.CV_32F, 1, 0), cv2.Sobel(y, cv2.CV_32F, 0, 1))
-    face = _face_mask(y.shape, cp)
+    face = face_mask(y.shape, cp)
     face_grad = float(grad[face].mean()) + 1.0
 
     def region(idx: slice, grow: float) -> np.ndarray:

@@ -162,3 +162,12 @@ def test_cli_add_refuses_a_rejected_photo(tmp_path):
     proc = cli(tmp_path / "home", "add", "pair", "--image", str(two))
     assert proc.returncode == 3 and "2 faces found" in one_error_line(proc)
     assert "[FAIL] One face" in proc.stdout
+
+
+def test_cli_add_refuses_an_out_of_range_expand_before_checking_the_photo(tmp_path):
+    home = tmp_path / "home"
+    assert cli(home, "add", "Kept", "--image", str(DEMO_PORTRAIT)).returncode == 0
+    proc = cli(home, "add", "Wide", "--image", str(DEMO_PORTRAIT), "--expand", "9")
+    assert proc.returncode == 2 and "expand ratio 9 is out of range" in one_error_line(proc)
+    assert "verdict:" not in proc.stdout  # refused at once, not after the face check
+    assert [a["name"] for a in json.loads(cli(home, "list", "--json").stdout)] == ["Kept"]

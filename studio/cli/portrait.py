@@ -10,7 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+from studio.avatars import DEFAULT_EXPAND, check_expand
 from studio.errors import RejectedError
+from studio.faces import FACE_BACKENDS
+from studio.portrait import FAIL, PASS, SKIP, WARN
 
 
 def add_parser(sub) -> None:
@@ -21,7 +24,7 @@ def add_parser(sub) -> None:
     c = ps.add_parser("check", help="the face-quality report of a photo as JSON, saving nothing "
                                     "(exit 0 usable, 3 rejected, 2 unreadable)")
     c.add_argument("image", type=Path, help="JPEG, PNG, WebP, TIFF or BMP photo")
-    c.add_argument("--landmarks", choices=("dlib68", "fan"), default="dlib68",
+    c.add_argument("--landmarks", choices=FACE_BACKENDS, default=FACE_BACKENDS[0],
                    help="landmark back-end (fan: stronger, downloaded on demand)")
     c.add_argument("--text", action="store_true", help="print a readable list instead of JSON")
     c.set_defaults(func=_check)
@@ -30,8 +33,8 @@ def add_parser(sub) -> None:
     a.add_argument("name")
     a.add_argument("--image", required=True, type=Path, help="JPEG, PNG, WebP, TIFF or BMP photo")
     a.add_argument("--expand", type=float, default=None,
-                   help="crop size around the face, in face sizes (room for head motion; default 1.8)")
-    a.add_argument("--landmarks", choices=("dlib68", "fan"), default="dlib68")
+                   help=f"crop size around the face, in face sizes (room for head motion; default {DEFAULT_EXPAND:g})")
+    a.add_argument("--landmarks", choices=FACE_BACKENDS, default=FACE_BACKENDS[0])
     a.set_defaults(func=_add)
 
     ls = ps.add_parser("list", help="the saved avatars")
@@ -56,7 +59,7 @@ def _library(landmarks: str = "dlib68"):
     return AvatarLibrary(studio.paths, studio=studio, face_backend=landmarks)
 
 
-_MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "  - "}
+_MARKS = {PASS: "ok  ", WARN: "WARN", FAIL: "FAIL", SKIP: "  - "}
 
 
 def _print_text(report) -> None:
@@ -80,6 +83,7 @@ def _check(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     lib = _library(args.landmarks)
     lib.ensure_free(args.name)  # before the check, not after it
+    check_expand(args.expand)
     report = lib.check(args.image)
     _print_text(report)
     if not report.usable:

@@ -7,8 +7,9 @@ import html
 
 import gradio as gr
 
-from studio.avatars import DEFAULT_EXPAND, AvatarLibrary
+from studio.avatars import DEFAULT_EXPAND, EXPAND_RANGE, AvatarLibrary
 from studio.errors import StudioError
+from studio.faces import FACE_BACKENDS
 from studio.portrait import FAIL, PASS, REJECTED, USABLE, WARN, PortraitReport, draw_report
 from studio.safety import check_image_upload
 from studio.services import Studio
@@ -44,7 +45,7 @@ def checks_html(report: PortraitReport) -> str:
 
 
 def build(studio: Studio) -> None:
-    def library(backend: str = "dlib68") -> AvatarLibrary:
+    def library(backend: str = FACE_BACKENDS[0]) -> AvatarLibrary:
         return AvatarLibrary(studio.paths, studio=studio, face_backend=backend)
 
     def gallery_items():
@@ -61,7 +62,7 @@ def build(studio: Studio) -> None:
         with gr.Column(scale=2):
             photo = gr.File(label="Portrait photo (JPEG, PNG or WebP)", file_count="single", type="filepath",
                             file_types=[".png", ".jpg", ".jpeg", ".webp"], elem_id="portrait-upload")
-            backend = gr.Radio(["dlib68", "fan"], value="dlib68", label="Landmarks",
+            backend = gr.Radio(list(FACE_BACKENDS), value=FACE_BACKENDS[0], label="Landmarks",
                                info="dlib68 is built in; FAN is stronger and is downloaded in the Models tab")
             check_btn = gr.Button("Check photo", variant="secondary")
             annotated = gr.Image(label="Face box and landmarks", interactive=False, elem_id="portrait-annotated")
@@ -69,7 +70,7 @@ def build(studio: Studio) -> None:
             report_box = gr.HTML("<p>The quality report appears here.</p>", elem_id="portrait-report")
             with gr.Row():
                 name = gr.Textbox(label="Avatar name", placeholder="e.g. Me in the office", scale=3)
-                expand = gr.Slider(1.2, 4.0, value=DEFAULT_EXPAND, step=0.1, scale=2, label="Crop expand ratio",
+                expand = gr.Slider(*EXPAND_RANGE, value=DEFAULT_EXPAND, step=0.1, scale=2, label="Crop expand ratio",
                                    info="space around the face kept for head motion, in face sizes")
             save_btn = gr.Button("Save as avatar", variant="primary")
             save_status = gr.HTML()
