@@ -85,13 +85,15 @@ def frames_per_second(animator, rig, track, n: int) -> dict:
 
 
 def _cached_rig_load_s(rig) -> float:
-    """Seconds to save a rig as .npz (what the render cache does) and load it back."""
+    """Seconds to load a rig back from the render cache (saved and read as the render does)."""
+    from studio.render_cache import load_npz_entry
+    from studio.storage import atomic_write_npz
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rig.npz"
-        np.savez(path, **rig.to_arrays())
+        atomic_write_npz(path, **rig.to_arrays())
         t0 = time.perf_counter()
-        with np.load(path, allow_pickle=False) as data:
-            ProceduralAnimator.rig_from_arrays(dict(data))
+        ProceduralAnimator.rig_from_arrays(load_npz_entry(path))
         return time.perf_counter() - t0
 
 

@@ -133,9 +133,14 @@ def describe_watermark_id(watermark_id: str) -> str:
     return f"made with {TOOL} (unknown kind {raw[3]})"
 
 
+@functools.cache
+def _studio_payload() -> bytes:
+    return payload_bytes(studio_watermark_id())
+
+
 def watermark_frame(frame: np.ndarray) -> np.ndarray:
     """``frame`` carrying this version's watermark (for the render's per-frame hook)."""
-    return embed_watermark(frame, payload_bytes(studio_watermark_id()))
+    return embed_watermark(frame, _studio_payload())
 
 
 # ---------------------------------------------------------------------------------------------

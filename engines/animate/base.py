@@ -53,6 +53,14 @@ class AnimationSettings:
             values[c.name] = c.default if not np.isfinite(v) else float(np.clip(v, c.minimum, c.maximum))
         return replace(self, **values)
 
+    def effective(self) -> "AnimationSettings":
+        """What an engine applies: :meth:`clamped`, with ``motion_scale`` (which scales every kind of
+        motion) folded into mouth, expression and head motion, each of which scales one."""
+        s = self.clamped()
+        k = s.motion_scale
+        return replace(s, lip_amplitude=s.lip_amplitude * k, expression_strength=s.expression_strength * k,
+                       head_motion=s.head_motion * k, motion_scale=1.0)
+
 
 @dataclass(frozen=True)
 class Control:

@@ -11,7 +11,7 @@ per 512x512 frame on one core (``bench/bench_animate.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import cv2
@@ -60,8 +60,6 @@ class ProceduralAnimator:
     """Landmark-driven warp animator: visemes, inner mouth and teeth, blinks, head motion, emotion."""
 
     name = "procedural"
-    # Bump when the same inputs give different frames, so caches of rendered chunks keyed on it refresh.
-    version = "3"
 
     def __init__(self, **_: object):
         self.notices: list[str] = []
@@ -90,12 +88,7 @@ class ProceduralAnimator:
 
         Mouth from ``phonemes`` when given, else from ``audio`` (mono float32 at ``sample_rate`` Hz).
         """
-        settings = AnimationSettings.of(settings).clamped()
-        scale = settings.motion_scale
-        # "motion scale" scales every kind of motion; the other controls scale one each
-        settings = replace(settings, lip_amplitude=settings.lip_amplitude * scale,
-                           expression_strength=settings.expression_strength * scale,
-                           head_motion=settings.head_motion * scale)
+        settings = AnimationSettings.of(settings).effective()
         n = max(0, int(round(float(duration) * fps)))
         shift = LIP_LEAD_S - float(settings.av_offset_ms) / 1000.0
         controls = np.zeros((n, len(CONTROLS)), np.float32)

@@ -356,9 +356,15 @@ def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
     return cols.astype(np.float64), tops, np.maximum(bots, tops)
 
 
-def close_mouth(base: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mouth_px(lm: np.ndarray) -> float:
+    """About one photo pixel at a 45 px wide mouth (the unit of the mouth's pixel measures)."""
+    return max(1.0, float(np.hypot(*(lm[54] - lm[48]))) / 45.0)
+
+
+def close_mouth(base: np.ndarray, lm: np.ndarray, seen) -> tuple[np.ndarray, np.ndarray]:
     """Bring the photo's parted lips together (rest pose without teeth) and darken the lip line.
 
+    ``seen`` is ``_teeth_rows(base, lm, mouth_px(lm))`` (where the photo shows teeth, or None).
     Returns the new frame and landmarks (inner lip points on the closed line).
     """
     lm = lm.astype(np.float64).copy()
@@ -366,9 +372,8 @@ def close_mouth(base: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, np.ndarra
     lo_pts = lm[[60, 67, 66, 65, 64]]
     xa, xb = float(lm[48, 0]), float(lm[54, 0])
     height, width = base.shape[:2]
-    px = max(1.0, np.hypot(*(lm[54] - lm[48])) / 45.0)  # about one photo pixel at a 45 px mouth
+    px = mouth_px(lm)
 
-    seen = _teeth_rows(base, lm, px)
     if seen is not None:  # the photo's own pixels say where teeth and mouth corners show
         cols, t_rows, b_rows = seen
         up_pts = np.stack([np.r_[lm[48, 0], cols, lm[54, 0]], np.r_[lm[48, 1], t_rows, lm[54, 1]]], 1)
@@ -580,10 +585,9 @@ def _head_weight(gx, gy, hx, hy, a, b_top, b_bot):
 # ---------------------------------------------------------------- colours
 
 
-def _photo_teeth(base: np.ndarray, lm: np.ndarray) -> np.ndarray | None:
-    """Median colour of the teeth the photo shows between its parted lips, or None."""
-    px = max(1.0, np.hypot(*(lm[54] - lm[48])) / 45.0)
-    seen = _teeth_rows(base, lm.astype(np.float64), px)
+def _photo_teeth(base: np.ndarray, seen) -> np.ndarray | None:
+    """Median colour of the teeth the photo shows between its parted lips (``seen``, from
+    ``_teeth_rows``), or None."""
     if seen is None:
         return None
     cols, tops, bots = seen
@@ -642,8 +646,10 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
         raise ValueError("the portrait needs 68 face landmarks (iBUG layout) in pixels")
     width, height = int(width), int(height)
     base, lm = frame_portrait(image, lm_in, width, height, crop_expand)
-    photo_teeth = _photo_teeth(base, lm)
-    base, lm = close_mouth(base, lm)
+    lm_open = lm.astype(np.float64)
+    seen = _teeth_rows(base, lm_open, mouth_px(lm_open))  # one scan serves both uses
+    photo_teeth = _photo_teeth(base, seen)
+    base, lm = close_mouth(base, lm, seen)
     lm64 = lm.astype(np.float64)
     m = _Mouth(lm64)
     eye_r, eye_l = lm64[36:42].mean(0), lm64[42:48].mean(0)
