@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -50,12 +49,17 @@ def bench_llm(runs: int, tokens: int) -> dict:
     load_s = time.perf_counter() - t0
     topics = ["Sunny Bread, a neighbourhood bakery", "GreenRide, an electric city bike",
               "Harbor Yoga, a studio by the sea", "PixelPal, a photo editing app", "Maple Tax, a tax helper"]
+
+    def draft_messages(topic: str) -> list:
+        request = asst.DraftRequest(topic=topic, preset="product-intro", seconds=45)
+        return asst.build_messages(request, [], asst.draft_prompt(request))
+
+    # about the same for every topic, so counted once (for the first)
+    prompt_tokens = len(llm._llama.tokenize("\n".join(m["content"] for m in draft_messages(topics[0])).encode()))
     rows = []
     for run in range(runs):
         # a new topic each run: llama.cpp would otherwise reuse the cached prompt and answer at once
-        request = asst.DraftRequest(topic=topics[run % len(topics)], preset="product-intro", seconds=45)
-        messages = asst.build_messages(request, [], asst.draft_prompt(request))
-        prompt_tokens = len(llm._llama.tokenize("\n".join(m["content"] for m in messages).encode()))
+        messages = draft_messages(topics[run % len(topics)])
         t0 = time.perf_counter()
         first = None
         pieces = 0
@@ -134,11 +138,12 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=120, help="max tokens per LLM answer")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "script.json"))
     args = parser.parse_args()
-    result = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "load_average_1min": round(os.getloadavg()[0], 2)},
+    from studio.benchmark import machine_info
+
+    result = {"machine": machine_info(),
               "llm": bench_llm(args.runs, args.tokens), "dictation": bench_dictation(args.runs),
               "burn_in": bench_burn_in()}
-    result["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
+    result["machine"]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
     llm, dic = result["llm"], result["dictation"]
     print(f"{'measure':38} {'value':>10} {'target':>10}")
     if "skipped" in llm:
@@ -153,8 +158,8 @@ def main() -> int:
     print(f"{'dictation of 10 s (s, median)':38} {dic['transcribe_s']:>10.2f} {'<= 5.0':>10}")
     for size, row in result["burn_in"].items():
         print(f"{'subtitle burn-in ' + size + ' (ms/frame)':38} {row['ms_per_frame']:>10.2f}")
-    print(f"load average (1 min) before/after: {result['machine']['load_average_1min']} / "
-          f"{result['machine']['load_average_1min_after']} on {os.cpu_count()} cores")
+    print(f"load average (1 min) before/after: {result['machine']['load_avg_1min']} / "
+          f"{result['machine']['load_avg_1min_after']} on {os.cpu_count()} cores")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -36,11 +36,6 @@ def register(role: str, name: str) -> Callable[[Callable[..., Any]], Callable[..
     return deco
 
 
-def declare(role: str, name: str, module: str) -> None:
-    """Name the module that registers ``role``/``name`` so it can be imported on demand."""
-    _MODULES.setdefault(role, {})[name] = module
-
-
 def names(role: str) -> list[str]:
     return sorted(set(_MODULES.get(role, {})) | set(_REGISTRY.get(role, {})))
 

@@ -116,10 +116,15 @@ class GenerationSettings:
         return int(min(2048, max(96, request.words * 1.6 + 48)))
 
 
+def _rules(cfg: dict[str, Any], tags: bool) -> list[str]:
+    """The fixed start of every system prompt: who the assistant is and the emotion-tag rule."""
+    return [cfg["system"], cfg["tags_rule"] if tags else cfg["no_tags_rule"]]
+
+
 def system_prompt(request: DraftRequest, current_script: str = "") -> str:
     """The system message for a draft or a revision (short: prompt time is first-token time)."""
     cfg = prompt_presets()
-    parts = [cfg["system"], cfg["tags_rule"] if request.emotion_tags else cfg["no_tags_rule"],
+    parts = [*_rules(cfg, request.emotion_tags),
              cfg["length_rule"].format(words=request.words, seconds=int(round(request.seconds)),
                                        tone=request.tone, language=request.language)]
     if current_script.strip():
@@ -129,8 +134,7 @@ def system_prompt(request: DraftRequest, current_script: str = "") -> str:
 
 def system_prompt_start() -> str:
     """The part of every system prompt that never changes (with emotion tags), for warming a model."""
-    cfg = prompt_presets()
-    return "\n".join([cfg["system"], cfg["tags_rule"]])
+    return "\n".join(_rules(prompt_presets(), True))
 
 
 def draft_prompt(request: DraftRequest) -> str:
@@ -312,7 +316,8 @@ class Assistant:
     def __init__(self, studio: Any):
         self.studio = studio
         self._models: dict[ModelChoice, ChatModel] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held through a whole model load
+        self._stop_lock = threading.Lock()  # its own, so Stop never waits for a model to load
         self._stops = 0  # bumped by stop(); an answer stops when it changes
 
     # -- models -----------------------------------------------------------------------------------
@@ -458,7 +463,7 @@ class Assistant:
 
     def stop(self) -> None:
         """Stop every answer being written now (the Stop button)."""
-        with self._lock:
+        with self._stop_lock:
             self._stops += 1
 
     @property

@@ -12,6 +12,16 @@ MAX_SECONDS = 30 * 60  # longer uploads are refused before decoding them whole
 SILENCE_RMS = 1e-4  # about -80 dBFS
 
 
+def rms_envelope(samples: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> tuple[np.ndarray, int]:
+    """Loudness of mono ``samples``: the RMS of each whole ``hop_s`` block, and the block length
+    in samples (frame ``i`` covers ``i * hop / sample_rate`` seconds onwards). A trailing partial
+    block is dropped; audio shorter than one block gives an empty envelope."""
+    hop = max(1, int(sample_rate * hop_s + 1e-6))  # sample_rate // 100 at the default 10 ms
+    n = len(samples) // hop
+    blocks = np.asarray(samples[: n * hop]).reshape(n, hop).astype(np.float64)
+    return np.sqrt(np.mean(blocks ** 2, axis=1)) if n else np.zeros(0), hop
+
+
 def load_audio(path: str | Path, *, mono: bool = True, max_seconds: float = MAX_SECONDS,
                allow_silent: bool = False) -> tuple[np.ndarray, int]:
     """Decode ``path`` to float32 in [-1, 1] and its sample rate (Hz).

@@ -356,41 +356,46 @@ def words_from_audio(studio, audio: np.ndarray, sample_rate: int, *, language: s
                      model: str = "whisper-base") -> list[WordTiming]:
     """Spoken words with start/end in seconds for a recording with no TTS timings (an uploaded
     voice-over at ``sample_rate`` Hz), from faster-whisper word timestamps."""
+    from engines.asr.base import ASR_SAMPLE_RATE, to_mono_16k
     from studio.assistant import speech_recognizer
 
-    transcript = speech_recognizer(studio, model).transcribe(audio, sample_rate, language=language,
+    mono = to_mono_16k(audio, sample_rate)  # once, for both Whisper and the loudness check
+    transcript = speech_recognizer(studio, model).transcribe(mono, ASR_SAMPLE_RATE, language=language,
                                                               word_timestamps=True)
-    return snap_to_speech(transcript.words, audio, sample_rate)
+    return snap_to_speech(transcript.words, mono, ASR_SAMPLE_RATE)
 
 
 def snap_to_speech(words: Sequence[WordTiming], audio: np.ndarray, sample_rate: int,
                    frame_s: float = 0.01) -> list[WordTiming]:
     """Move each word's start later and its end earlier over silence inside it.
 
+    ``audio`` is mono float samples at ``sample_rate`` Hz (see ``engines.asr.base.to_mono_16k``).
     Whisper often stretches a word over a pause before it (the first word of a recording starting
     at 0.0 s although the voice starts later), which would show a subtitle early. Only silence is
-    trimmed (loudness below 3 % of the loudest 10 ms, or 3× the noise floor): a word never grows.
+    trimmed (loudness below 3 % of the loudest ~10 ms, or 3× the noise floor): a word never grows.
     """
+    from studio.audio import rms_envelope
+
     samples = np.asarray(audio, dtype=np.float32)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)
-    hop = max(1, int(round(sample_rate * frame_s)))
-    n = len(samples) // hop
+    if samples.ndim != 1:
+        raise ValueError(f"snap_to_speech needs mono audio, got shape {samples.shape}")
+    rms, hop = rms_envelope(samples, sample_rate, frame_s)
+    n = len(rms)
     if n == 0 or not words:
         return list(words)
-    rms = np.sqrt(np.mean(samples[: n * hop].reshape(n, hop) ** 2, axis=1))
+    frame = hop / sample_rate  # the envelope's true frame length, not the nominal frame_s
     threshold = max(0.03 * float(rms.max()), 3.0 * float(np.percentile(rms, 10)), 1e-4)
     loud = rms > threshold
     out: list[WordTiming] = []
     for w in words:
-        a, b = int(w.start / frame_s), min(n, int(np.ceil(w.end / frame_s)))
+        a, b = int(w.start / frame), min(n, int(np.ceil(w.end / frame)))
         inside = np.nonzero(loud[a:b])[0]
         if b <= a or len(inside) == 0:
             out.append(w)
             continue
-        start = max(w.start, (a + inside[0]) * frame_s - frame_s)
-        end = min(w.end, (a + inside[-1] + 1) * frame_s + frame_s)
-        out.append(WordTiming(w.word, round(start, 3), round(max(end, start + frame_s), 3)))
+        start = max(w.start, (a + inside[0]) * frame - frame)
+        end = min(w.end, (a + inside[-1] + 1) * frame + frame)
+        out.append(WordTiming(w.word, round(start, 3), round(max(end, start + frame), 3)))
     return out
 
 

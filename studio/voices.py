@@ -613,11 +613,11 @@ def _settings_key(kind: str, profile: VoiceProfile, settings: Any) -> str:
 
 def _speech_span(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
     """First and last moment (seconds) where the audio rises above -40 dB of its peak."""
-    hop = max(1, sample_rate // 100)
-    n = len(audio) // hop
-    if n == 0:
+    from studio.audio import rms_envelope
+
+    env, hop = rms_envelope(audio, sample_rate)
+    if len(env) == 0:
         return 0.0, len(audio) / sample_rate
-    env = np.sqrt(np.mean(audio[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1))
     loud = np.flatnonzero(env > env.max() * 0.01)
     if not len(loud):
         return 0.0, len(audio) / sample_rate

@@ -161,3 +161,14 @@ def test_word_times_from_speech_recognition_are_trimmed_to_the_voice_never_widen
     assert hello.start == pytest.approx(0.5, abs=0.02) and hello.end == pytest.approx(1.2, abs=0.02)
     assert there == heard[1]  # only silence in it: left as Whisper said
     assert inside == heard[2]  # voice all through: unchanged
+
+
+def test_snapped_word_times_do_not_drift_at_rates_whose_10ms_is_not_whole_samples():
+    from studio.subtitles import snap_to_speech
+
+    rate = 22_050  # 10 ms would be 220.5 samples: frame times must use the real hop, not 10 ms
+    t = np.arange(int(rate * 62)) / rate
+    audio = np.where((t >= 61.0) & (t < 61.5), 0.3 * np.sin(2 * np.pi * 220 * t), 0.0).astype(np.float32)
+    audio += np.random.default_rng(0).normal(0, 1e-4, len(audio)).astype(np.float32)
+    (word,) = snap_to_speech([WordTiming("late", 60.8, 61.7)], audio, rate)
+    assert word.start == pytest.approx(61.0, abs=0.02) and word.end == pytest.approx(61.5, abs=0.02)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -22,6 +23,7 @@ from engines.registry import register
 _LOAD_LOCK = threading.Lock()
 
 
+@functools.cache
 def cpu_has_amx() -> bool:
     """True on CPUs with Intel AMX tiles (Linux ``/proc/cpuinfo`` flag ``amx_tile``)."""
     try:
@@ -67,6 +69,7 @@ class _KeepStreams:
         return False
 
 
+@functools.cache  # patch llama-cpp-python once, however many models load
 def _keep_output_streams() -> None:
     import llama_cpp._internals as internals
     import llama_cpp.llama as api
@@ -153,10 +156,9 @@ class LlamaCppLLM:
     def warm(self, system: str) -> None:
         """Evaluate a system prompt ahead of time: llama.cpp keeps it in its cache, so the first
         answer that starts with the same system text only evaluates the rest (faster first token)."""
-        with self._lock:
-            self._llama.create_chat_completion(messages=[{"role": "system", "content": system},
-                                                         {"role": "user", "content": "Hi"}],
-                                               max_tokens=1, temperature=0.0)
+        for _ in self.chat([{"role": "system", "content": system}, {"role": "user", "content": "Hi"}],
+                           temperature=0.0, max_tokens=1):
+            pass
 
     def chat(self, messages: Sequence[Message], *, temperature: float = DEFAULT_TEMPERATURE,
              max_tokens: int = DEFAULT_MAX_TOKENS) -> Iterator[str]:
