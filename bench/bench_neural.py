@@ -33,7 +33,6 @@ takes a few minutes on an H100/H200 (``--budget-s`` stops new measurements after
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import queue
@@ -86,10 +85,9 @@ class Results:
         self.data: dict[str, Any] = {"meta": meta, "speed": [], "split": {}, "export": {}, "errors": [], "skipped": []}
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.part")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        from engines.files import write_json_atomic
+
+        write_json_atomic(self.path, self.data)
 
 
 def _sync(cuda: bool) -> None:
@@ -196,7 +194,7 @@ def bench_speed(res: Results, spec: Any, device: str, cuda: bool, batches: list[
             except Exception as exc:  # noqa: BLE001
                 res.data["errors"].append(f"speed {name} batch {batch}: {type(exc).__name__}: {exc}")
             res.save()
-        del runner, nets
+        runner = nets = None  # drop the references (not del: the timing lambdas close over runner)
         if cuda:
             torch.cuda.empty_cache()
 
@@ -217,7 +215,8 @@ def bench_split(res: Results, spec: Any, device: str, cuda: bool, batch: int, op
     res.data["split"] = {"batch": batch, "unet_ms_per_frame": round(unet_s * 1000 / batch, 3),
                          "vae_decoder_ms_per_frame": round(vae_s * 1000 / batch, 3)}
     res.save()
-    del runner, nets
+    del nets
+    runner = None  # drop the reference (not del: the timing lambdas close over runner)
     if cuda:
         torch.cuda.empty_cache()
 
@@ -290,8 +289,7 @@ def bench_export(res: Results, spec: Any, device: str, cuda: bool, opts: dict[st
 
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
-    nets, runner = build(spec, device, opts)
-    nets.whisper.to(device=device, dtype=runner.dtype)
+    nets, runner = build(spec, device, opts)  # TorchLipSync moved all of nets (Whisper too) to device and dtype
     _sync(cuda)
     stages["load_model_once_s"] = time.perf_counter() - t0
     work = Path(tempfile.mkdtemp(prefix="bench-neural-"))

@@ -28,7 +28,7 @@ TRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 PROVIDER_ORDER = (TRT, CUDA, CPU)
-_FRIENDLY = {TRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
+FRIENDLY = {TRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
 _MANIFEST = "manifest.json"
 
 
@@ -215,7 +215,7 @@ class Session:
                     raise
                 failed = self.provider
                 self.chain = self.chain[self.chain.index(failed) + 1:]
-                self.factory._open(self, reason=f"{_FRIENDLY[failed]} failed while running ({_short(exc)})")
+                self.factory._open(self, reason=f"{FRIENDLY[failed]} failed while running ({_short(exc)})")
 
     def get_inputs(self):
         return self.inner.get_inputs()
@@ -313,7 +313,7 @@ class SessionFactory:
                     inner = cls(str(session.model_path), sess_options=so, providers=providers)
                     got = inner.get_providers()[0] if inner.get_providers() else CPU
                     if got != provider:  # ORT silently dropped the provider (missing libraries)
-                        raise RuntimeError(f"{_FRIENDLY[provider]} libraries could not be loaded")
+                        raise RuntimeError(f"{FRIENDLY[provider]} libraries could not be loaded")
                 except Exception as exc:  # noqa: BLE001
                     if key is not None and attempt == 0:
                         self.cache.discard(key)
@@ -321,7 +321,7 @@ class SessionFactory:
                         continue
                     if provider == CPU:
                         raise
-                    notes.append(f"{_FRIENDLY[provider]} unavailable ({_short(exc)})")
+                    notes.append(f"{FRIENDLY[provider]} unavailable ({_short(exc)})")
                     break
                 else:
                     if key is not None:
@@ -329,7 +329,7 @@ class SessionFactory:
                     session.inner, session.provider = inner, provider
                     session.chain = session.chain[session.chain.index(provider):]
                     if notes:
-                        msg = "; ".join(notes) + f"; continuing on {_FRIENDLY[provider]}"
+                        msg = "; ".join(notes) + f"; continuing on {FRIENDLY[provider]}"
                         session.notices.append(msg)
                         log.warning("%s: %s", session.model_path.name, msg)
                     return

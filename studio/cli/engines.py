@@ -36,19 +36,12 @@ def add_parser(sub) -> None:
     c.set_defaults(func=clear_engines)
 
 
-def cache_rows(paths: StudioPaths) -> list[dict[str, Any]]:
-    """One row per cached TensorRT engine folder and per ONNX export: kind, folder, bytes, key."""
-    from engines.animate.neural.status import cache_rows as rows
-
-    return rows(paths.engines, paths.cache)
-
-
 def list_engines(args: argparse.Namespace) -> int:
-    from engines.animate.neural.status import build_state, describe_key, summary
+    from engines.animate.neural.status import build_state, cache_rows, describe_key, summary
 
     paths = StudioPaths.from_env()
-    rows = cache_rows(paths)
-    state = build_state(paths.models, paths.cache, paths.engines)
+    rows = cache_rows(paths.engines, paths.cache)
+    state = build_state(paths.models, paths.cache, paths.engines, rows)
     if args.json:
         print(json.dumps({"neural": state, "cache": rows}, indent=2))
         return 0
@@ -67,12 +60,12 @@ def clear(paths: StudioPaths, everything: bool = False) -> int:
 
     Returns how many folders or files were removed.
     """
+    from engines.animate.neural.status import avatars_root, onnx_root
     from engines.runtime.session import EngineCache
 
     count = EngineCache(paths.engines).clear()
     if everything:
-        for sub in ("onnx", "avatars"):
-            folder = paths.cache / "neural" / sub
+        for folder in (onnx_root(paths.cache), avatars_root(paths.cache)):
             if folder.is_dir():
                 count += sum(1 for _ in folder.iterdir())
                 shutil.rmtree(folder, ignore_errors=True)
@@ -123,18 +116,17 @@ def build(paths: StudioPaths, modes: tuple[str, ...] = ("preview", "export"), *,
     return results
 
 
-PROVIDER_NAMES = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA", "CPUExecutionProvider": "CPU"}
-
-
 def describe_build(results: list[dict[str, Any]]) -> list[str]:
     """Plain lines about a build: where each profile runs, and every notice."""
+    from engines.runtime.session import CPU, FRIENDLY
+
     lines = []
     for r in results:
         lo, opt, hi = r["batch"]
-        lines.append(f"{r['mode']:7} runs on {PROVIDER_NAMES.get(r['provider'], r['provider'])} "
+        lines.append(f"{r['mode']:7} runs on {FRIENDLY.get(r['provider'], r['provider'])} "
                      f"(batch {lo}..{hi}, best {opt})")
         lines.extend(f"  notice: {note}" for note in r["notices"])
-    if any(r["provider"] == "CPUExecutionProvider" for r in results):
+    if any(r["provider"] == CPU for r in results):
         lines.append("no TensorRT engine was built (CPU only); the ONNX graphs are exported and cached")
     return lines
 

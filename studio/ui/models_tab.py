@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import gradio as gr
 
@@ -23,19 +24,34 @@ def model_rows(studio: Studio) -> list[list[str]]:
     return rows
 
 
-def engine_rows(studio: Studio) -> list[list[str]]:
-    """Cached TensorRT engines and ONNX exports: kind, folder, MB, what they were built for."""
-    from engines.animate.neural.status import cache_rows, describe_key
+def _cache_rows(studio: Studio) -> list[dict[str, Any]]:
+    from engines.animate.neural.status import cache_rows
+
+    return cache_rows(studio.paths.engines, studio.paths.cache)
+
+
+def engine_rows(studio: Studio, rows: list[dict[str, Any]] | None = None) -> list[list[str]]:
+    """Cached TensorRT engines and ONNX exports: kind, folder, MB, what they were built for.
+
+    ``rows`` are the cache rows already read (read here when None).
+    """
+    from engines.animate.neural.status import describe_key
 
     return [[r["kind"], r["folder"], f"{r['bytes'] / 1e6:.1f}", describe_key(r)]
-            for r in cache_rows(studio.paths.engines, studio.paths.cache)]
+            for r in (_cache_rows(studio) if rows is None else rows)]
 
 
-def neural_summary(studio: Studio) -> str:
+def neural_summary(studio: Studio, rows: list[dict[str, Any]] | None = None) -> str:
     """The neural lip-sync's build state and size, one line (read from disk; no model is loaded)."""
     from engines.animate.neural.status import build_state, summary
 
-    return summary(build_state(studio.paths.models, studio.paths.cache, studio.paths.engines))
+    return summary(build_state(studio.paths.models, studio.paths.cache, studio.paths.engines, rows))
+
+
+def engine_view(studio: Studio) -> tuple[list[list[str]], str]:
+    """``engine_rows`` and ``neural_summary`` from one read of the caches."""
+    rows = _cache_rows(studio)
+    return engine_rows(studio, rows), neural_summary(studio, rows)
 
 
 def build(studio: Studio) -> None:
@@ -52,8 +68,9 @@ def build(studio: Studio) -> None:
         verify_btn = gr.Button("Verify checksums")
     status = gr.Markdown()
     gr.Markdown("### Compiled engines (TensorRT cache) and ONNX exports")
-    neural = gr.Markdown(neural_summary(studio))
-    engines = gr.Dataframe(engine_rows(studio), headers=["kind", "folder", "MB", "built for"], interactive=False)
+    cached, built = engine_view(studio)
+    neural = gr.Markdown(built)
+    engines = gr.Dataframe(cached, headers=["kind", "folder", "MB", "built for"], interactive=False)
     with gr.Row():
         build_btn = gr.Button("Build lip-sync engines (NVIDIA GPU)")
         clear_btn = gr.Button("Clear engine cache", variant="stop")
@@ -80,7 +97,7 @@ def build(studio: Studio) -> None:
 
     def clear():
         n = studio.sessions.cache.clear()
-        return f"Removed {n} cached engine(s); they are rebuilt on next use.", engine_rows(studio), neural_summary(studio)
+        return f"Removed {n} cached engine(s); they are rebuilt on next use.", *engine_view(studio)
 
     def build_engines(progress=gr.Progress()):
         from studio.cli.engines import build as build_neural, describe_build
@@ -92,8 +109,8 @@ def build(studio: Studio) -> None:
         try:
             lines = describe_build(build_neural(studio.paths, progress_for=bar))
         except StudioError as exc:
-            return f"<span class='error-line'>error: {exc}</span>", engine_rows(studio), neural_summary(studio)
-        return "\n".join(f"- {line.strip()}" for line in lines), engine_rows(studio), neural_summary(studio)
+            return f"<span class='error-line'>error: {exc}</span>", *engine_view(studio)
+        return "\n".join(f"- {line.strip()}" for line in lines), *engine_view(studio)
 
     name.change(show_license, name, license_box)
     fetch_btn.click(fetch, [name, accept], [status, table])

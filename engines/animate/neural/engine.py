@@ -49,6 +49,7 @@ from engines.animate.neural.blend import (
     paste,
     transform_points,
 )
+from engines.animate.neural.status import avatars_root, neural_root, onnx_root
 from engines.files import atomic_path
 from engines.registry import create, register
 from engines.runtime.session import CPU, CUDA, TRT, SessionFactory
@@ -199,7 +200,6 @@ class NeuralLipSync:
         self._nets: Any = None
         self._features: Any = None
         self._runner: Any = None
-        self._exported: Any = None
         self._digest = ""
         self._fallback: Any = None
         self._silence: np.ndarray | None = None
@@ -300,7 +300,7 @@ class NeuralLipSync:
             # The UNet (3.4 GB) is only read when its ONNX export is missing or PyTorch runs it.
             nets = musetalk.load_released(self.weights, with_unet=False)
             step(0.05, "fingerprinting the weights (a minute the first time, then remembered)")
-            weights = export.weights_digest(self.weights.files(), self.cache_dir / "neural" / "weights-sha256.json")
+            weights = export.weights_digest(self.weights.files(), neural_root(self.cache_dir) / "weights-sha256.json")
             load_unet = lambda: musetalk.load_unet(nets, self.weights)  # noqa: E731
         spec = nets.spec
         self._digest = export.export_key(spec.digest(), weights)
@@ -342,10 +342,9 @@ class NeuralLipSync:
         self._ready = True
 
     def _open_onnx(self, export, nets, load_unet, spec, weights, step) -> OrtLipSync:
-        exported = export.ensure_exported(self.cache_dir / "neural" / "onnx", load_unet, spec_digest=spec.digest(),
+        exported = export.ensure_exported(onnx_root(self.cache_dir), load_unet, spec_digest=spec.digest(),
                                           weights=weights, name=spec.name,
                                           progress=lambda f, m: step(0.1 + 0.5 * f, m))
-        self._exported = exported
         step(0.6, "opening ONNX Runtime sessions (TensorRT builds its engine on first use)")
         lo, opt, hi = MODES[self.mode]
         return OrtLipSync(self.factory.create(exported.unet, profile=export.unet_profile(spec, lo, opt, hi)),
@@ -412,7 +411,7 @@ class NeuralLipSync:
             try:
                 with np.load(path, allow_pickle=False) as data:
                     rig = NeuralRig.from_arrays({k: data[k] for k in data.files}, settings)
-                if rig.key == key and rig.model == self._digest:
+                if rig.key == key:  # the key covers the model digest (see rig_key)
                     return rig
             except (OSError, ValueError, KeyError):
                 pass
@@ -426,7 +425,7 @@ class NeuralLipSync:
 
     def rig_path(self, key: str) -> Path:
         """Where the preparation with cache key ``key`` is kept."""
-        return self.cache_dir / "neural" / "avatars" / f"{key}.npz"
+        return avatars_root(self.cache_dir) / f"{key}.npz"
 
     def rig_key(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
                 settings: AnimationSettings) -> str:

@@ -14,9 +14,25 @@ def _folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
+# The neural lip-sync's layout under the studio cache folder: <cache>/neural/{onnx,avatars}.
+NEURAL_DIR = "neural"
+ONNX_DIR = "onnx"  # the ONNX exports (engines/animate/neural/export.py)
+AVATARS_DIR = "avatars"  # the per-avatar preparations (engines/animate/neural/engine.py)
+
+
+def neural_root(cache_dir: str | Path) -> Path:
+    """Folder of everything the neural lip-sync caches under the studio cache folder."""
+    return Path(cache_dir) / NEURAL_DIR
+
+
 def onnx_root(cache_dir: str | Path) -> Path:
     """Folder of the cached ONNX exports under the studio cache folder."""
-    return Path(cache_dir) / "neural" / "onnx"
+    return neural_root(cache_dir) / ONNX_DIR
+
+
+def avatars_root(cache_dir: str | Path) -> Path:
+    """Folder of the cached avatar preparations under the studio cache folder."""
+    return neural_root(cache_dir) / AVATARS_DIR
 
 
 def cache_rows(engines_dir: str | Path, cache_dir: str | Path) -> list[dict[str, Any]]:
@@ -52,17 +68,20 @@ def describe_key(row: dict[str, Any]) -> str:
     return f"weights {str(key['weights'])[:16]} spec {key['spec']} opset {key['opset']}"
 
 
-def build_state(models_dir: str | Path, cache_dir: str | Path, engines_dir: str | Path) -> dict[str, Any]:
+def build_state(models_dir: str | Path, cache_dir: str | Path, engines_dir: str | Path,
+                rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The neural lip-sync's state in plain words plus sizes.
 
     ``state`` is one of ``weights missing``, ``not built``, ``ONNX exported`` (no TensorRT engine
     yet; also the final state without TensorRT) and ``TensorRT engines built``. ``onnx_bytes`` and
     ``engine_bytes`` are what the exports and the engines that were compiled from them take on disk.
+    ``rows`` are :func:`cache_rows` already read by the caller (read here when None).
     """
     from engines.animate.neural.musetalk import MuseTalkWeights
 
     missing = MuseTalkWeights(Path(models_dir)).missing()
-    rows = cache_rows(engines_dir, cache_dir)
+    if rows is None:
+        rows = cache_rows(engines_dir, cache_dir)
     exports = [r for r in rows if r["kind"] == "onnx" and r["valid"]]
     folders = {r["model"] for r in exports}
     engines = [r for r in rows if r["kind"] == "engine" and r["valid"] and r.get("model")
