@@ -10,6 +10,7 @@ import gradio as gr
 from studio import models
 from studio.errors import StudioError
 from studio.services import Studio
+from studio.ui.widgets import error_html as _error
 
 HEADERS = ["model", "role", "state", "size (MB)", "license", "commercial use", "sources", "tested with real weights"]
 
@@ -83,11 +84,11 @@ def build(studio: Studio) -> None:
 
     def fetch(n, ok, progress=gr.Progress()):
         if not n:
-            return "<span class='error-line'>error: choose a model first</span>", gr.update()
+            return _error("choose a model first"), gr.update()
         try:
             path = models.fetch(n, studio.paths, accept_license=ok, progress=lambda f, m: progress(f, desc=m))
         except StudioError as exc:
-            return f"<span class='error-line'>error: {exc}</span>", gr.update()
+            return _error(exc), gr.update()
         return f"✅ {n} is ready at `{path}`", model_rows(studio)
 
     def verify(progress=gr.Progress()):
@@ -109,7 +110,7 @@ def build(studio: Studio) -> None:
         try:
             lines = describe_build(build_neural(studio.paths, progress_for=bar))
         except StudioError as exc:
-            return f"<span class='error-line'>error: {exc}</span>", *engine_view(studio)
+            return _error(exc), *engine_view(studio)
         return "\n".join(f"- {line.strip()}" for line in lines), *engine_view(studio)
 
     name.change(show_license, name, license_box)
