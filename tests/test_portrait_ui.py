@@ -79,6 +79,14 @@ def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_
         report = page.locator("#portrait-report").inner_text()
         assert "What to change" in report and "2 faces found" in report and "🔴" in report
         page.screenshot(path=str(shots / "portrait-rejected.png"), full_page=True)
+
+        # Not a photo at all, whatever its name says: one error line, and the saved avatar stays.
+        fake = shots / "notes.png"
+        fake.write_text("these are notes, not a photo")
+        page.locator("#portrait-upload").get_by_label("Clear").click()
+        page.locator("#portrait-upload input[type=file]").set_input_files(str(fake))
+        page.locator("#portrait-report .error-line").wait_for()
+        assert page.locator("#portrait-report").inner_text().strip().startswith("error: ")
         browser.close()
     saved = Path(os.environ["STUDIO_HOME"]) / "avatars" / "Browser-test"
     assert (saved / "avatar.json").is_file() and (saved / "original.png").read_bytes() == DEMO_PORTRAIT.read_bytes()
