@@ -78,15 +78,20 @@ def frames_per_second(animator, rig, track, n: int) -> dict:
         cpu.append(time.thread_time() - c0)
     times = np.array(times[2:]) * 1000.0
     cpu = np.array(cpu[2:]) * 1000.0
-    return {"frames": int(len(times)), "ms_median": round(float(np.median(times)), 2),
-            "ms_p90": round(float(np.percentile(times, 90)), 2), "ms_min": round(float(times.min()), 2),
-            "fps_median": round(1000.0 / float(np.median(times)), 1),
-            "cpu_ms_mean": round(float(cpu.mean()), 2), "cpu_fps": round(1000.0 / float(cpu.mean()), 1)}
+    return {
+        "frames": int(len(times)),
+        "ms_median": round(float(np.median(times)), 2),
+        "ms_p90": round(float(np.percentile(times, 90)), 2),
+        "ms_min": round(float(times.min()), 2),
+        "fps_median": round(1000.0 / float(np.median(times)), 1),
+        "cpu_ms_mean": round(float(cpu.mean()), 2),
+        "cpu_fps": round(1000.0 / float(cpu.mean()), 1),
+    }
 
 
 def _cached_rig_load_s(rig) -> float:
     """Seconds to load a rig back from the render cache (saved and read as the render does)."""
-    from studio.render_cache import load_npz_entry
+    from studio.render.cache import load_npz_entry
     from studio.storage import atomic_write_npz
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,12 +118,19 @@ def main() -> int:
     duration = len(audio) / sr
     animator = ProceduralAnimator()
     settings = AnimationSettings()
-    results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2),
-                                 "platform": platform.platform(), "opencv": cv2.__version__,
-                                 "threads": "1 (cv2.setNumThreads(1), BLAS 1)"},
-                     "audio_s": round(duration, 2)}
-    track = animator.track(duration=duration, fps=25, phonemes=phonemes, audio=audio, sample_rate=sr,
-                           emotions=spans, settings=settings)
+    results: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+            "platform": platform.platform(),
+            "opencv": cv2.__version__,
+            "threads": "1 (cv2.setNumThreads(1), BLAS 1)",
+        },
+        "audio_s": round(duration, 2),
+    }
+    track = animator.track(
+        duration=duration, fps=25, phonemes=phonemes, audio=audio, sample_rate=sr, emotions=spans, settings=settings
+    )
     rows = []
     for w, h in ((512, 512), (1280, 720)):
         t0 = time.perf_counter()
@@ -128,22 +140,40 @@ def main() -> int:
         speed["prepare_s"] = round(prep, 2)
         speed["rig_from_cache_s"] = round(_cached_rig_load_s(rig), 3)
         results[f"speed_{w}x{h}"] = speed
-        rows.append((f"{w}x{h} frame (wall, median)", f"{speed['ms_median']:.1f} ms", f"{speed['fps_median']:.0f} fps",
-                     ">= 50 fps" if w == 512 else ">= 25 fps"))
-        rows.append((f"{w}x{h} frame (CPU time, mean)", f"{speed['cpu_ms_mean']:.1f} ms", f"{speed['cpu_fps']:.0f} fps",
-                     "<= 20 ms"))
+        rows.append(
+            (
+                f"{w}x{h} frame (wall, median)",
+                f"{speed['ms_median']:.1f} ms",
+                f"{speed['fps_median']:.0f} fps",
+                ">= 50 fps" if w == 512 else ">= 25 fps",
+            )
+        )
+        rows.append(
+            (
+                f"{w}x{h} frame (CPU time, mean)",
+                f"{speed['cpu_ms_mean']:.1f} ms",
+                f"{speed['cpu_fps']:.0f} fps",
+                "<= 20 ms",
+            )
+        )
         rows.append((f"{w}x{h} prepare (once per avatar)", f"{prep:.2f} s", "", ""))
         rows.append((f"{w}x{h} rig from cache (.npz)", f"{speed['rig_from_cache_s']:.3f} s", "", ""))
     t0 = time.perf_counter()
-    animator.track(duration=duration, fps=25, phonemes=phonemes, audio=audio, sample_rate=sr, emotions=spans,
-                   settings=settings)
+    animator.track(
+        duration=duration, fps=25, phonemes=phonemes, audio=audio, sample_rate=sr, emotions=spans, settings=settings
+    )
     track_ms = (time.perf_counter() - t0) * 1000
     rows.append((f"track, {duration:.0f} s of speech", f"{track_ms:.0f} ms", "", ""))
 
     rig = animator.prepare(img, landmarks, 512, 512, settings)
     for mode in ("phonemes", "audio only"):
-        tr = track if mode == "phonemes" else animator.track(
-            duration=duration, fps=25, phonemes=None, audio=audio, sample_rate=sr, emotions=spans, settings=settings)
+        tr = (
+            track
+            if mode == "phonemes"
+            else animator.track(
+                duration=duration, fps=25, phonemes=None, audio=audio, sample_rate=sr, emotions=spans, settings=settings
+            )
+        )
         t0 = time.perf_counter()
         openings = np.array([measure_mouth_opening(rig, f) for f in animator.frames(rig, tr, 0, tr.n_frames)])
         per_frame = (time.perf_counter() - t0) / max(1, tr.n_frames) * 1000
@@ -151,13 +181,20 @@ def main() -> int:
         rep["render_and_measure_ms_per_frame"] = round(per_frame, 2)
         results[f"sync_{mode.replace(' ', '_')}"] = rep
         ok = rep["correlation"] >= 0.6 and abs(rep["offset_frames"]) <= 1
-        rows.append((f"self-check ({mode})", f"r={rep['correlation']:.2f} (r={rep['correlation_at_offset']:.2f} "
-                     f"at best lag)", f"offset {rep['offset_frames']:+d} frames, {len(rep['flagged'])} flagged",
-                     "r >= 0.6, |offset| <= 1: " + ("ok" if ok else "MISSED")))
+        rows.append(
+            (
+                f"self-check ({mode})",
+                f"r={rep['correlation']:.2f} (r={rep['correlation_at_offset']:.2f} at best lag)",
+                f"offset {rep['offset_frames']:+d} frames, {len(rep['flagged'])} flagged",
+                "r >= 0.6, |offset| <= 1: " + ("ok" if ok else "MISSED"),
+            )
+        )
 
     width = [max(len(r[i]) for r in rows) for i in range(4)]
-    print(f"procedural animator, {results['machine']['cpus']} CPUs, load {results['machine']['load_avg_1min']}, "
-          "one thread")
+    print(
+        f"procedural animator, {results['machine']['cpus']} CPUs, load {results['machine']['load_avg_1min']}, "
+        "one thread"
+    )
     for r in rows:
         print("  ".join(c.ljust(width[i]) for i, c in enumerate(r)))
     args.out.parent.mkdir(parents=True, exist_ok=True)

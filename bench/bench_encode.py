@@ -30,7 +30,7 @@ def frames(w: int, h: int):
     base = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
     for i in range(N):
         img = np.broadcast_to(base, (h, w, 3)).copy()
-        img[h // 3: h // 3 + 40, (i * 3) % (w - 40):(i * 3) % (w - 40) + 40] = 255
+        img[h // 3 : h // 3 + 40, (i * 3) % (w - 40) : (i * 3) % (w - 40) + 40] = 255
         yield img.astype(np.uint8)
 
 
@@ -55,7 +55,7 @@ def pyav(path: Path, w: int, h: int, preset: str) -> None:
             c.mux(p)
         samples = audio()
         for i in range(0, len(samples), 1024):
-            fr = av.AudioFrame.from_ndarray(samples[None, i:i + 1024], format="fltp", layout="mono")
+            fr = av.AudioFrame.from_ndarray(samples[None, i : i + 1024], format="fltp", layout="mono")
             fr.sample_rate = SR
             for p in a.encode(fr):
                 c.mux(p)
@@ -64,7 +64,7 @@ def pyav(path: Path, w: int, h: int, preset: str) -> None:
 
 
 def studio_writer(path: Path, w: int, h: int, preset: str) -> None:
-    from studio.video import VideoWriter
+    from studio.render.video import VideoWriter
 
     with VideoWriter(path, w, h, fps=FPS, audio=audio(), sample_rate=SR, x264_preset=preset, expected_frames=N) as vw:
         for f in frames(w, h):
@@ -78,32 +78,72 @@ def imageio_ffmpeg(path: Path, w: int, h: int, preset: str) -> None:
     wav = path.with_suffix(".wav")
     sf.write(wav, audio(), SR)
     tmp = path.with_suffix(".noaudio.mp4")
-    gen = iio.write_frames(str(tmp), (w, h), fps=FPS, codec="libx264", pix_fmt_out="yuv420p",
-                           output_params=["-preset", preset, "-crf", "20"], macro_block_size=1)
+    gen = iio.write_frames(
+        str(tmp),
+        (w, h),
+        fps=FPS,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        output_params=["-preset", preset, "-crf", "20"],
+        macro_block_size=1,
+    )
     gen.send(None)
     for f in frames(w, h):
         gen.send(f)
     gen.close()
-    subprocess.run([iio.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(tmp), "-i", str(wav), "-c:v", "copy",
-                    "-c:a", "aac", "-movflags", "+faststart", "-shortest", str(path)], check=True)
+    subprocess.run(
+        [
+            iio.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(tmp),
+            "-i",
+            str(wav),
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+            "-shortest",
+            str(path),
+        ],
+        check=True,
+    )
 
 
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for (w, h) in ((512, 512), (1280, 720)):
+        for w, h in ((512, 512), (1280, 720)):
             for preset in ("veryfast", "medium"):
-                for name, fn in (("pyav", pyav), ("imageio-ffmpeg", imageio_ffmpeg), ("studio.video", studio_writer)):
+                for name, fn in (
+                    ("pyav", pyav),
+                    ("imageio-ffmpeg", imageio_ffmpeg),
+                    ("studio.render.video", studio_writer),
+                ):
                     out = Path(tmp) / f"{name}-{w}-{preset}.mp4"
                     t = time.perf_counter()
                     fn(out, w, h, preset)
                     dt = time.perf_counter() - t
-                    rows.append({"encoder": name, "size": f"{w}x{h}", "x264_preset": preset,
-                                 "seconds": round(dt, 2), "ms_per_frame": round(dt / N * 1000, 1),
-                                 "mb": round(out.stat().st_size / 1e6, 2)})
+                    rows.append(
+                        {
+                            "encoder": name,
+                            "size": f"{w}x{h}",
+                            "x264_preset": preset,
+                            "seconds": round(dt, 2),
+                            "ms_per_frame": round(dt / N * 1000, 1),
+                            "mb": round(out.stat().st_size / 1e6, 2),
+                        }
+                    )
     print(f"{'encoder':16} {'size':10} {'preset':9} {'s':>6} {'ms/frame':>9} {'MB':>6}")
     for r in rows:
-        print(f"{r['encoder']:16} {r['size']:10} {r['x264_preset']:9} {r['seconds']:6.2f} {r['ms_per_frame']:9.1f} {r['mb']:6.2f}")
+        print(
+            f"{r['encoder']:16} {r['size']:10} {r['x264_preset']:9} {r['seconds']:6.2f} "
+            f"{r['ms_per_frame']:9.1f} {r['mb']:6.2f}"
+        )
     out = ROOT / "bench" / "results" / "encode.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))

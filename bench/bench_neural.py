@@ -42,8 +42,9 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -52,14 +53,74 @@ sys.path.insert(0, str(ROOT))
 
 # The 68 landmarks of assets/portrait.png from the default face back-end (dlib), so the bench needs no detector.
 PORTRAIT_LANDMARKS = [
-    [179, 104], [180, 116], [181, 127], [182, 139], [185, 150], [191, 160], [200, 168], [209, 176], [220, 178],
-    [232, 177], [243, 171], [253, 163], [260, 154], [265, 143], [268, 131], [270, 120], [272, 108], [186, 94],
-    [192, 88], [200, 87], [208, 89], [216, 92], [236, 93], [244, 91], [252, 91], [260, 92], [265, 99], [226, 102],
-    [225, 111], [225, 119], [225, 127], [214, 131], [219, 133], [224, 134], [229, 133], [234, 132], [195, 101],
-    [200, 98], [207, 98], [212, 104], [206, 104], [199, 104], [237, 106], [243, 100], [250, 100], [255, 105],
-    [250, 107], [244, 107], [201, 139], [209, 139], [218, 139], [224, 141], [230, 140], [238, 140], [246, 141],
-    [238, 151], [229, 155], [222, 156], [216, 155], [208, 150], [204, 141], [218, 143], [223, 144], [230, 143],
-    [243, 142], [229, 150], [223, 151], [217, 150],
+    [179, 104],
+    [180, 116],
+    [181, 127],
+    [182, 139],
+    [185, 150],
+    [191, 160],
+    [200, 168],
+    [209, 176],
+    [220, 178],
+    [232, 177],
+    [243, 171],
+    [253, 163],
+    [260, 154],
+    [265, 143],
+    [268, 131],
+    [270, 120],
+    [272, 108],
+    [186, 94],
+    [192, 88],
+    [200, 87],
+    [208, 89],
+    [216, 92],
+    [236, 93],
+    [244, 91],
+    [252, 91],
+    [260, 92],
+    [265, 99],
+    [226, 102],
+    [225, 111],
+    [225, 119],
+    [225, 127],
+    [214, 131],
+    [219, 133],
+    [224, 134],
+    [229, 133],
+    [234, 132],
+    [195, 101],
+    [200, 98],
+    [207, 98],
+    [212, 104],
+    [206, 104],
+    [199, 104],
+    [237, 106],
+    [243, 100],
+    [250, 100],
+    [255, 105],
+    [250, 107],
+    [244, 107],
+    [201, 139],
+    [209, 139],
+    [218, 139],
+    [224, 141],
+    [230, 140],
+    [238, 140],
+    [246, 141],
+    [238, 151],
+    [229, 155],
+    [222, 156],
+    [216, 155],
+    [208, 150],
+    [204, 141],
+    [218, 143],
+    [223, 144],
+    [230, 143],
+    [243, 142],
+    [229, 150],
+    [223, 151],
+    [217, 150],
 ]
 TARGETS = {"fps_batch32": 500.0, "ms_per_frame_batch1": 8.0, "export_60s_wall_s": 15.0}
 VARIANTS = [
@@ -124,10 +185,17 @@ def meta_info(cuda: bool, spec: Any, args: argparse.Namespace) -> dict[str, Any]
     import torch
 
     info: dict[str, Any] = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "python": platform.python_version(),
-        "torch": torch.__version__, "cuda": torch.version.cuda, "device": "cpu", "spec": spec.name,
-        "image_size": spec.image_size, "latent_size": spec.latent_size, "audio_tokens": spec.audio_tokens,
-        "weights": "random (timings only, never quality)", "cpu_count": os.cpu_count(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": "cpu",
+        "spec": spec.name,
+        "image_size": spec.image_size,
+        "latent_size": spec.latent_size,
+        "audio_tokens": spec.audio_tokens,
+        "weights": "random (timings only, never quality)",
+        "cpu_count": os.cpu_count(),
     }
     for mod in ("diffusers", "transformers", "av"):
         try:
@@ -136,8 +204,12 @@ def meta_info(cuda: bool, spec: Any, args: argparse.Namespace) -> dict[str, Any]
             info[mod] = None
     if cuda:
         props = torch.cuda.get_device_properties(0)
-        info.update(device=torch.cuda.get_device_name(0), capability=f"{props.major}.{props.minor}",
-                    vram_total_gb=round(props.total_memory / 2**30, 1), sms=props.multi_processor_count)
+        info.update(
+            device=torch.cuda.get_device_name(0),
+            capability=f"{props.major}.{props.minor}",
+            vram_total_gb=round(props.total_memory / 2**30, 1),
+            sms=props.multi_processor_count,
+        )
     info["dtype"] = "float16" if cuda else "float32"
     info["compile_requested"] = bool(args.compile)
     return info
@@ -152,7 +224,9 @@ def build(spec: Any, device: str, opts: dict[str, Any]):
     return nets, TorchLipSync(nets, device=device, **opts)
 
 
-def bench_speed(res: Results, spec: Any, device: str, cuda: bool, batches: list[int], variants, deadline: float) -> None:
+def bench_speed(
+    res: Results, spec: Any, device: str, cuda: bool, batches: list[int], variants, deadline: float
+) -> None:
     import torch
 
     for name, opts in variants:
@@ -181,16 +255,29 @@ def bench_speed(res: Results, spec: Any, device: str, cuda: bool, batches: list[
                 runner.images(lat, tok)  # first call: graph capture / compilation happen here
                 _sync(cuda)
                 first_s = time.perf_counter() - t_first
-                seconds = time_call(lambda: runner.images(lat, tok), cuda, warmup=3 if cuda else 1,
-                                    min_s=1.0 if cuda else 0.0)
-                row = {"variant": name, "batch": batch, "ms_per_batch": round(seconds * 1000, 3),
-                       "ms_per_frame": round(seconds * 1000 / batch, 3), "fps": round(batch / seconds, 1),
-                       "first_call_s": round(first_s, 2), "build_s": round(build_s, 2), "attention": attention,
-                       "fused_qkv": runner.fused_qkv, "cuda_graph": runner.cuda_graphs, "compiled": runner.compiled}
+                seconds = time_call(
+                    lambda: runner.images(lat, tok), cuda, warmup=3 if cuda else 1, min_s=1.0 if cuda else 0.0
+                )
+                row = {
+                    "variant": name,
+                    "batch": batch,
+                    "ms_per_batch": round(seconds * 1000, 3),
+                    "ms_per_frame": round(seconds * 1000 / batch, 3),
+                    "fps": round(batch / seconds, 1),
+                    "first_call_s": round(first_s, 2),
+                    "build_s": round(build_s, 2),
+                    "attention": attention,
+                    "fused_qkv": runner.fused_qkv,
+                    "cuda_graph": runner.cuda_graphs,
+                    "compiled": runner.compiled,
+                }
                 if cuda:
                     row["peak_vram_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
                 res.data["speed"].append(row)
-                print(f"  {name:38} batch {batch:3}: {row['ms_per_frame']:8.3f} ms/frame {row['fps']:9.1f} fps", flush=True)
+                print(
+                    f"  {name:38} batch {batch:3}: {row['ms_per_frame']:8.3f} ms/frame {row['fps']:9.1f} fps",
+                    flush=True,
+                )
             except Exception as exc:  # noqa: BLE001
                 res.data["errors"].append(f"speed {name} batch {batch}: {type(exc).__name__}: {exc}")
             res.save()
@@ -204,16 +291,20 @@ def bench_split(res: Results, spec: Any, device: str, cuda: bool, batch: int, op
     import torch
 
     nets, runner = build(spec, device, {**opts, "cuda_graphs": False})
-    lat = torch.randn(batch, 2 * spec.latent_channels, spec.latent_size, spec.latent_size, device=device,
-                      dtype=runner.dtype).contiguous(memory_format=torch.channels_last)
+    lat = torch.randn(
+        batch, 2 * spec.latent_channels, spec.latent_size, spec.latent_size, device=device, dtype=runner.dtype
+    ).contiguous(memory_format=torch.channels_last)
     tok = torch.randn(batch, spec.audio_tokens, spec.audio_dim, device=device, dtype=runner.dtype)
     with torch.no_grad():
         pred = runner.unet_step(lat, tok)
         quick = {} if cuda else {"warmup": 1, "min_s": 0.0}
         unet_s = time_call(lambda: runner.unet_step(lat, tok), cuda, **quick)
         vae_s = time_call(lambda: runner.vae_step(pred), cuda, **quick)
-    res.data["split"] = {"batch": batch, "unet_ms_per_frame": round(unet_s * 1000 / batch, 3),
-                         "vae_decoder_ms_per_frame": round(vae_s * 1000 / batch, 3)}
+    res.data["split"] = {
+        "batch": batch,
+        "unet_ms_per_frame": round(unet_s * 1000 / batch, 3),
+        "vae_decoder_ms_per_frame": round(vae_s * 1000 / batch, 3),
+    }
     res.save()
     del nets
     runner = None  # drop the reference (not del: the timing lambdas close over runner)
@@ -253,9 +344,9 @@ class Encoder(threading.Thread):
             t0 = time.perf_counter()
             size = 1024
             pcm = np.zeros(((len(self.audio) + size - 1) // size) * size, np.float32)
-            pcm[:len(self.audio)] = self.audio
+            pcm[: len(self.audio)] = self.audio
             for i in range(0, len(pcm), size):
-                frame = av.AudioFrame.from_ndarray(pcm[None, i:i + size], format="fltp", layout="mono")
+                frame = av.AudioFrame.from_ndarray(pcm[None, i : i + size], format="fltp", layout="mono")
                 frame.sample_rate, frame.pts = self.rate, i
                 box.mux(audio.encode(frame))
             box.mux(audio.encode(None))
@@ -276,8 +367,18 @@ class Encoder(threading.Thread):
             self.busy_s += time.perf_counter() - t0
 
 
-def bench_export(res: Results, spec: Any, device: str, cuda: bool, opts: dict[str, Any], seconds: float,
-                 width: int, height: int, batch: int, fps: int = 25) -> None:
+def bench_export(
+    res: Results,
+    spec: Any,
+    device: str,
+    cuda: bool,
+    opts: dict[str, Any],
+    seconds: float,
+    width: int,
+    height: int,
+    batch: int,
+    fps: int = 25,
+) -> None:
     """A whole export through the engine's code, timed per stage; the encoder runs beside the GPU."""
     import torch
     from PIL import Image
@@ -319,8 +420,15 @@ def bench_export(res: Results, spec: Any, device: str, cuda: bool, opts: dict[st
     for b0 in range(0, n_frames, batch):
         t0 = time.perf_counter()
         idx = np.arange(b0, min(b0 + batch, n_frames))
-        tokens = frame_windows(track.features, idx, fps, before=spec.audio_frames_before,
-                               after=spec.audio_frames_after, offset_s=track.offset_s, smoothing=track.smoothing)
+        tokens = frame_windows(
+            track.features,
+            idx,
+            fps,
+            before=spec.audio_frames_before,
+            after=spec.audio_frames_after,
+            offset_s=track.offset_s,
+            smoothing=track.smoothing,
+        )
         tok = torch.from_numpy(tokens).to(runner.device, runner.dtype, non_blocking=True)
         t1 = time.perf_counter()
         with torch.no_grad():
@@ -341,14 +449,29 @@ def bench_export(res: Results, spec: Any, device: str, cuda: bool, opts: dict[st
     finish_s = time.perf_counter() - t0
     wall = time.perf_counter() - wall0
     export = {
-        "seconds_of_video": seconds, "fps": fps, "width": width, "height": height, "frames": n_frames,
-        "batch": batch, "variant_options": opts, "wall_s": round(wall, 3),
-        "realtime_factor": round(wall / seconds, 4), "frames_encoded": encoder.count,
-        "stages_s": {k: round(v, 3) for k, v in {
-            **stages, "audio_windows_s": windows_s, "generate_unet_vae_s": generate_s,
-            "paste_and_yuv_on_gpu_incl_download_s": compose_s, "waiting_for_encoder_s": wait_s,
-            "encode_busy_s (own thread, overlaps)": encoder.busy_s, "encoder_finish_after_last_frame_s": finish_s,
-            "generation_loop_s": time.perf_counter() - loop0 - finish_s}.items()},
+        "seconds_of_video": seconds,
+        "fps": fps,
+        "width": width,
+        "height": height,
+        "frames": n_frames,
+        "batch": batch,
+        "variant_options": opts,
+        "wall_s": round(wall, 3),
+        "realtime_factor": round(wall / seconds, 4),
+        "frames_encoded": encoder.count,
+        "stages_s": {
+            k: round(v, 3)
+            for k, v in {
+                **stages,
+                "audio_windows_s": windows_s,
+                "generate_unet_vae_s": generate_s,
+                "paste_and_yuv_on_gpu_incl_download_s": compose_s,
+                "waiting_for_encoder_s": wait_s,
+                "encode_busy_s (own thread, overlaps)": encoder.busy_s,
+                "encoder_finish_after_last_frame_s": finish_s,
+                "generation_loop_s": time.perf_counter() - loop0 - finish_s,
+            }.items()
+        },
         "encoder": "PyAV libx264 veryfast crf 20 yuv420p + AAC, one thread feeding x264's own threads",
         "mp4_bytes": out.stat().st_size if out.exists() else 0,
     }
@@ -372,8 +495,11 @@ def verdict(res: Results, cuda: bool) -> None:
     ms1 = best(1, "ms_per_frame", min)
     wall = res.data["export"].get("wall_s")
     res.data["targets"] = {
-        "applies": bool(cuda), **TARGETS,
-        "best_fps_batch32": fps32, "best_ms_per_frame_batch1": ms1, "export_wall_s": wall,
+        "applies": bool(cuda),
+        **TARGETS,
+        "best_fps_batch32": fps32,
+        "best_ms_per_frame_batch1": ms1,
+        "export_wall_s": wall,
         "fps_batch32_met": fps32 is not None and fps32 >= TARGETS["fps_batch32"],
         "ms_batch1_met": ms1 is not None and ms1 <= TARGETS["ms_per_frame_batch1"],
         "export_met": wall is not None and wall <= TARGETS["export_60s_wall_s"],
@@ -386,10 +512,15 @@ def print_table(res: Results) -> None:
     print(f"\nneural lip-sync on {meta['device']} ({meta['dtype']}, {meta['spec']}, torch {meta['torch']})")
     print(f"{'variant':40} {'batch':>5} {'ms/frame':>9} {'fps':>9} {'VRAM GB':>8}")
     for r in res.data["speed"]:
-        print(f"{r['variant']:40} {r['batch']:5} {r['ms_per_frame']:9.3f} {r['fps']:9.1f} {r.get('peak_vram_gb', '-'):>8}")
+        print(
+            f"{r['variant']:40} {r['batch']:5} {r['ms_per_frame']:9.3f} {r['fps']:9.1f} {r.get('peak_vram_gb', '-'):>8}"
+        )
     if res.data["split"]:
         s = res.data["split"]
-        print(f"split at batch {s['batch']}: UNet {s['unet_ms_per_frame']} ms/frame, VAE decoder {s['vae_decoder_ms_per_frame']} ms/frame")
+        print(
+            f"split at batch {s['batch']}: UNet {s['unet_ms_per_frame']} ms/frame, "
+            f"VAE decoder {s['vae_decoder_ms_per_frame']} ms/frame"
+        )
     if res.data["export"]:
         e = res.data["export"]
         print(f"export {e['seconds_of_video']} s {e['width']}x{e['height']} @ {e['fps']} fps: wall {e['wall_s']} s")
@@ -404,7 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     parser.add_argument("--tiny", action="store_true", help="the tiny network even on a GPU")
     parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default 1,16,32; CPU 1,4)")
-    parser.add_argument("--seconds", type=float, default=None, help="length of the simulated export (default 60; CPU 2)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="length of the simulated export (default 60; CPU 2)"
+    )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes of compilation)")
     parser.add_argument("--budget-s", type=float, default=420.0, help="stop starting new measurements after this")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "neural.json")

@@ -49,15 +49,24 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    home = Path(tempfile.mkdtemp(prefix="bench-preview-", dir=ROOT / ".pytest_cache" if (ROOT / ".pytest_cache").exists() else ROOT))
+    home = Path(
+        tempfile.mkdtemp(
+            prefix="bench-preview-", dir=ROOT / ".pytest_cache" if (ROOT / ".pytest_cache").exists() else ROOT
+        )
+    )
     (home / "cache").mkdir(parents=True)
     prepared = ROOT / "studio_data" / "cache" / "models"
     if prepared.is_dir():
         (home / "cache" / "models").symlink_to(prepared, target_is_directory=True)
     port = free_port()
     env = {**os.environ, "STUDIO_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False"}
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     rows = []
     try:
         url = f"http://127.0.0.1:{port}/"
@@ -92,14 +101,21 @@ def main() -> None:
         server.wait(timeout=30)
         shutil.rmtree(home, ignore_errors=True)
     firsts = [r["first_playable_s"] for r in rows]
-    summary = {"runs": rows, "median_first_playable_s": round(statistics.median(firsts), 3),
-               "max_first_playable_s": max(firsts), "target_s": 2.0, "load_average": os.getloadavg(),
-               "cpus": os.cpu_count()}
+    summary = {
+        "runs": rows,
+        "median_first_playable_s": round(statistics.median(firsts), 3),
+        "max_first_playable_s": max(firsts),
+        "target_s": 2.0,
+        "load_average": os.getloadavg(),
+        "cpus": os.cpu_count(),
+    }
     print(f"{'run':>4} {'first playable s':>17} {'whole preview s':>16}")
     for r in rows:
         print(f"{r['run']:>4} {r['first_playable_s']:>17.2f} {r['whole_preview_s']:>16.2f}")
-    print(f"median first playable {summary['median_first_playable_s']:.2f} s (target <= 2 s), "
-          f"load average {summary['load_average'][0]:.1f} on {summary['cpus']} CPUs")
+    print(
+        f"median first playable {summary['median_first_playable_s']:.2f} s (target <= 2 s), "
+        f"load average {summary['load_average'][0]:.1f} on {summary['cpus']} CPUs"
+    )
     out = ROOT / "bench" / "results" / "preview.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))

@@ -26,12 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.benchmark import SCRIPT  # noqa: E402 - the same ~20 s script as `app.py bench`
+from studio.ops.benchmark import SCRIPT  # noqa: E402 - the same ~20 s script as `app.py bench`
 
 
 def short_bench() -> None:
     from studio.config import DEMO_PORTRAIT, StudioPaths
-    from studio.render import RenderJob, RenderRequest
+    from studio.render.pipeline import RenderJob, RenderRequest
     from studio.services import Studio
 
     rows = []
@@ -42,14 +42,29 @@ def short_bench() -> None:
             t = time.perf_counter()
             result = RenderJob(studio, RenderRequest(portrait=DEMO_PORTRAIT, out=out, text=SCRIPT, preset=preset)).run()
             wall = time.perf_counter() - t
-            rows.append({"preset": preset, "audio_s": round(result.duration, 2), "wall_s": round(wall, 2),
-                         "rtf": round(wall / result.duration, 3), "frames": result.frames, **result.timings_ms,
-                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+            rows.append(
+                {
+                    "preset": preset,
+                    "audio_s": round(result.duration, 2),
+                    "wall_s": round(wall, 2),
+                    "rtf": round(wall / result.duration, 3),
+                    "frames": result.frames,
+                    **result.timings_ms,
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                }
+            )
     stages = [k for k in rows[0] if k not in ("preset", "audio_s", "wall_s", "rtf", "frames", "peak_rss_mb")]
-    print(f"{'preset':7} {'audio s':>7} {'wall s':>7} {'RTF':>6} " + " ".join(f"{s + ' ms':>12}" for s in stages) + f" {'peak MB':>8}")
+    print(
+        f"{'preset':7} {'audio s':>7} {'wall s':>7} {'RTF':>6} "
+        + " ".join(f"{s + ' ms':>12}" for s in stages)
+        + f" {'peak MB':>8}"
+    )
     for r in rows:
-        print(f"{r['preset']:7} {r['audio_s']:7.2f} {r['wall_s']:7.2f} {r['rtf']:6.3f} "
-              + " ".join(f"{r.get(s, 0):12.0f}" for s in stages) + f" {r['peak_rss_mb']:8.0f}")
+        print(
+            f"{r['preset']:7} {r['audio_s']:7.2f} {r['wall_s']:7.2f} {r['rtf']:6.3f} "
+            + " ".join(f"{r.get(s, 0):12.0f}" for s in stages)
+            + f" {r['peak_rss_mb']:8.0f}"
+        )
     out = ROOT / "bench" / "results" / "render.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
@@ -57,8 +72,18 @@ def short_bench() -> None:
 
 # --- the long script -------------------------------------------------------------------------
 
-TOPICS = ["the morning light", "a quiet harbour", "the city at night", "an old library", "a mountain path",
-          "the village market", "a summer storm", "the river delta", "a winter garden", "the night train"]
+TOPICS = [
+    "the morning light",
+    "a quiet harbour",
+    "the city at night",
+    "an old library",
+    "a mountain path",
+    "the village market",
+    "a summer storm",
+    "the river delta",
+    "a winter garden",
+    "the night train",
+]
 MOODS = ["[neutral]", "[happy]", "[neutral]", "[surprised]", "[neutral]", "[sad]"]
 
 
@@ -68,8 +93,10 @@ def long_script(minutes: float) -> str:
     sentences, words, k = [], 0, 0
     while words < words_needed:
         topic = TOPICS[k % len(TOPICS)]
-        s = (f"{MOODS[k % len(MOODS)]} Part {k + 1} is about {topic}, and it takes a little while to describe "
-             f"what makes it worth a visit.")
+        s = (
+            f"{MOODS[k % len(MOODS)]} Part {k + 1} is about {topic}, and it takes a little while to describe "
+            f"what makes it worth a visit."
+        )
         sentences.append(s)
         words += len(s.split()) - 1
         k += 1
@@ -79,11 +106,13 @@ def long_script(minutes: float) -> str:
 # Runs the CLI in a child process and reports its peak memory on the last line of stderr: the
 # renderer's own, and the largest child it waited for. The child figure counts the renderer's pages
 # copied at fork time (before ffmpeg starts), so it is an upper bound; ffmpeg itself stays < 100 MB.
-RUNNER = ("import resource, runpy, sys\n"
-          "sys.argv = ['app.py'] + sys.argv[1:]\n"
-          "try:\n    runpy.run_path('app.py', run_name='__main__')\n"
-          "finally:\n    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-          "    print(f'PEAK_KB {s.ru_maxrss} {c.ru_maxrss}', file=sys.stderr)\n")
+RUNNER = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['app.py'] + sys.argv[1:]\n"
+    "try:\n    runpy.run_path('app.py', run_name='__main__')\n"
+    "finally:\n    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "    print(f'PEAK_KB {s.ru_maxrss} {c.ru_maxrss}', file=sys.stderr)\n"
+)
 
 
 def fresh_home(root: Path) -> dict[str, str]:
@@ -96,8 +125,20 @@ def fresh_home(root: Path) -> dict[str, str]:
 
 
 def cli_args(script: Path, out: Path) -> list[str]:
-    return [sys.executable, "-c", RUNNER, "render", "--portrait", "assets/portrait.png", "--script", str(script),
-            "--preset", "512", "--out", str(out)]
+    return [
+        sys.executable,
+        "-c",
+        RUNNER,
+        "render",
+        "--portrait",
+        "assets/portrait.png",
+        "--script",
+        str(script),
+        "--preset",
+        "512",
+        "--out",
+        str(out),
+    ]
 
 
 def timed_render(script: Path, out: Path, env: dict[str, str]) -> dict:
@@ -108,10 +149,17 @@ def timed_render(script: Path, out: Path, env: dict[str, str]) -> dict:
         raise SystemExit(f"render failed: {proc.stderr[-2000:]}")
     summary = json.loads(proc.stdout)
     peak = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()
-    return {"wall_s": round(wall, 1), "video_s": summary["duration_s"], "frames": summary["frames"],
-            "rtf": round(wall / summary["duration_s"], 3), "chunks": summary["chunks"],
-            "chunks_reused": summary["chunks_reused"], "peak_rss_mb": round(int(peak[1]) / 1024, 1),
-            "peak_ffmpeg_rss_mb": round(int(peak[2]) / 1024, 1), "timings_ms": summary["timings_ms"]}
+    return {
+        "wall_s": round(wall, 1),
+        "video_s": summary["duration_s"],
+        "frames": summary["frames"],
+        "rtf": round(wall / summary["duration_s"], 3),
+        "chunks": summary["chunks"],
+        "chunks_reused": summary["chunks_reused"],
+        "peak_rss_mb": round(int(peak[1]) / 1024, 1),
+        "peak_ffmpeg_rss_mb": round(int(peak[2]) / 1024, 1),
+        "timings_ms": summary["timings_ms"],
+    }
 
 
 def chunks_done(env: dict[str, str]) -> tuple[int, int]:
@@ -136,8 +184,13 @@ def long_bench(minutes: float) -> dict:
 
         env = fresh_home(root)
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cli_args(script, root / "resumed.mp4"), cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cli_args(script, root / "resumed.mp4"),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while proc.poll() is None:
             done, total = chunks_done(env)
             if total and done >= total / 2:
@@ -148,17 +201,28 @@ def long_bench(minutes: float) -> dict:
         killed = {"wall_s": round(time.perf_counter() - t0, 1), "chunks_done": chunks_done(env)[0]}
         resumed = timed_render(script, root / "resumed.mp4", env)
         print(f"killed: {killed}\nresumed: {resumed}", flush=True)
-    result = {"minutes_target": minutes, "preset": "512", "fresh": fresh, "killed_at": killed, "resumed": resumed,
-              "resume_ratio": round(resumed["wall_s"] / fresh["wall_s"], 3),
-              "same_frames": resumed["frames"] == fresh["frames"],
-              "targets": {"rtf": 1.0, "peak_rss_mb": 3072, "resume_ratio": 0.6},
-              "load_average": os.getloadavg(), "cpus": os.cpu_count()}
+    result = {
+        "minutes_target": minutes,
+        "preset": "512",
+        "fresh": fresh,
+        "killed_at": killed,
+        "resumed": resumed,
+        "resume_ratio": round(resumed["wall_s"] / fresh["wall_s"], 3),
+        "same_frames": resumed["frames"] == fresh["frames"],
+        "targets": {"rtf": 1.0, "peak_rss_mb": 3072, "resume_ratio": 0.6},
+        "load_average": os.getloadavg(),
+        "cpus": os.cpu_count(),
+    }
     print(f"{'run':8} {'video s':>8} {'wall s':>8} {'RTF':>6} {'peak MB':>8} {'ffmpeg MB':>9} {'reused':>7}")
     for name, r in (("fresh", fresh), ("resumed", resumed)):
-        print(f"{name:8} {r['video_s']:8.1f} {r['wall_s']:8.1f} {r['rtf']:6.3f} {r['peak_rss_mb']:8.0f} "
-              f"{r['peak_ffmpeg_rss_mb']:9.0f} {r['chunks_reused']:>3}/{r['chunks']:<3}")
-    print(f"resume after kill -9 at {killed['chunks_done']} chunks: {result['resume_ratio']:.0%} of a fresh run "
-          f"(target <= 60%); load average {result['load_average'][0]:.1f} on {result['cpus']} CPUs")
+        print(
+            f"{name:8} {r['video_s']:8.1f} {r['wall_s']:8.1f} {r['rtf']:6.3f} {r['peak_rss_mb']:8.0f} "
+            f"{r['peak_ffmpeg_rss_mb']:9.0f} {r['chunks_reused']:>3}/{r['chunks']:<3}"
+        )
+    print(
+        f"resume after kill -9 at {killed['chunks_done']} chunks: {result['resume_ratio']:.0%} of a fresh run "
+        f"(target <= 60%); load average {result['load_average'][0]:.1f} on {result['cpus']} CPUs"
+    )
     return result
 
 

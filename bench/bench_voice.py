@@ -48,7 +48,6 @@ def espeak_reading(voice: str, seconds: float, sample_rate: int) -> np.ndarray |
     except ImportError:
         return None
     import soxr
-
     from voice_fixtures import READING
 
     lib = ctypes.CDLL(espeakng_loader.get_library_path())
@@ -102,9 +101,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
     args = parser.parse_args()
 
-    from studio import models
-    from studio.voices import VoiceLibrary, speaker_for
     from voice_fixtures import SPEAKERS, make_studio, read_aloud, write
+
+    from studio import models
+    from studio.voice.profiles import VoiceLibrary
+    from studio.voice.speakers import speaker_for
 
     work = Path(tempfile.mkdtemp(prefix="bench-voice-"))
     studio = make_studio(work / "home")
@@ -144,20 +145,32 @@ def main() -> int:
             match_audio_s += moved.duration
             sims_default.append(matched.similarity(plain))
             sims_match.append(matched.similarity(moved))
-            wers_default.append(wer(s, asr.transcribe(plain.audio, plain.sample_rate, language="en",
-                                                      word_timestamps=False).text))
-            wers_match.append(wer(s, asr.transcribe(moved.audio, moved.sample_rate, language="en",
-                                                    word_timestamps=False).text))
+            wers_default.append(
+                wer(s, asr.transcribe(plain.audio, plain.sample_rate, language="en", word_timestamps=False).text)
+            )
+            wers_match.append(
+                wer(s, asr.transcribe(moved.audio, moved.sample_rate, language="en", word_timestamps=False).text)
+            )
         m = profile.settings["match"]
-        rows.append({
-            "speaker": name, "recording_s": len(audio) / 44_100, "speech_s": profile.report["speech_s"],
-            "profile_create_s": create_s, "first_profile_includes_model_loading": i == 0,
-            "similarity_default": float(np.mean(sims_default)), "similarity_match": float(np.mean(sims_match)),
-            "gain": float(np.mean(sims_match) - np.mean(sims_default)),
-            "wer_default": float(np.mean(wers_default)), "wer_match": float(np.mean(wers_match)),
-            "match_rtf": t_match / match_audio_s, "warp": m["warp"], "eq_strength": m["eq_strength"],
-            "rate": m["rate"], "pitch_hz": float(np.exp(m["target"]["f0_log_mean"])),
-        })
+        rows.append(
+            {
+                "speaker": name,
+                "recording_s": len(audio) / 44_100,
+                "speech_s": profile.report["speech_s"],
+                "profile_create_s": create_s,
+                "first_profile_includes_model_loading": i == 0,
+                "similarity_default": float(np.mean(sims_default)),
+                "similarity_match": float(np.mean(sims_match)),
+                "gain": float(np.mean(sims_match) - np.mean(sims_default)),
+                "wer_default": float(np.mean(wers_default)),
+                "wer_match": float(np.mean(wers_match)),
+                "match_rtf": t_match / match_audio_s,
+                "warp": m["warp"],
+                "eq_strength": m["eq_strength"],
+                "rate": m["rate"],
+                "pitch_hz": float(np.exp(m["target"]["f0_log_mean"])),
+            }
+        )
 
     warm = [r["profile_create_s"] for r in rows[1:]] or [rows[0]["profile_create_s"]]
     summary = {
@@ -179,18 +192,27 @@ def main() -> int:
         "rtf<=0.3": default_rtf <= 0.3,
     }
 
-    head = f"{'speaker':<26}{'speech s':>9}{'create s':>9}{'sim def':>8}{'sim match':>10}{'gain':>7}{'WER def':>8}{'WER match':>10}{'warp':>6}{'eq':>5}{'rate':>6}"
+    head = (
+        f"{'speaker':<26}{'speech s':>9}{'create s':>9}{'sim def':>8}{'sim match':>10}{'gain':>7}"
+        f"{'WER def':>8}{'WER match':>10}{'warp':>6}{'eq':>5}{'rate':>6}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['speaker']:<26}{r['speech_s']:>9.1f}{r['profile_create_s']:>9.1f}{r['similarity_default']:>8.3f}"
-              f"{r['similarity_match']:>10.3f}{r['gain']:>7.3f}{r['wer_default'] * 100:>7.1f}%{r['wer_match'] * 100:>9.1f}%"
-              f"{r['warp']:>6.2f}{r['eq_strength']:>5.1f}{r['rate']:>6.2f}")
+        print(
+            f"{r['speaker']:<26}{r['speech_s']:>9.1f}{r['profile_create_s']:>9.1f}{r['similarity_default']:>8.3f}"
+            f"{r['similarity_match']:>10.3f}{r['gain']:>7.3f}"
+            f"{r['wer_default'] * 100:>7.1f}%{r['wer_match'] * 100:>9.1f}%"
+            f"{r['warp']:>6.2f}{r['eq_strength']:>5.1f}{r['rate']:>6.2f}"
+        )
     print("-" * len(head))
-    print(f"mean similarity gain {summary['mean_gain']:.3f} (target >= 0.05); matched WER "
-          f"{summary['mean_wer_match'] * 100:.1f} % (target <= 10 %); profile creation {summary['profile_create_s_warm_mean']:.1f} s "
-          f"warm, {summary['profile_create_s_first']:.1f} s first (target <= 15 s); default TTS RTF {default_rtf:.3f} "
-          f"(target <= 0.3); voice match RTF {summary['match_rtf_mean']:.3f}")
+    print(
+        f"mean similarity gain {summary['mean_gain']:.3f} (target >= 0.05); matched WER "
+        f"{summary['mean_wer_match'] * 100:.1f} % (target <= 10 %); "
+        f"profile creation {summary['profile_create_s_warm_mean']:.1f} s "
+        f"warm, {summary['profile_create_s_first']:.1f} s first (target <= 15 s); default TTS RTF {default_rtf:.3f} "
+        f"(target <= 0.3); voice match RTF {summary['match_rtf_mean']:.3f}"
+    )
     print(f"machine: {summary['machine']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"summary": summary, "speakers": rows}, indent=2) + "\n", encoding="utf-8")

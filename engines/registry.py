@@ -1,15 +1,16 @@
 """A tiny registry: one decorator per back-end, looked up by role and name.
 
-    @register("tts", "piper")
-    class PiperTTS: ...
+@register("tts", "piper")
+class PiperTTS: ...
 
-    tts = create("tts", "piper", **kwargs)
+tts = create("tts", "piper", **kwargs)
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {}
 
@@ -19,8 +20,11 @@ _MODULES: dict[str, dict[str, str]] = {
     "face": {"dlib68": "engines.face.dlib68", "fan": "engines.face.fan"},
     "animate": {"procedural": "engines.animate.procedural", "musetalk": "engines.animate.neural.engine"},
     "asr": {"faster-whisper": "engines.asr.faster_whisper"},
-    "llm": {"llama-cpp": "engines.llm.llama_cpp", "transformers": "engines.llm.transformers_llm",
-            "openai-compatible": "engines.llm.openai_compat"},
+    "llm": {
+        "llama-cpp": "engines.llm.llama_cpp",
+        "transformers": "engines.llm.transformers_llm",
+        "openai-compatible": "engines.llm.openai_compat",
+    },
     "vad": {"silero": "engines.voice.vad"},
     "speaker": {"resemblyzer": "engines.voice.embedding"},
     "enhance": {"deepfilternet": "engines.voice.enhance"},

@@ -22,7 +22,7 @@ class StudioPaths:
     home: Path
 
     @classmethod
-    def from_env(cls) -> "StudioPaths":
+    def from_env(cls) -> StudioPaths:
         return cls(Path(os.environ.get("STUDIO_HOME", "studio_data")).expanduser().resolve())
 
     @property
@@ -55,7 +55,7 @@ class StudioPaths:
         """Compiled TensorRT engines and timing caches."""
         return self.cache / "engines"
 
-    def ensure(self) -> "StudioPaths":
+    def ensure(self) -> StudioPaths:
         for folder in (self.voices, self.avatars, self.projects, self.exports, self.models, self.engines):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -19,9 +19,10 @@ import importlib.util
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engines.files import atomic_path, file_sha256
 from studio.config import PRESETS_DIR, StudioPaths
@@ -47,7 +48,7 @@ class ModelEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelEntry":
+    def from_dict(cls, data: dict[str, Any]) -> ModelEntry:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         base = {k: v for k, v in data.items() if k in known}
         base["sources"] = tuple(data.get("sources", ()))
@@ -106,14 +107,20 @@ def status(model: ModelEntry | str, paths: StudioPaths) -> ModelStatus:
                 return ModelStatus(model.name, "ready", target.parent, "pip-parts")
             roots = [_package_dir(p["module"]) for p in src["parts"]]
             if all(r and (r / p["path"]).exists() for r, p in zip(roots, src["parts"])):
-                fallback = fallback or ModelStatus(model.name, "assemble", target.parent, "pip-parts",
-                                                   "parts installed; joined on first use")
+                fallback = fallback or ModelStatus(
+                    model.name, "assemble", target.parent, "pip-parts", "parts installed; joined on first use"
+                )
         elif kind in ("hf", "url"):
             folder = _model_dir(paths, model.name)
             if (folder / ".complete").exists():
                 return ModelStatus(model.name, "ready", folder, kind)
-            fallback = fallback or ModelStatus(model.name, "download", folder, kind,
-                                               f"download {model.size_mb:.0f} MB with `python app.py models fetch {model.name}`")
+            fallback = fallback or ModelStatus(
+                model.name,
+                "download",
+                folder,
+                kind,
+                f"download {model.size_mb:.0f} MB with `python app.py models fetch {model.name}`",
+            )
         elif kind == "local":
             p = Path(os.path.expandvars(src["path"])).expanduser()
             if p.exists():
@@ -131,8 +138,10 @@ def resolve(name: str, paths: StudioPaths, progress: ProgressFn | None = None) -
     if (local := _local_copy(model, st, paths, progress)) is not None:
         return local
     if st.state == "download":
-        raise InputError(f"the model '{name}' is not downloaded yet: run `python app.py models fetch {name}` "
-                         "or use the Models & Engines tab")
+        raise InputError(
+            f"the model '{name}' is not downloaded yet: run `python app.py models fetch {name}` "
+            "or use the Models & Engines tab"
+        )
     raise InputError(f"the model '{name}' is not installed: run ./launch.sh again to reinstall the defaults")
 
 
@@ -167,8 +176,10 @@ def assemble(model: ModelEntry, paths: StudioPaths, progress: ProgressFn | None 
                             progress(done / total, f"joining {model.name}")
         digest = file_sha256(tmp)
         if digest != src["sha256"]:
-            raise StudioError(f"the bundled parts of '{model.name}' are damaged (checksum mismatch): "
-                              "run ./launch.sh again to reinstall them")
+            raise StudioError(
+                f"the bundled parts of '{model.name}' are damaged (checksum mismatch): "
+                "run ./launch.sh again to reinstall them"
+            )
     for extra in src.get("extra_files", ()):
         shutil.copyfile(_package_dir(extra["module"]) / extra["path"], folder / Path(extra["path"]).name)
     return folder
@@ -179,8 +190,10 @@ def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progre
     model = entry(name)
     if (local := _local_copy(model, status(model, paths), paths, progress)) is None:
         if model.requires_license_acceptance and not accept_license:
-            raise InputError(f"'{name}' is licensed under {model.license}: read it, then accept it "
-                             f"(`python app.py models fetch {name} --accept-license` or the checkbox in the UI)")
+            raise InputError(
+                f"'{name}' is licensed under {model.license}: read it, then accept it "
+                f"(`python app.py models fetch {name} --accept-license` or the checkbox in the UI)"
+            )
     for needed in model.extra.get("requires", ()):  # e.g. MuseTalk also needs the SD VAE and Whisper tiny
         fetch(needed, paths, accept_license=accept_license, progress=progress)
     if local is not None:
@@ -202,26 +215,37 @@ def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progre
 def _download_list(src: dict[str, Any]) -> list[tuple[str, str, str | None, bool]]:
     if src["kind"] == "hf":
         rev = src.get("revision", "main")
-        return [(f"https://huggingface.co/{src['repo']}/resolve/{rev}/{f['path']}", f["path"], f.get("sha256"), False)
-                for f in src["files"]]
+        return [
+            (f"https://huggingface.co/{src['repo']}/resolve/{rev}/{f['path']}", f["path"], f.get("sha256"), False)
+            for f in src["files"]
+        ]
     return [(src["url"], src["filename"], src.get("sha256"), bool(src.get("unpack")))]
 
 
-def _download(url: str, folder: Path, fname: str, sha256: str | None, unpack: bool, progress: ProgressFn | None) -> None:
+def _download(
+    url: str, folder: Path, fname: str, sha256: str | None, unpack: bool, progress: ProgressFn | None
+) -> None:
     import pooch
 
     target = folder / fname
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pooch.retrieve(url, known_hash=f"sha256:{sha256}" if sha256 else None, fname=target.name,
-                       path=target.parent, progressbar=progress is None,
-                       processor=pooch.Unzip(extract_dir=".") if unpack else None)
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}" if sha256 else None,
+            fname=target.name,
+            path=target.parent,
+            progressbar=progress is None,
+            processor=pooch.Unzip(extract_dir=".") if unpack else None,
+        )
     except ValueError as exc:  # pooch raises ValueError on a checksum mismatch
         raise StudioError(f"the download of {fname} is corrupt (checksum mismatch): try again") from exc
     except OSError as exc:
-        raise StudioError(f"could not download {fname}: no connection to {url.split('/')[2]} "
-                          "(check the internet connection, or copy the file into "
-                          f"{folder} by hand)") from exc
+        raise StudioError(
+            f"could not download {fname}: no connection to {url.split('/')[2]} "
+            "(check the internet connection, or copy the file into "
+            f"{folder} by hand)"
+        ) from exc
     except Exception as exc:  # requests' HTTP errors
         raise StudioError(f"could not download {fname} from {url.split('/')[2]}: {exc}") from exc
 
@@ -254,7 +278,7 @@ def _checksums(model: ModelEntry, st: ModelStatus) -> dict[str, tuple[str | None
         elif st.source == "pip-parts" and src["kind"] == "pip-parts":
             out[src["target"]] = (src["sha256"], st.location / src["target"])
         elif st.source == src["kind"] and src["kind"] in ("hf", "url"):
-            for url, fname, sha, unpack in _download_list(src):
+            for _url, fname, sha, unpack in _download_list(src):
                 if not unpack:
                     out[fname] = (sha, st.location / fname)
     return out

@@ -30,8 +30,25 @@ KIND_LIMITS = {"image": MAX_IMAGE_BYTES, "audio": MAX_AUDIO_BYTES}
 KIND_ADVICE = {"image": "use a JPEG, PNG or WebP photo", "audio": "use a WAV, MP3, FLAC, OGG or M4A recording"}
 
 # ISO media brands of audio-only files (M4A, M4B, AAC in MP4) and the common generic ones.
-_MP4_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"mp42", b"mp41", b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"dash",
-               b"3gp4", b"3gp5", b"3gp6", b"qt  ", b"MSNV", b"f4a "}
+_MP4_BRANDS = {
+    b"M4A ",
+    b"M4B ",
+    b"M4P ",
+    b"mp42",
+    b"mp41",
+    b"isom",
+    b"iso2",
+    b"iso4",
+    b"iso5",
+    b"iso6",
+    b"dash",
+    b"3gp4",
+    b"3gp5",
+    b"3gp6",
+    b"qt  ",
+    b"MSNV",
+    b"f4a ",
+}
 
 
 def sniff(head: bytes) -> str | None:
@@ -100,8 +117,10 @@ def check_upload(path: str | os.PathLike, kind: str, *, max_bytes: int | None = 
     if st.st_size == 0:
         raise InputError(f"{name} is empty: upload the {kind} again")
     if st.st_size > limit:
-        raise InputError(f"{name} is {st.st_size / MB:.0f} MB, over the {limit / MB:.0f} MB limit for "
-                         f"{'photos' if kind == 'image' else 'recordings'}: use a smaller file")
+        raise InputError(
+            f"{name} is {st.st_size / MB:.0f} MB, over the {limit / MB:.0f} MB limit for "
+            f"{'photos' if kind == 'image' else 'recordings'}: use a smaller file"
+        )
     try:
         with open(path, "rb") as fh:
             head = fh.read(SNIFF_BYTES)

@@ -43,8 +43,9 @@ class Studio:
 
     def animator(self, name: str = "procedural") -> Any:
         if name == "musetalk":  # the neural engine reads downloaded weights and shares the engine cache
-            return self.engine("animate", name, models_dir=self.paths.models, cache_dir=self.paths.cache,
-                               factory=self.sessions)
+            return self.engine(
+                "animate", name, models_dir=self.paths.models, cache_dir=self.paths.cache, factory=self.sessions
+            )
         return self.engine("animate", name)
 
 

@@ -13,8 +13,7 @@ import pytest
 from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.animate.procedural import LIP_LEAD_S, ProceduralAnimator, ProceduralTrack
 from engines.animate.procedural_rig import frame_portrait
-from engines.animate.sync_check import (interior_mask, measure_mouth_opening, sync_report, teeth_mask,
-                                        teeth_pixels)
+from engines.animate.sync_check import interior_mask, measure_mouth_opening, sync_report, teeth_mask, teeth_pixels
 from engines.tts.base import PhonemeTiming
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +58,29 @@ def _render(animator, rig, track, k: int) -> np.ndarray:
 
 
 # "mama, papa, baba": bilabial closures between open vowels
-MAMA = _phonemes([("^", 0.3), ("m", 0.12), ("ˈ", 0.04), ("ɑ", 0.22), ("m", 0.12), ("ɑ", 0.22), (" ", 0.04),
-                  ("p", 0.1), ("ˈ", 0.04), ("a", 0.22), ("p", 0.1), ("a", 0.22), (" ", 0.04),
-                  ("b", 0.1), ("ˈ", 0.04), ("a", 0.22), ("b", 0.1), ("a", 0.22), ("$", 0.4)])
+MAMA = _phonemes(
+    [
+        ("^", 0.3),
+        ("m", 0.12),
+        ("ˈ", 0.04),
+        ("ɑ", 0.22),
+        ("m", 0.12),
+        ("ɑ", 0.22),
+        (" ", 0.04),
+        ("p", 0.1),
+        ("ˈ", 0.04),
+        ("a", 0.22),
+        ("p", 0.1),
+        ("a", 0.22),
+        (" ", 0.04),
+        ("b", 0.1),
+        ("ˈ", 0.04),
+        ("a", 0.22),
+        ("b", 0.1),
+        ("a", 0.22),
+        ("$", 0.4),
+    ]
+)
 
 
 def _centre(phonemes, index: int) -> float:
@@ -70,8 +89,15 @@ def _centre(phonemes, index: int) -> float:
 
 
 def test_lips_close_on_m_b_p_and_open_on_a(animator, rig):
-    track = animator.track(duration=MAMA[-1].end, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
-                           emotions=[], settings=AnimationSettings(**QUIET))
+    track = animator.track(
+        duration=MAMA[-1].end,
+        fps=FPS,
+        phonemes=MAMA,
+        audio=None,
+        sample_rate=None,
+        emotions=[],
+        settings=AnimationSettings(**QUIET),
+    )
     mouth_w = rig.mouth_width
     closed = [i for i, p in enumerate(MAMA) if p.phoneme in "mpb"]
     opened = [i for i, p in enumerate(MAMA) if p.phoneme in "ɑa"]
@@ -103,11 +129,11 @@ def test_open_mouth_is_a_dark_cavity_with_a_thin_band_of_shaded_upper_teeth(port
     img, lm = portrait
     photo, _ = frame_portrait(img, lm, 512, 512, AnimationSettings().crop_expand)
     photo_teeth, pbox = teeth_mask(rig, photo)
-    lit = _luma(photo[pbox[1]:pbox[3], pbox[0]:pbox[2]][photo_teeth]).mean()
+    lit = _luma(photo[pbox[1] : pbox[3], pbox[0] : pbox[2]][photo_teeth]).mean()
     frame = animator.render_controls(rig, {"jaw": 0.9})
     inside, box = interior_mask(rig, frame)
     teeth, _ = teeth_mask(rig, frame)
-    patch = frame[box[1]:box[3], box[0]:box[2]]
+    patch = frame[box[1] : box[3], box[0] : box[2]]
     opening = measure_mouth_opening(rig, frame)
     assert opening >= 0.15 * rig.mouth_width
     # mostly dark: the cavity, not a white grin
@@ -122,7 +148,7 @@ def test_open_mouth_is_a_dark_cavity_with_a_thin_band_of_shaded_upper_teeth(port
     # a small opening shows a dark line between the lips, not a row of bright teeth
     ajar = animator.render_controls(rig, {"jaw": 0.25})
     a_in, a_box = interior_mask(rig, ajar)
-    assert a_in.sum() > 0 and np.median(_luma(ajar[a_box[1]:a_box[3], a_box[0]:a_box[2]][a_in])) < 0.6 * lit
+    assert a_in.sum() > 0 and np.median(_luma(ajar[a_box[1] : a_box[3], a_box[0] : a_box[2]][a_in])) < 0.6 * lit
 
 
 def _eye_darkness(rig, frame) -> int:
@@ -131,21 +157,22 @@ def _eye_darkness(rig, frame) -> int:
     for eye in (rig.landmarks[36:42], rig.landmarks[42:48]):
         x0, y0 = np.floor(eye.min(0)).astype(int)
         x1, y1 = np.ceil(eye.max(0)).astype(int)
-        patch = frame[y0:y1 + 1, x0:x1 + 1].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        patch = frame[y0 : y1 + 1, x0 : x1 + 1].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
         total += int((patch < 90).sum())
     return total
 
 
 def test_blinks_close_the_eyes_every_few_seconds(animator, rig):
     settings = AnimationSettings(head_motion=0.0, seed=3)
-    track = animator.track(duration=20.0, fps=FPS, phonemes=None, audio=None, sample_rate=None,
-                           emotions=[], settings=settings)
+    track = animator.track(
+        duration=20.0, fps=FPS, phonemes=None, audio=None, sample_rate=None, emotions=[], settings=settings
+    )
     blink = track.channel("blink")
     shut = np.flatnonzero(blink >= 0.999)
     groups = np.split(shut, np.flatnonzero(np.diff(shut) > 4) + 1)
     assert 3 <= len(groups) <= 9  # about one every 3-5 s
     for g in groups:  # 100-150 ms: at most 4 frames with the lids past half-way
-        assert np.sum(blink[max(0, g[0] - 4):g[-1] + 5] > 0.5) <= 4
+        assert np.sum(blink[max(0, g[0] - 4) : g[-1] + 5] > 0.5) <= 4
     open_eyes = _eye_darkness(rig, _render(animator, rig, track, int(np.argmin(blink))))
     closed_eyes = _eye_darkness(rig, _render(animator, rig, track, int(shut[0])))
     assert closed_eyes < 0.5 * open_eyes
@@ -154,8 +181,15 @@ def test_blinks_close_the_eyes_every_few_seconds(animator, rig):
 def test_same_seed_renders_identical_frames_and_another_seed_moves_the_head_differently(animator, rig):
     def frames(seed):
         s = AnimationSettings(seed=seed)
-        track = animator.track(duration=3.0, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
-                               emotions=[EmotionSpan(0, 3, "happy")], settings=s)
+        track = animator.track(
+            duration=3.0,
+            fps=FPS,
+            phonemes=MAMA,
+            audio=None,
+            sample_rate=None,
+            emotions=[EmotionSpan(0, 3, "happy")],
+            settings=s,
+        )
         return track, [_render(animator, rig, track, k) for k in (10, 40, 70)]
 
     t0, f0 = frames(7)
@@ -180,8 +214,15 @@ def _brow_row(rig, frame) -> float:
 def test_emotion_tags_move_the_brows_and_mouth_corners(animator, rig):
     def still(emotion):
         spans = [EmotionSpan(0.0, 3.0, emotion)] if emotion else []
-        track = animator.track(duration=3.0, fps=FPS, phonemes=None, audio=None, sample_rate=None,
-                               emotions=spans, settings=AnimationSettings(**QUIET))
+        track = animator.track(
+            duration=3.0,
+            fps=FPS,
+            phonemes=None,
+            audio=None,
+            sample_rate=None,
+            emotions=spans,
+            settings=AnimationSettings(**QUIET),
+        )
         return track, _render(animator, rig, track, 40)
 
     t_neutral, neutral = still(None)
@@ -197,9 +238,15 @@ def test_emotion_tags_move_the_brows_and_mouth_corners(animator, rig):
 
 def test_emotions_blend_in_smoothly_and_scale_with_strength(animator):
     def smile(strength, expr):
-        track = animator.track(duration=4.0, fps=FPS, phonemes=None, audio=None, sample_rate=None,
-                               emotions=[EmotionSpan(1.0, 3.0, "happy", strength)],
-                               settings=AnimationSettings(expression_strength=expr, **QUIET))
+        track = animator.track(
+            duration=4.0,
+            fps=FPS,
+            phonemes=None,
+            audio=None,
+            sample_rate=None,
+            emotions=[EmotionSpan(1.0, 3.0, "happy", strength)],
+            settings=AnimationSettings(expression_strength=expr, **QUIET),
+        )
         return track.channel("smile")
 
     full, half, none = smile(1.0, 1.0), smile(0.5, 1.0), smile(1.0, 0.0)
@@ -226,8 +273,15 @@ def _loudness_audio(sr=16000, seconds=6.0, seed=0):
 
 def test_audio_without_phonemes_opens_the_mouth_with_loudness(animator, rig):
     audio, sr = _loudness_audio()
-    track = animator.track(duration=len(audio) / sr, fps=FPS, phonemes=None, audio=audio, sample_rate=sr,
-                           emotions=[], settings=AnimationSettings(**QUIET))
+    track = animator.track(
+        duration=len(audio) / sr,
+        fps=FPS,
+        phonemes=None,
+        audio=audio,
+        sample_rate=sr,
+        emotions=[],
+        settings=AnimationSettings(**QUIET),
+    )
     openings = np.array([measure_mouth_opening(rig, f) for f in animator.frames(rig, track, 0, track.n_frames)])
     report = sync_report(openings, audio, sr, FPS)
     assert report["correlation"] > 0.6
@@ -241,15 +295,23 @@ def test_rig_survives_an_npz_round_trip_and_renders_identical_frames(animator, r
     buf.seek(0)
     with np.load(buf, allow_pickle=False) as data:
         again = ProceduralAnimator.rig_from_arrays(dict(data))
-    track = animator.track(duration=2.0, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
-                           emotions=[EmotionSpan(0, 2, "surprised")], settings=AnimationSettings(seed=2))
+    track = animator.track(
+        duration=2.0,
+        fps=FPS,
+        phonemes=MAMA,
+        audio=None,
+        sample_rate=None,
+        emotions=[EmotionSpan(0, 2, "surprised")],
+        settings=AnimationSettings(seed=2),
+    )
     for k in (5, 14, 30):
         assert np.array_equal(_render(animator, rig, track, k), _render(ProceduralAnimator(), again, track, k))
 
 
 def test_frames_have_the_requested_size_and_count(animator, rig):
-    track = animator.track(duration=1.23, fps=FPS, phonemes=None, audio=None, sample_rate=None,
-                           emotions=[], settings=AnimationSettings())
+    track = animator.track(
+        duration=1.23, fps=FPS, phonemes=None, audio=None, sample_rate=None, emotions=[], settings=AnimationSettings()
+    )
     assert track.n_frames == round(1.23 * FPS)
     frames = list(animator.frames(rig, track, 3, 9))
     assert len(frames) == 6
@@ -277,7 +339,7 @@ def test_crop_off_the_photo_is_filled_without_black_bars(portrait, animator):
     img, lm = portrait
     # the face near the top-left corner of a cut-out photo, framed loosely
     x0, y0 = 150, 60
-    cut = np.ascontiguousarray(img[y0:y0 + 200, x0:x0 + 200])
+    cut = np.ascontiguousarray(img[y0 : y0 + 200, x0 : x0 + 200])
     r = animator.prepare(cut, lm - np.array([x0, y0], np.float32), 512, 512, AnimationSettings(crop_expand=3.0))
     luma = r.base.astype(np.float32).mean(axis=2)
     assert luma.max(axis=1).min() > 30 and luma.max(axis=0).min() > 30  # no all-black row or column
@@ -288,8 +350,15 @@ def test_crop_off_the_photo_is_filled_without_black_bars(portrait, animator):
 
 def test_controls_take_effect(animator):
     def track(**kw):
-        return animator.track(duration=MAMA[-1].end, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
-                              emotions=[], settings=AnimationSettings(**kw))
+        return animator.track(
+            duration=MAMA[-1].end,
+            fps=FPS,
+            phonemes=MAMA,
+            audio=None,
+            sample_rate=None,
+            emotions=[],
+            settings=AnimationSettings(**kw),
+        )
 
     base = track()
     jaw = base.channel("jaw")
@@ -346,14 +415,15 @@ def test_sync_report_finds_the_offset_and_flags_a_closed_mouth_over_loud_audio()
     assert report["flagged"] == []
     broken = late.copy()
     loud = np.flatnonzero(env > 0.8)
-    broken[loud[0]:loud[0] + 15] = 0.0
+    broken[loud[0] : loud[0] + 15] = 0.0
     flagged = sync_report(broken, audio, sr, FPS)["flagged"]
     assert any(f["reason"].startswith("loud audio") and f["end_s"] - f["start_s"] >= 0.3 for f in flagged)
 
 
 def test_track_round_trips_through_arrays(animator):
-    track = animator.track(duration=1.0, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None, emotions=[],
-                           settings=AnimationSettings())
+    track = animator.track(
+        duration=1.0, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None, emotions=[], settings=AnimationSettings()
+    )
     again = ProceduralTrack.from_arrays(track.to_arrays())
     assert again.names == track.names and np.array_equal(again.controls, track.controls)
 
@@ -382,9 +452,15 @@ def test_every_control_has_a_slider_description_matching_the_settings():
 
 def test_motion_scale_scales_mouth_expression_and_head_together(animator):
     def track(scale):
-        return animator.track(duration=MAMA[-1].end, fps=FPS, phonemes=MAMA, audio=None, sample_rate=None,
-                              emotions=[EmotionSpan(0.0, 3.0, "surprised")],
-                              settings=AnimationSettings(motion_scale=scale, blink_rate=0.0, seed=4))
+        return animator.track(
+            duration=MAMA[-1].end,
+            fps=FPS,
+            phonemes=MAMA,
+            audio=None,
+            sample_rate=None,
+            emotions=[EmotionSpan(0.0, 3.0, "surprised")],
+            settings=AnimationSettings(motion_scale=scale, blink_rate=0.0, seed=4),
+        )
 
     full, half, still = track(1.0), track(0.5), track(0.0)
     for name in ("jaw", "brow_up", "head_tx", "head_roll"):
@@ -417,8 +493,15 @@ def test_sync_report_says_in_one_line_whether_the_lips_follow_the_voice():
 
 def test_silence_returns_the_mouth_to_rest(animator, rig):
     speech = _phonemes([("^", 0.2), ("b", 0.1), ("ˈ", 0.04), ("ɑ", 0.3), ("$", 1.2)])
-    track = animator.track(duration=speech[-1].end, fps=FPS, phonemes=speech, audio=None, sample_rate=None,
-                           emotions=[], settings=AnimationSettings(**QUIET))
+    track = animator.track(
+        duration=speech[-1].end,
+        fps=FPS,
+        phonemes=speech,
+        audio=None,
+        sample_rate=None,
+        emotions=[],
+        settings=AnimationSettings(**QUIET),
+    )
     talking = _frame_at(_centre(speech, 3))
     assert measure_mouth_opening(rig, _render(animator, rig, track, talking)) > 0.1 * rig.mouth_width
     late = track.n_frames - 3  # 1 s into the final pause
@@ -430,8 +513,19 @@ def test_lips_lead_the_sound_by_about_50_ms():
     animator = ProceduralAnimator()
     fps = 200  # 5 ms frames, to see the lead
     speech = _phonemes([("^", 0.5), ("ɑ", 0.3), ("$", 0.7)])
-    jaw = animator.track(duration=1.5, fps=fps, phonemes=speech, audio=None, sample_rate=None, emotions=[],
-                         settings=AnimationSettings(**QUIET)).channel("jaw").astype(np.float64)
+    jaw = (
+        animator.track(
+            duration=1.5,
+            fps=fps,
+            phonemes=speech,
+            audio=None,
+            sample_rate=None,
+            emotions=[],
+            settings=AnimationSettings(**QUIET),
+        )
+        .channel("jaw")
+        .astype(np.float64)
+    )
     times = np.arange(len(jaw)) / fps
     centre = float((jaw * times).sum() / jaw.sum())
     assert 0.03 <= _centre(speech, 1) - centre <= 0.065
@@ -450,5 +544,7 @@ def test_blinks_come_every_3_to_5_seconds_on_average_and_sometimes_twice():
     assert 3.0 <= singles.mean() <= 5.5 and singles.min() >= 2.0
     assert 0 < doubles < 0.35 * len(starts)
     lids = blink_curve(300 * FPS, FPS, replace(settings, blink_rate=2.0))
-    assert (np.flatnonzero(np.diff((lids > 0.5).astype(int)) == 1).size
-            > 1.6 * np.flatnonzero(np.diff((blink > 0.5).astype(int)) == 1).size)
+    assert (
+        np.flatnonzero(np.diff((lids > 0.5).astype(int)) == 1).size
+        > 1.6 * np.flatnonzero(np.diff((blink > 0.5).astype(int)) == 1).size
+    )

@@ -8,7 +8,6 @@ import os
 import pytest
 
 from studio.errors import InputError
-
 from tests.test_cli_render import assert_one_error_line, cli
 
 

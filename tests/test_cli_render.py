@@ -12,14 +12,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.video import is_faststart, probe
+from studio.render.video import is_faststart, probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=600,
+    )
 
 
 def assert_one_error_line(proc: subprocess.CompletedProcess, code: int, *phrases: str) -> None:
@@ -34,8 +40,16 @@ def assert_one_error_line(proc: subprocess.CompletedProcess, code: int, *phrases
 @pytest.fixture(scope="module")
 def demo_render(tmp_path_factory):
     out = tmp_path_factory.mktemp("render") / "demo.mp4"
-    proc = cli("render", "--portrait", "assets/portrait.png", "--text", "Hello! Welcome to Avatar Studio.",
-               "--subtitles", "--out", str(out))
+    proc = cli(
+        "render",
+        "--portrait",
+        "assets/portrait.png",
+        "--text",
+        "Hello! Welcome to Avatar Studio.",
+        "--subtitles",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     return out, json.loads(proc.stdout)
 
@@ -108,15 +122,18 @@ def bad_inputs(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("args,code,phrase", [
-    (["--portrait", "missing.png", "--text", "Hi."], 2, "cannot find the portrait"),
-    (["--portrait", "{bad}/notes.png", "--text", "Hi."], 2, "JPEG, PNG or WebP"),
-    (["--portrait", "{bad}/wall.png", "--text", "Hello there."], 3, "no face found"),
-    (["--portrait", "assets/portrait.png", "--text", "   [happy]  "], 2, "script is empty"),
-    (["--portrait", "assets/portrait.png", "--text", "Hi.", "--voice", "nobody"], 2, "unknown voice"),
-    (["--portrait", "assets/portrait.png", "--audio", "{bad}/silence.wav"], 3, "silent"),
-    (["--portrait", "assets/portrait.png", "--text", "Hi.", "--preset", "8k"], 2, "unknown preset"),
-])
+@pytest.mark.parametrize(
+    "args,code,phrase",
+    [
+        (["--portrait", "missing.png", "--text", "Hi."], 2, "cannot find the portrait"),
+        (["--portrait", "{bad}/notes.png", "--text", "Hi."], 2, "JPEG, PNG or WebP"),
+        (["--portrait", "{bad}/wall.png", "--text", "Hello there."], 3, "no face found"),
+        (["--portrait", "assets/portrait.png", "--text", "   [happy]  "], 2, "script is empty"),
+        (["--portrait", "assets/portrait.png", "--text", "Hi.", "--voice", "nobody"], 2, "unknown voice"),
+        (["--portrait", "assets/portrait.png", "--audio", "{bad}/silence.wav"], 3, "silent"),
+        (["--portrait", "assets/portrait.png", "--text", "Hi.", "--preset", "8k"], 2, "unknown preset"),
+    ],
+)
 def test_bad_input_gives_one_error_line_and_no_output(bad_inputs, tmp_path, args, code, phrase):
     out = tmp_path / "out.mp4"
     proc = cli("render", *[a.replace("{bad}", str(bad_inputs)) for a in args], "--out", str(out))
@@ -142,8 +159,18 @@ def test_every_engine_animation_control_is_a_render_option_that_reaches_the_mani
     args = []
     for name, value in values.items():
         args += [flags.get(name, "--" + name.replace("_", "-")), str(value)]
-    proc = cli("render", "--portrait", "assets/portrait.png", "--text", "Controls.", "--preset", "preview",
-               *args, "--out", str(out))
+    proc = cli(
+        "render",
+        "--portrait",
+        "assets/portrait.png",
+        "--text",
+        "Controls.",
+        "--preset",
+        "preview",
+        *args,
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     animation = json.loads(out.with_suffix(".json").read_text())["animation"]
     for name, value in values.items():

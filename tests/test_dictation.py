@@ -13,16 +13,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from studio import assistant as asst
 from studio import models
 from studio.config import StudioPaths
 from studio.errors import InputError
+from studio.script import dictation
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "Hello and welcome to the studio. Today we bake fresh bread together."
 
-pytestmark = pytest.mark.skipif(models.status(asst.BUILT_IN_ASR, StudioPaths.from_env()).state != "ready",
-                                reason="the bundled Whisper base model is not prepared (python app.py models prepare)")
+pytestmark = pytest.mark.skipif(
+    models.status(dictation.BUILT_IN_ASR, StudioPaths.from_env()).state != "ready",
+    reason="the bundled Whisper base model is not prepared (python app.py models prepare)",
+)
 
 
 def words(text: str) -> list[str]:
@@ -45,28 +47,28 @@ def speech(studio):
 
 
 def test_dictation_transcribes_a_spoken_sentence_word_for_word(studio, speech):
-    text = asst.dictate(studio, speech.audio, speech.sample_rate, language="en")
+    text = dictation.dictate(studio, speech.audio, speech.sample_rate, language="en")
     assert word_errors(words(SENTENCE), words(text)) <= 1, text
 
 
 def test_dictation_accepts_stereo_integer_audio_at_any_rate_and_detects_the_language(studio, speech):
-    from studio.video import resample
+    from studio.render.video import resample
 
     audio = resample(speech.audio, speech.sample_rate, 44_100)
     stereo = (np.stack([audio, audio * 0.8], axis=1) * 20_000).astype(np.int16)  # what gr.Audio gives
-    text = asst.dictate(studio, stereo, 44_100, language=asst.language_code("Automatic"))
+    text = dictation.dictate(studio, stereo, 44_100, language=dictation.language_code("Automatic"))
     assert word_errors(words(SENTENCE), words(text)) <= 1, text
 
 
 def test_silence_and_empty_recordings_are_refused_in_plain_words(studio):
     with pytest.raises(InputError, match="no speech was heard"):
-        asst.dictate(studio, np.zeros(16_000 * 2, np.float32), 16_000)
+        dictation.dictate(studio, np.zeros(16_000 * 2, np.float32), 16_000)
     with pytest.raises(InputError, match="the recording is empty"):
-        asst.dictate(studio, np.zeros(0, np.float32), 16_000)
+        dictation.dictate(studio, np.zeros(0, np.float32), 16_000)
 
 
 def test_word_timestamps_of_uploaded_speech_follow_the_spoken_words(studio, speech):
-    from studio.subtitles import words_from_audio
+    from studio.render.subtitles import words_from_audio
 
     heard = words_from_audio(studio, speech.audio, speech.sample_rate, language="en")
     assert [w.word.strip(".,").lower() for w in heard] == words(SENTENCE)
@@ -76,8 +78,14 @@ def test_word_timestamps_of_uploaded_speech_follow_the_spoken_words(studio, spee
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=600,
+    )
 
 
 def test_cli_dictate_and_subtitles_for_a_recording(tmp_path, speech):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from studio import doctor
 from studio.config import StudioPaths
+from studio.ops import doctor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,8 +38,14 @@ def _doctor_cli(*args: str, home: Path, path_prefix: Path | None = None) -> subp
     env = {**os.environ, "STUDIO_HOME": str(home), "PYTHONWARNINGS": "ignore"}
     if path_prefix is not None:
         env["PATH"] = f"{path_prefix}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), "doctor", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "doctor", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 def test_healthy_install_passes_with_ffmpeg_encoders_and_verified_models():
@@ -86,8 +92,11 @@ def test_reports_gpu_name_memory_and_driver_from_nvidia_smi(tmp_path, monkeypatc
 
 def test_broken_driver_is_a_failure_that_says_what_to_do(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
-    _fake_tool(bin_dir, "nvidia-smi", "echo \"NVIDIA-SMI has failed because it couldn't communicate with the "
-                                      "NVIDIA driver.\" >&2\nexit 9\n")
+    _fake_tool(
+        bin_dir,
+        "nvidia-smi",
+        'echo "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver." >&2\nexit 9\n',
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     (gpu,) = doctor._gpu()
     assert gpu.ok is False and "couldn't communicate" in gpu.detail and "driver" in gpu.detail
@@ -129,8 +138,15 @@ def test_engine_cache_counts_stale_and_incomplete_engines(paths):
     stale = paths.engines / "abc-OtherGPU-sm86-fp16-1"
     stale.mkdir(parents=True)
     (stale / "model.engine").write_bytes(b"x" * 2000)
-    key = {"model_sha256": "abc", "gpu_name": "Some Other GPU", "compute_capability": "8.6",
-           "tensorrt_version": "10.0", "ort_version": "1.0", "precision": "fp16", "profile": "p"}
+    key = {
+        "model_sha256": "abc",
+        "gpu_name": "Some Other GPU",
+        "compute_capability": "8.6",
+        "tensorrt_version": "10.0",
+        "ort_version": "1.0",
+        "precision": "fp16",
+        "profile": "p",
+    }
     (stale / "manifest.json").write_text(json.dumps({"key": key, "model": "m.onnx"}))
     (paths.engines / "half-built").mkdir()
     check = doctor._engine_cache(paths)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from studio.errors import InputError, RejectedError
-from studio.script import EMOTIONS, analyze, parse_script
+from studio.script.markup import EMOTIONS, analyze, parse_script
 from studio.storage import child_path, sanitize_name
 
 FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -20,12 +20,35 @@ FILE_FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_he
 # Script-like text: tags (known, unknown, broken), pauses with odd numbers, punctuation, blank lines.
 _pieces = st.one_of(
     st.text(max_size=40),
-    st.sampled_from([f"[{e}]" for e in EMOTIONS]
-                    + ["[pause]", "[pause 0.5s]", "[pause 120s]", "[pause 999999999999s]", "[pause 0ms]", "[PAUSE 2 s]",
-                       "[excited]", "[", "]", "[[x]]", "\n\n", "\r\n", ". ", "! ", "? ", "…", "\x00", "\u202e",
-                       "[pause -1s]"]),
-    st.builds(lambda n, unit: f"[pause {n}{unit}]", st.floats(min_value=0, max_value=1e30, allow_nan=False),
-              st.sampled_from(["", "s", "ms", " s"])),
+    st.sampled_from(
+        [f"[{e}]" for e in EMOTIONS]
+        + [
+            "[pause]",
+            "[pause 0.5s]",
+            "[pause 120s]",
+            "[pause 999999999999s]",
+            "[pause 0ms]",
+            "[PAUSE 2 s]",
+            "[excited]",
+            "[",
+            "]",
+            "[[x]]",
+            "\n\n",
+            "\r\n",
+            ". ",
+            "! ",
+            "? ",
+            "…",
+            "\x00",
+            "\u202e",
+            "[pause -1s]",
+        ]
+    ),
+    st.builds(
+        lambda n, unit: f"[pause {n}{unit}]",
+        st.floats(min_value=0, max_value=1e30, allow_nan=False),
+        st.sampled_from(["", "s", "ms", " s"]),
+    ),
 )
 script_text = st.lists(_pieces, max_size=30).map("".join)
 
@@ -80,11 +103,26 @@ def test_any_upload_file_name_becomes_one_plain_name(name):
 # Loaders: random bytes, and random bytes behind a real format's magic so the decoders get past
 # their first check.
 
-_MAGICS = [b"", b"\x89PNG\r\n\x1a\n", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
-           b"RIFF\x24\x00\x00\x00WEBPVP8 ", b"GIF89a", b"BM", b"II*\x00"]
-_AUDIO_MAGICS = [b"", b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00", b"fLaC\x00\x00\x00\x22",
-                 b"OggS\x00\x02", b"ID3\x04\x00\x00\x00\x00\x00\x00", b"\xff\xfb\x90\x64",
-                 b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", b"\x1a\x45\xdf\xa3"]
+_MAGICS = [
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    b"RIFF\x24\x00\x00\x00WEBPVP8 ",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+]
+_AUDIO_MAGICS = [
+    b"",
+    b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00",
+    b"fLaC\x00\x00\x00\x22",
+    b"OggS\x00\x02",
+    b"ID3\x04\x00\x00\x00\x00\x00\x00",
+    b"\xff\xfb\x90\x64",
+    b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00",
+    b"\x1a\x45\xdf\xa3",
+]
 _SUFFIXES = [".png", ".jpg", ".webp", ".wav", ".mp3", ".bin", ""]
 
 
@@ -98,7 +136,7 @@ def _write(data: bytes, suffix: str) -> Path:
 @FILE_FUZZ
 @given(magic=st.sampled_from(_MAGICS), body=st.binary(max_size=2048), suffix=st.sampled_from(_SUFFIXES))
 def test_image_loader_turns_any_bytes_into_an_image_or_an_input_error(magic, body, suffix):
-    from studio.photo import load_image
+    from studio.portrait.photo import load_image
 
     path = _write(magic + body, suffix)
     try:
@@ -113,7 +151,7 @@ def test_image_loader_turns_any_bytes_into_an_image_or_an_input_error(magic, bod
 @FILE_FUZZ
 @given(magic=st.sampled_from(_AUDIO_MAGICS), body=st.binary(max_size=4096), suffix=st.sampled_from(_SUFFIXES))
 def test_audio_loader_turns_any_bytes_into_audio_or_an_input_error(magic, body, suffix):
-    from studio.audio import load_audio
+    from studio.voice.audio import load_audio
 
     path = _write(magic + body, suffix)
     try:
@@ -129,8 +167,11 @@ def test_audio_loader_turns_any_bytes_into_audio_or_an_input_error(magic, body, 
 
 
 @FILE_FUZZ
-@given(magic=st.sampled_from(_MAGICS + _AUDIO_MAGICS), body=st.binary(max_size=512),
-       kind=st.sampled_from(["image", "audio"]))
+@given(
+    magic=st.sampled_from(_MAGICS + _AUDIO_MAGICS),
+    body=st.binary(max_size=512),
+    kind=st.sampled_from(["image", "audio"]),
+)
 def test_upload_check_accepts_only_its_kind(magic, body, kind):
     from studio import safety
 
@@ -146,7 +187,7 @@ def test_upload_check_accepts_only_its_kind(magic, body, kind):
 
 @pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n" + b"\x00" * 16, b"\xff\xd8\xff" + b"\xff" * 64])
 def test_header_only_photos_are_input_errors(tmp_path, data):
-    from studio.photo import load_image
+    from studio.portrait.photo import load_image
 
     path = tmp_path / "x.png"
     path.write_bytes(data)
@@ -154,14 +195,18 @@ def test_header_only_photos_are_input_errors(tmp_path, data):
         load_image(path)
 
 
-_VIDEO_MAGICS = [b"", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom", b"\x1a\x45\xdf\xa3",
-                 b"RIFF\x00\x00\x00\x00AVI "]
+_VIDEO_MAGICS = [
+    b"",
+    b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom",
+    b"\x1a\x45\xdf\xa3",
+    b"RIFF\x00\x00\x00\x00AVI ",
+]
 
 
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(magic=st.sampled_from(_VIDEO_MAGICS), body=st.binary(max_size=2048))
 def test_verify_turns_any_bytes_into_a_report_or_an_input_error(magic, body):
-    from studio.provenance import verify_video
+    from studio.render.provenance import verify_video
 
     path = _write(magic + body, ".mp4")
     try:

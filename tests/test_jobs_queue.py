@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import with_prepared_models
+
 from studio.config import DEMO_PORTRAIT, StudioPaths
-from studio.render import RenderRequest
-from studio.render_queue import RenderQueue
+from studio.render.pipeline import RenderRequest
+from studio.render.queue import RenderQueue
+from studio.render.video import probe
 from studio.services import Studio
-from studio.video import probe
 
 pytestmark = pytest.mark.slow
 LONG = " ".join(f"This is sentence number {n} of a longer script, spoken slowly and clearly." for n in range(1, 9))
@@ -29,8 +29,10 @@ def request(out: Path, text: str, preset: str = "preview") -> RenderRequest:
 
 def streams(path: Path) -> tuple[dict, dict]:
     info = probe(path)
-    return (next(s for s in info["streams"] if s["type"] == "video"),
-            next(s for s in info["streams"] if s["type"] == "audio"))
+    return (
+        next(s for s in info["streams"] if s["type"] == "video"),
+        next(s for s in info["streams"] if s["type"] == "audio"),
+    )
 
 
 def test_two_queued_renders_both_finish_correctly(queue, tmp_path):

@@ -22,8 +22,9 @@ import pytest
 
 from engines import registry
 from engines.llm.base import LLMError
-from studio import assistant as asst
 from studio.errors import InputError, StudioError
+from studio.script import assistant as asst
+from studio.script import cleaning, prompts
 
 # ---------------------------------------------------------------------------------------------
 # A tiny transformers model, built offline
@@ -49,14 +50,26 @@ def build_tiny_qwen2(folder: Path) -> Path:
     tok = Tokenizer(models.BPE(vocab, merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   chat_template=template)
+    template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=template
+    )
     fast.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
-    config = Qwen2Config(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         eos_token_id=None, bos_token_id=None, pad_token_id=fast.pad_token_id)
+    config = Qwen2Config(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        eos_token_id=None,
+        bos_token_id=None,
+        pad_token_id=fast.pad_token_id,
+    )
     torch.manual_seed(0)
     Qwen2ForCausalLM(config).save_pretrained(folder)
     fast.save_pretrained(folder)
@@ -89,7 +102,7 @@ def test_transformers_streams_the_models_own_greedy_answer_piece_by_piece(tiny_m
     ids = llm._prompt_ids(MESSAGES)
     with torch.no_grad():
         out = llm.model.generate(**ids, max_new_tokens=30, do_sample=False, pad_token_id=llm.tokenizer.pad_token_id)
-    expected = llm.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    expected = llm.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "".join(pieces) == expected and expected.strip()
     assert llm.description == f"{tiny_model.name} via transformers"
 
@@ -106,8 +119,8 @@ def test_transformers_generation_stops_when_the_answer_is_closed(tiny_model):
 
 def test_transformers_back_end_through_the_assistant_grows_the_answer(assistant, tiny_model):
     choice = asst.ModelChoice(backend="transformers", model=str(tiny_model))
-    request = asst.DraftRequest(topic="bread", seconds=10)
-    texts = list(assistant.stream(choice, MESSAGES, request, asst.GenerationSettings(0.0, 20)))
+    request = prompts.DraftRequest(topic="bread", seconds=10)
+    texts = list(assistant.stream(choice, MESSAGES, request, prompts.GenerationSettings(0.0, 20)))
     assert len(texts) > 2 and all(b.startswith(a) for a, b in zip(texts, texts[1:]))
     assert assistant.model(choice).description.endswith("via transformers")
 
@@ -126,9 +139,16 @@ class ChatServer:
     """Serves ``GET /v1/models`` and streaming ``POST /v1/chat/completions`` (SSE); between the first
     and the second chunk it waits until the test releases it, to prove the client streams."""
 
-    def __init__(self, pieces=("Hello", " and", " welcome", " to", " the", " bakery", "!"), *, status=200,
-                 error_after: int | None = None, plain_json: bool = False, delay: float = 0.0,
-                 chunked: bool = False):
+    def __init__(
+        self,
+        pieces=("Hello", " and", " welcome", " to", " the", " bakery", "!"),
+        *,
+        status=200,
+        error_after: int | None = None,
+        plain_json: bool = False,
+        delay: float = 0.0,
+        chunked: bool = False,
+    ):
         self.pieces, self.status, self.error_after, self.plain_json = pieces, status, error_after, plain_json
         self.chunked = chunked  # HTTP/1.1 chunked transfer encoding, as Ollama and llama.cpp's server send
         self.delay = delay  # seconds between chunks
@@ -164,8 +184,9 @@ class ChatServer:
                     self.wfile.write(body)
                     return
                 if server.plain_json:
-                    body = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                                "content": "".join(server.pieces)}}]}).encode()
+                    body = json.dumps(
+                        {"choices": [{"message": {"role": "assistant", "content": "".join(server.pieces)}}]}
+                    ).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
@@ -190,8 +211,11 @@ class ChatServer:
                     if i == server.error_after:
                         self.wfile.write(b'data: {"error": {"message": "out of memory"}}\n\n')
                         break
-                    chunk = {"id": "c1", "object": "chat.completion.chunk",
-                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    chunk = {
+                        "id": "c1",
+                        "object": "chat.completion.chunk",
+                        "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                    }
                     try:
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
@@ -273,7 +297,7 @@ def test_unreachable_server_is_one_plain_error(assistant):
         port = s.getsockname()[1]
     choice = asst.ModelChoice(backend="server", url=f"127.0.0.1:{port}/v1", model="x")
     with pytest.raises(StudioError, match=f"no chat server answers at http://127.0.0.1:{port}/v1"):
-        list(assistant.stream(choice, MESSAGES, asst.DraftRequest(topic="x")))
+        list(assistant.stream(choice, MESSAGES, prompts.DraftRequest(topic="x")))
     with pytest.raises(InputError, match="enter the address of the chat server"):
         assistant.model(asst.ModelChoice(backend="server", url=" "))
 
@@ -281,7 +305,7 @@ def test_unreachable_server_is_one_plain_error(assistant):
 def test_stop_ends_the_answer_and_closes_the_servers_stream(assistant):
     with ChatServer() as server:
         choice = asst.ModelChoice(backend="server", url=server.url, model="tiny-chat")
-        stream = assistant.stream(choice, MESSAGES, asst.DraftRequest(topic="x"))
+        stream = assistant.stream(choice, MESSAGES, prompts.DraftRequest(topic="x"))
         assert next(stream) == "Hello"
         assistant.stop()
         server.release.set()
@@ -292,13 +316,15 @@ def test_stop_ends_the_answer_and_closes_the_servers_stream(assistant):
         choice = asst.ModelChoice(backend="server", url=server.url, model="tiny-chat")
         ticket = assistant.stops
         assistant.stop()
-        assert list(assistant.stream(choice, MESSAGES, asst.DraftRequest(topic="x"), since=ticket)) == []
+        assert list(assistant.stream(choice, MESSAGES, prompts.DraftRequest(topic="x"), since=ticket)) == []
     # the next answer is not affected by the earlier Stops
     with ChatServer() as server:
         server.release.set()
         choice = asst.ModelChoice(backend="server", url=server.url, model="tiny-chat")
-        assert list(assistant.stream(choice, MESSAGES, asst.DraftRequest(topic="x")))[-1] == \
-            "Hello and welcome to the bakery!"
+        assert (
+            list(assistant.stream(choice, MESSAGES, prompts.DraftRequest(topic="x")))[-1]
+            == "Hello and welcome to the bakery!"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,9 +350,9 @@ def test_builtin_model_streams_a_draft_through_llama_cpp(studio):
     assert warmed > 50  # the fixed system prompt is already evaluated
     loaded = helper.model(choice)
     assert loaded.description == f"{asst.BUILT_IN_GGUF} via llama.cpp" and loaded.notice == ""
-    request = asst.DraftRequest(topic="Sunny Bread, a neighbourhood bakery", preset="social-short", seconds=10)
-    messages = asst.build_messages(request, [], asst.draft_prompt(request))
-    texts = list(helper.stream(choice, messages, request, asst.GenerationSettings(temperature=0.0, max_tokens=24)))
+    request = prompts.DraftRequest(topic="Sunny Bread, a neighbourhood bakery", preset="social-short", seconds=10)
+    messages = prompts.build_messages(request, [], prompts.draft_prompt(request))
+    texts = list(helper.stream(choice, messages, request, prompts.GenerationSettings(temperature=0.0, max_tokens=24)))
     assert len(texts) > 5 and all(b.startswith(a) for a, b in zip(texts, texts[1:]))
     words = texts[-1].split()
     assert 8 <= len(words) <= 30 and any(w.strip(".,!").isalpha() for w in words)
@@ -368,7 +394,7 @@ def test_when_no_language_model_runs_the_template_drafts_and_says_so(assistant, 
     (tmp_path / asst.BUILT_IN_GGUF).write_bytes(b"GGUF")
     loaded = assistant.model(asst.ModelChoice())
     assert loaded.llm is None and "simple template" in loaded.notice
-    request = asst.DraftRequest(topic="Sunny Bread", seconds=20)
+    request = prompts.DraftRequest(topic="Sunny Bread", seconds=20)
     (draft,) = list(assistant.stream(asst.ModelChoice(), [], request))
     assert "Sunny Bread" in draft
 
@@ -378,61 +404,75 @@ def test_when_no_language_model_runs_the_template_drafts_and_says_so(assistant, 
 
 
 def test_the_four_prompt_presets_are_data_with_request_and_template():
-    presets = asst.prompt_presets()["presets"]
+    presets = prompts.prompt_presets()["presets"]
     assert set(presets) == {"product-intro", "lesson", "announcement", "social-short"}
     for preset in presets.values():
         assert preset["title"] and "{topic}" in preset["request"] and "{points_clause}" in preset["request"]
         assert preset["template"]["opening"] and preset["template"]["closing"]
-    defaults = asst.prompt_presets()["defaults"]
+    defaults = prompts.prompt_presets()["defaults"]
     assert 0 < defaults["temperature"] <= 1.0 and defaults["max_tokens"] > 0
 
 
 def test_brief_becomes_the_system_and_user_messages():
-    request = asst.DraftRequest(topic="Sunny Bread bakery", preset="announcement", seconds=30, tone="calm",
-                                language="German", key_points="- opens Monday\n- free coffee")
-    prompt = asst.draft_prompt(request)
+    request = prompts.DraftRequest(
+        topic="Sunny Bread bakery",
+        preset="announcement",
+        seconds=30,
+        tone="calm",
+        language="German",
+        key_points="- opens Monday\n- free coffee",
+    )
+    prompt = prompts.draft_prompt(request)
     assert "Sunny Bread bakery" in prompt and "opens Monday; free coffee" in prompt
     assert prompt.startswith("Write a short announcement")
-    system = asst.system_prompt(request)
+    system = prompts.system_prompt(request)
     assert f"about {round(30 * 2.6)} words (30 seconds spoken)" in system
     assert "Tone: calm" in system and "Language: German" in system and "[happy]" in system
-    assert "[happy]" not in asst.system_prompt(asst.DraftRequest(topic="x", emotion_tags=False))
+    assert "[happy]" not in prompts.system_prompt(prompts.DraftRequest(topic="x", emotion_tags=False))
 
 
 def test_chat_keeps_the_recent_turns_and_the_current_script_for_revisions():
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(20)]
-    messages = asst.build_messages(asst.DraftRequest(topic="x"), history, "make it shorter",
-                                   current_script="[happy] Old script.")
+    messages = prompts.build_messages(
+        prompts.DraftRequest(topic="x"), history, "make it shorter", current_script="[happy] Old script."
+    )
     assert messages[0]["role"] == "system" and "[happy] Old script." in messages[0]["content"]
     assert messages[-1] == {"role": "user", "content": "make it shorter"}
-    assert [m["content"] for m in messages[1:-1]] == [f"turn {i}" for i in range(20 - 2 * asst.MAX_HISTORY_TURNS, 20)]
+    assert [m["content"] for m in messages[1:-1]] == [
+        f"turn {i}" for i in range(20 - 2 * prompts.MAX_HISTORY_TURNS, 20)
+    ]
 
 
 def test_bad_briefs_are_refused_in_plain_words():
     with pytest.raises(InputError, match="type or dictate a message first"):
-        asst.build_messages(asst.DraftRequest(), [], "  ")
+        prompts.build_messages(prompts.DraftRequest(), [], "  ")
     with pytest.raises(InputError, match="the Topic field"):
-        asst.draft_prompt(asst.DraftRequest(topic=""))
+        prompts.draft_prompt(prompts.DraftRequest(topic=""))
     with pytest.raises(InputError, match="unknown prompt preset 'poem'"):
-        asst.draft_prompt(asst.DraftRequest(topic="x", preset="poem"))
+        prompts.draft_prompt(prompts.DraftRequest(topic="x", preset="poem"))
     with pytest.raises(InputError, match="between 3 seconds and 30 minutes"):
-        asst.draft_prompt(asst.DraftRequest(topic="x", seconds=4000))
+        prompts.draft_prompt(prompts.DraftRequest(topic="x", seconds=4000))
 
 
 def test_max_tokens_follows_the_target_length_unless_set():
-    short, long = asst.DraftRequest(topic="x", seconds=15), asst.DraftRequest(topic="x", seconds=120)
-    auto = asst.GenerationSettings()
+    short, long = prompts.DraftRequest(topic="x", seconds=15), prompts.DraftRequest(topic="x", seconds=120)
+    auto = prompts.GenerationSettings()
     assert auto.tokens_for(short) < auto.tokens_for(long)
     assert auto.tokens_for(long) >= long.words * 1.3  # room for the whole script
-    assert asst.GenerationSettings(max_tokens=64).tokens_for(long) == 64
+    assert prompts.GenerationSettings(max_tokens=64).tokens_for(long) == 64
 
 
 @pytest.mark.parametrize("seconds", [20, 45, 90])
 def test_template_draft_fits_the_target_length_and_uses_the_brief(seconds):
-    request = asst.DraftRequest(topic="Sunny Bread", preset="product-intro", seconds=seconds, tone="friendly",
-                                key_points="Fresh sourdough every morning\nOpen on Sundays")
-    draft = asst.template_draft(request)
-    from studio.script import analyze
+    request = prompts.DraftRequest(
+        topic="Sunny Bread",
+        preset="product-intro",
+        seconds=seconds,
+        tone="friendly",
+        key_points="Fresh sourdough every morning\nOpen on Sundays",
+    )
+    draft = cleaning.template_draft(request)
+    from studio.script.markup import analyze
 
     info = analyze(draft)
     assert "Sunny Bread" in draft and "Fresh sourdough every morning." in draft and "[happy]" in draft
@@ -441,14 +481,18 @@ def test_template_draft_fits_the_target_length_and_uses_the_brief(seconds):
 
 
 def test_model_answers_are_cleaned_into_script_markup():
-    answer = ("Sure! Here's your script:\n\n**Title: Sunny Bread**\n\n"
-              "Narrator: [Excited] Hello there! 🍞 (music swells) Welcome to **Sunny Bread**.\n\n"
-              "- Fresh bread every day\n- Coffee too\n\n[sad] We close on Mondays. [pause 1s] See you soon!\n\n"
-              "#bakery #bread\n\nLet me know if you'd like any changes!")
-    cleaned = asst.clean_script(answer)
-    assert cleaned == ("[happy] Hello there! Welcome to Sunny Bread.\n\nFresh bread every day.\nCoffee too.\n\n"
-                       "[sad] We close on Mondays. [pause 1s] See you soon!")
-    assert "[" not in asst.clean_script(answer, keep_tags=False)
+    answer = (
+        "Sure! Here's your script:\n\n**Title: Sunny Bread**\n\n"
+        "Narrator: [Excited] Hello there! 🍞 (music swells) Welcome to **Sunny Bread**.\n\n"
+        "- Fresh bread every day\n- Coffee too\n\n[sad] We close on Mondays. [pause 1s] See you soon!\n\n"
+        "#bakery #bread\n\nLet me know if you'd like any changes!"
+    )
+    cleaned = cleaning.clean_script(answer)
+    assert cleaned == (
+        "[happy] Hello there! Welcome to Sunny Bread.\n\nFresh bread every day.\nCoffee too.\n\n"
+        "[sad] We close on Mondays. [pause 1s] See you soon!"
+    )
+    assert "[" not in cleaning.clean_script(answer, keep_tags=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,20 +501,46 @@ def test_model_answers_are_cleaned_into_script_markup():
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     root = Path(__file__).resolve().parent.parent
-    return subprocess.run([sys.executable, str(root / "app.py"), *args], capture_output=True, text=True, cwd=root,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(root / "app.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=300,
+    )
 
 
 def test_cli_draft_from_a_local_server_writes_a_clean_script(tmp_path):
-    from studio.script import parse_script
+    from studio.script.markup import parse_script
 
-    answer = ("Sure! Here is your script:\n\n", "[happy] Meet Sunny Bread", ", the bakery on your corner.", "\n\n",
-              "[neutral] Fresh loaves every morning.", "\n\nLet me know if you want changes!")
+    answer = (
+        "Sure! Here is your script:\n\n",
+        "[happy] Meet Sunny Bread",
+        ", the bakery on your corner.",
+        "\n\n",
+        "[neutral] Fresh loaves every morning.",
+        "\n\nLet me know if you want changes!",
+    )
     with ChatServer(pieces=answer) as server:
         server.release.set()
         out = tmp_path / "draft.txt"
-        proc = cli("script", "draft", "--topic", "Sunny Bread", "--backend", "server", "--url", server.url,
-                   "--seconds", "20", "--temperature", "0.2", "--out", str(out))
+        proc = cli(
+            "script",
+            "draft",
+            "--topic",
+            "Sunny Bread",
+            "--backend",
+            "server",
+            "--url",
+            server.url,
+            "--seconds",
+            "20",
+            "--temperature",
+            "0.2",
+            "--out",
+            str(out),
+        )
     assert proc.returncode == 0, proc.stderr
     text = out.read_text(encoding="utf-8")
     assert text == "[happy] Meet Sunny Bread, the bakery on your corner.\n\n[neutral] Fresh loaves every morning.\n"
@@ -486,4 +556,5 @@ def test_cli_draft_with_the_template_and_a_bad_server_address():
     proc = cli("script", "draft", "--topic", "x", "--backend", "server", "--url", "http://127.0.0.1:9/v1")
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
-        "error: no chat server answers at http://127.0.0.1:9/v1: start it (e.g. `ollama serve`) or check the address"]
+        "error: no chat server answers at http://127.0.0.1:9/v1: start it (e.g. `ollama serve`) or check the address"
+    ]

@@ -28,8 +28,13 @@ def face():
     in_frame = transform_points(fbox.affine(320, 320), landmarks)
     box = face_box(in_frame)
     in_crop = transform_points(box.affine(SIZE, SIZE), in_frame)
-    return {"frame": frame, "box": box, "crop": crop_resize(frame, box, SIZE, SIZE), "lm": in_crop,
-            "mask": mouth_mask(in_crop, SIZE)}
+    return {
+        "frame": frame,
+        "box": box,
+        "crop": crop_resize(frame, box, SIZE, SIZE),
+        "lm": in_crop,
+        "mask": mouth_mask(in_crop, SIZE),
+    }
 
 
 def test_face_crop_puts_the_mouth_in_the_hidden_lower_half_and_the_eyes_above(face):
@@ -64,7 +69,7 @@ def test_paste_changes_nothing_outside_the_mask(face):
     out = paste(frame, loud, mask, box)
     changed = np.any(out != frame, axis=2)
     inside = np.zeros_like(changed)
-    inside[box.y:box.y + box.h, box.x:box.x + box.w] = True
+    inside[box.y : box.y + box.h, box.x : box.x + box.w] = True
     assert changed.any()
     assert not changed[~inside].any()
     # Along the crop's own square outline nothing changes: no box edge can show.

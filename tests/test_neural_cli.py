@@ -53,7 +53,9 @@ def test_engines_build_without_weights_says_what_to_download(tmp_path, monkeypat
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path))
     assert main(["engines", "build", "--allow-cpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: the neural lip-sync weights are not downloaded (musetalk-1.5, sd-vae-ft-mse, whisper-tiny)")
+    assert err.startswith(
+        "error: the neural lip-sync weights are not downloaded (musetalk-1.5, sd-vae-ft-mse, whisper-tiny)"
+    )
     assert "python app.py models fetch musetalk-1.5" in err and len(err.splitlines()) == 1
 
 
@@ -68,10 +70,28 @@ def test_render_with_the_neural_engine_on_this_machine_falls_back_and_tells_the_
     wav = tmp_path / "speech.wav"
     sf.write(wav, speech_like(0.8), 16_000)
     out = tmp_path / "clip.mp4"
-    proc = subprocess.run([sys.executable, str(ROOT / "app.py"), "render", "--portrait", "assets/portrait.png",
-                           "--audio", str(wav), "--preset", "preview", "--animator", "musetalk", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "render",
+            "--portrait",
+            "assets/portrait.png",
+            "--audio",
+            str(wav),
+            "--preset",
+            "preview",
+            "--animator",
+            "musetalk",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert proc.returncode == 0, proc.stderr
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note: ")]
     assert any("neural lip-sync" in n and "procedural animation instead" in n for n in notes), proc.stderr
@@ -91,8 +111,14 @@ def test_starting_the_app_imports_no_gpu_only_package_and_not_the_neural_stack()
         "print(json.dumps(sorted(sys.modules)), flush=True)\n"
         "import os; os._exit(0)\n"  # skip interpreter teardown: only the imports matter here
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert proc.returncode == 0, proc.stderr
     modules = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "studio.ui.models_tab" in modules  # the Models & Engines tab really was built
@@ -109,4 +135,3 @@ def test_neural_state_reads_weights_and_builds_from_disk_only(tmp_path):
     assert state["state"] == "weights missing"
     assert "download musetalk-1.5, sd-vae-ft-mse, whisper-tiny" in summary(state)
     assert np.isfinite(state["onnx_bytes"])
-

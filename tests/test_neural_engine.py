@@ -20,8 +20,15 @@ def _run(engine, seconds=0.4, start=0, stop=None, rig=None):
     image, landmarks = portrait()
     rig = rig or engine.prepare(image, landmarks, W, H, AnimationSettings())
     audio = speech_like(seconds)
-    track = engine.track(duration=seconds, fps=FPS, phonemes=None, audio=audio, sample_rate=16_000,
-                         emotions=(), settings=AnimationSettings())
+    track = engine.track(
+        duration=seconds,
+        fps=FPS,
+        phonemes=None,
+        audio=audio,
+        sample_rate=16_000,
+        emotions=(),
+        settings=AnimationSettings(),
+    )
     n = int(round(seconds * FPS))
     return rig, track, list(engine.frames(rig, track, start, n if stop is None else stop))
 
@@ -35,9 +42,15 @@ def cpu_run():
 
 # ------------------------------------------------------------------------- fallback chain
 
+
 def test_without_weights_it_animates_procedurally_and_says_what_to_download(tmp_path):
-    engine = NeuralLipSync(models_dir=tmp_path / "models", cache_dir=tmp_path, factory=cpu_factory(tmp_path / "e"),
-                           allow_cpu=True, torch_cuda=False)
+    engine = NeuralLipSync(
+        models_dir=tmp_path / "models",
+        cache_dir=tmp_path,
+        factory=cpu_factory(tmp_path / "e"),
+        allow_cpu=True,
+        torch_cuda=False,
+    )
     rig, track, frames = _run(engine, seconds=0.2)
     assert engine.provider == "procedural"
     assert not isinstance(rig, NeuralRig) and not isinstance(track, NeuralTrack)
@@ -105,13 +118,14 @@ def test_procedural_track_is_used_when_no_audio_is_given():
 
 # ------------------------------------------------------------------------- frames
 
+
 def test_neural_frames_move_only_the_mouth_region():
     engine, rig, _, frames = cpu_run()
     assert engine.provider == CPU and isinstance(rig, NeuralRig)
     assert len(frames) == 10 and all(f.shape == (H, W, 3) and f.dtype == np.uint8 for f in frames)
     mask_box = np.zeros((H, W), bool)
     f = rig.face
-    mask_box[max(f.y, 0):f.y + f.h, max(f.x, 0):f.x + f.w] = True
+    mask_box[max(f.y, 0) : f.y + f.h, max(f.x, 0) : f.x + f.w] = True
     for frame in frames:
         changed = np.any(frame != rig.background, axis=2)
         assert not changed[~mask_box].any()  # nothing outside the face crop moves
@@ -126,6 +140,7 @@ def test_frames_are_the_same_however_the_clip_is_chunked():
 
 
 # ------------------------------------------------------------------------- avatar preparation cache
+
 
 def test_avatar_preparation_is_cached_and_reused_across_renders(monkeypatch):
     engine, rig, _, _ = cpu_run()

@@ -61,11 +61,17 @@ def test_onnx_runtime_on_the_cpu_matches_pytorch(batch):
 def test_export_is_cached_by_key_and_redone_for_other_weights():
     models, calls = exported()
     nets = tiny_nets()
-    again = export.ensure_exported(scratch() / "export-test", lambda: pytest.fail("re-exported a cached model"),
-                                   spec_digest=nets.spec.digest(), weights="w1")
+    again = export.ensure_exported(
+        scratch() / "export-test",
+        lambda: pytest.fail("re-exported a cached model"),
+        spec_digest=nets.spec.digest(),
+        weights="w1",
+    )
     assert again.unet == models.unet and len(calls) == 1
     assert export.graph_metadata(models.unet)["studio.weights"] == "w1"
-    other = export.ensure_exported(scratch() / "export-test", lambda: nets, spec_digest=nets.spec.digest(), weights="w2")
+    other = export.ensure_exported(
+        scratch() / "export-test", lambda: nets, spec_digest=nets.spec.digest(), weights="w2"
+    )
     assert other.folder != models.folder
     assert export.graph_metadata(other.unet)["studio.weights"] == "w2"
     assert export.export_key(nets.spec.digest(), "w1") != export.export_key(nets.spec.digest(), "w2")
@@ -76,7 +82,9 @@ def test_an_unfinished_export_is_not_trusted(tmp_path):
     key = export.export_key(nets.spec.digest(), "w1")
     folder = tmp_path / f"musetalk-{key}"
     folder.mkdir()
-    (folder / "export.json").write_text('{"key": "%s", "unet": "unet.onnx", "vae_decoder": "vae_decoder.onnx", "weights": "w1"}' % key)
+    (folder / "export.json").write_text(
+        '{"key": "' + key + '", "unet": "unet.onnx", "vae_decoder": "vae_decoder.onnx", "weights": "w1"}'
+    )
     assert export.cached_export(tmp_path, "musetalk", key) is None  # graphs missing: export again
 
 
@@ -126,5 +134,8 @@ def test_graphs_over_the_protobuf_limit_keep_their_weights_in_one_data_file(tmp_
     lat, aud = _inputs(2, seed=5)
     session = cpu_factory().create(big.unet)
     small = cpu_factory().create(exported()[0].unet)
-    np.testing.assert_allclose(session.run(None, {"latents": lat, "audio": aud})[0],
-                               small.run(None, {"latents": lat, "audio": aud})[0], atol=1e-5)
+    np.testing.assert_allclose(
+        session.run(None, {"latents": lat, "audio": aud})[0],
+        small.run(None, {"latents": lat, "audio": aud})[0],
+        atol=1e-5,
+    )

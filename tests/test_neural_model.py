@@ -56,8 +56,12 @@ def test_weights_saved_in_the_released_layout_load_back_exactly():
         assert sa.keys() == sb.keys()
         assert all(np.array_equal(sa[k].numpy(), sb[k].numpy()) for k in sa)
     tiny = musetalk.tiny_spec()  # the sizes come back from the config files shipped beside the weights
-    assert (loaded.spec.image_size, loaded.spec.latent_size, loaded.spec.audio_tokens, loaded.spec.audio_dim) == \
-        (tiny.image_size, tiny.latent_size, tiny.audio_tokens, tiny.audio_dim)
+    assert (loaded.spec.image_size, loaded.spec.latent_size, loaded.spec.audio_tokens, loaded.spec.audio_dim) == (
+        tiny.image_size,
+        tiny.latent_size,
+        tiny.audio_tokens,
+        tiny.audio_dim,
+    )
 
 
 def test_missing_weights_are_named_by_their_model_manager_entry(tmp_path):
@@ -110,7 +114,10 @@ def test_reference_latents_hide_the_mouth_half_and_keep_the_reference():
     masked, reference = lat[:4], lat[4:]
     half = nets.spec.latent_size // 2
     # The top halves saw the same pixels; the bottom half of the masked input saw black.
-    assert np.abs(masked[:, :half - 1] - reference[:, :half - 1]).mean() < np.abs(masked[:, half + 1:] - reference[:, half + 1:]).mean()
+    assert (
+        np.abs(masked[:, : half - 1] - reference[:, : half - 1]).mean()
+        < np.abs(masked[:, half + 1 :] - reference[:, half + 1 :]).mean()
+    )
     with pytest.raises(ValueError, match="pixels"):
         nets.reference_latents(np.zeros((size + 1, size, 3), np.uint8))
 

@@ -47,8 +47,9 @@ def test_torch_path_matches_the_pytorch_reference(batch):
 
 def test_fused_qkv_projections_give_the_same_result():
     fused = TorchLipSync(musetalk.build_random(musetalk.tiny_spec(), seed=0), device="cpu", fuse_qkv=True)
-    plain = TorchLipSync(musetalk.build_random(musetalk.tiny_spec(), seed=0), device="cpu", fuse_qkv=False,
-                         channels_last=False)
+    plain = TorchLipSync(
+        musetalk.build_random(musetalk.tiny_spec(), seed=0), device="cpu", fuse_qkv=False, channels_last=False
+    )
     lat, aud = _inputs(2)
     np.testing.assert_allclose(fused.generate(lat, aud), plain.generate(lat, aud), atol=0.05)
 
@@ -68,15 +69,18 @@ def test_gpu_side_paste_matches_the_numpy_paste():
     # Nothing outside the face box changes.
     f = rig.face
     keep = np.ones((H, W), bool)
-    keep[max(f.y, 0):f.y + f.h, max(f.x, 0):f.x + f.w] = False
+    keep[max(f.y, 0) : f.y + f.h, max(f.x, 0) : f.x + f.w] = False
     assert np.array_equal(gpu[0][keep], rig.background[keep])
 
 
 def test_engine_on_the_torch_path_draws_the_same_frames_as_on_onnx_runtime():
     engine, rig, track, frames = onnx_engine_run()
     other = NeuralLipSync(cache_dir=engine.cache_dir, torch_cuda=False)
-    other.use(musetalk.build_random(musetalk.tiny_spec(), seed=0),
-              TorchLipSync(musetalk.build_random(musetalk.tiny_spec(), seed=0), device="cpu"), engine.model_digest)
+    other.use(
+        musetalk.build_random(musetalk.tiny_spec(), seed=0),
+        TorchLipSync(musetalk.build_random(musetalk.tiny_spec(), seed=0), device="cpu"),
+        engine.model_digest,
+    )
     mine = list(other.frames(rig, track, 0, 6))
     assert len(mine) == 6
     for a, b in zip(frames, mine):

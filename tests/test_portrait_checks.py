@@ -13,12 +13,12 @@ import math
 import cv2
 import numpy as np
 import pytest
+from conftest import DEMO_PORTRAIT
 from PIL import Image
 
-from studio import faces, portrait
-from studio.portrait import FAIL, REJECTED, USABLE, USABLE_WITH_WARNINGS, check_portrait, check_portrait_file
-
-from conftest import DEMO_PORTRAIT
+from studio.portrait import checks as portrait
+from studio.portrait import faces
+from studio.portrait.checks import FAIL, REJECTED, USABLE, USABLE_WITH_WARNINGS, check_portrait, check_portrait_file
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def _depth68() -> np.ndarray:
     """Generic depth of the 68 iBUG points in mm behind the nose tip (rounded head averages)."""
     z = np.zeros(68)
     t = (np.arange(17) - 8) / 8.0
-    z[:17] = 22 + 75 * t ** 2  # jaw: chin near, ears far
+    z[:17] = 22 + 75 * t**2  # jaw: chin near, ears far
     z[17:27] = [44, 38, 33, 30, 28, 28, 30, 33, 38, 44]  # brows
     z[27:31] = [24, 17, 10, 0]  # nose bridge to tip
     z[31:36] = [14, 11, 10, 11, 14]  # nostrils
@@ -69,7 +69,9 @@ def turn_head(img: np.ndarray, lm: np.ndarray, yaw_deg: float) -> np.ndarray:
     k = np.linalg.norm(lm[45] - lm[36]) / 90.0  # pixels per mm
     xc, th = lm[27, 0], math.radians(yaw_deg)  # turning about the nose bridge column
     lift = lm[8, 1] - lm[27, 1]
-    forehead = np.array([lm[19] + (0, -0.5 * lift), lm[24] + (0, -0.5 * lift), (lm[19] + lm[24]) / 2 + (0, -0.55 * lift)])
+    forehead = np.array(
+        [lm[19] + (0, -0.5 * lift), lm[24] + (0, -0.5 * lift), (lm[19] + lm[24]) / 2 + (0, -0.55 * lift)]
+    )
     src = np.vstack([lm, forehead])
     z = np.concatenate([_depth68(), [50, 50, 45]])
     dst = src.copy()
@@ -77,7 +79,9 @@ def turn_head(img: np.ndarray, lm: np.ndarray, yaw_deg: float) -> np.ndarray:
     h, w = img.shape[:2]
     c, r = lm.mean(0), 1.25 * np.ptp(lm, axis=0).max()
     ring = c + r * np.array([[math.cos(a), math.sin(a)] for a in np.linspace(0, 2 * math.pi, 16, endpoint=False)])
-    edges = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1], [w / 2, 0], [w - 1, h / 2], [w / 2, h - 1], [0, h / 2]])
+    edges = np.array(
+        [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1], [w / 2, 0], [w - 1, h / 2], [w / 2, h - 1], [0, h / 2]]
+    )
     src, dst = np.vstack([src, ring, edges]), np.clip(np.vstack([dst, ring, edges]), 0, [w - 1, h - 1])
     sub = cv2.Subdiv2D((-1, -1, w + 2, h + 2))
     for x, y in dst:
@@ -124,8 +128,10 @@ BAD = {
     "cheek_cut_off": (lambda: scaled(demo(), BIG)[:, 380:], "framing"),
     "shrunk": (lambda: scaled(demo(), 0.45), "face_size"),
     "two_faces_side_by_side": (lambda: np.concatenate([demo(), demo()[:, ::-1]], axis=1), "faces"),
-    "no_face_gradient": (lambda: np.tile(np.linspace(0, 255, 640, dtype=np.float32)[None, :, None], (480, 1, 3))
-                         .astype(np.uint8), "faces"),
+    "no_face_gradient": (
+        lambda: np.tile(np.linspace(0, 255, 640, dtype=np.float32)[None, :, None], (480, 1, 3)).astype(np.uint8),
+        "faces",
+    ),
     "no_face_background": (lambda: scaled(demo()[300:, 300:], 2.4), "faces"),
 }
 
@@ -156,8 +162,18 @@ def test_demo_portrait_is_usable_and_reports_every_check(face):
     report = check_portrait_file(DEMO_PORTRAIT, face)
     assert report.verdict == USABLE
     names = [c.name for c in report.checks]
-    assert names == ["resolution", "faces", "face_size", "framing", "head_pose", "sharpness", "exposure",
-                     "contrast", "lighting", "landmark_fit"]
+    assert names == [
+        "resolution",
+        "faces",
+        "face_size",
+        "framing",
+        "head_pose",
+        "sharpness",
+        "exposure",
+        "contrast",
+        "lighting",
+        "landmark_fit",
+    ]
     for c in report.checks:
         assert c.status == "ok" and c.threshold and c.message
     pose = report.checks[names.index("head_pose")].value
@@ -221,7 +237,7 @@ def test_covered_mouth_is_flagged(face):
     pts = check_portrait(img, face).face.landmarks
     x0, y0 = pts[48:60].min(0) - 6
     x1, y1 = pts[48:60].max(0) + 6
-    img[int(y0):int(y1), int(x0):int(x1)] = (200, 170, 150)  # a flat, skin-coloured patch: a hand
+    img[int(y0) : int(y1), int(x0) : int(x1)] = (200, 170, 150)  # a flat, skin-coloured patch: a hand
     report = check_portrait(img, face)
     fit = next(c for c in report.checks if c.name == "landmark_fit")
     assert fit.status in ("warn", "fail") and "mouth" in fit.message, fit
@@ -245,8 +261,10 @@ def test_head_pose_recovers_known_angles():
         lm = np.zeros((68, 2))
         lm[idx] = px
         pose = portrait.head_pose(lm, (w, h))
-        assert abs(pose["yaw"] - yaw) < 1.5 and abs(pose["pitch"] - pitch) < 1.5 and abs(pose["roll"] - roll) < 1.5, \
-            ((yaw, pitch, roll), pose)
+        assert abs(pose["yaw"] - yaw) < 1.5 and abs(pose["pitch"] - pitch) < 1.5 and abs(pose["roll"] - roll) < 1.5, (
+            (yaw, pitch, roll),
+            pose,
+        )
 
 
 def test_primary_face_refuses_no_face_and_two_faces(face):
@@ -277,7 +295,7 @@ def test_annotated_photo_marks_the_face(face):
     changed = np.any(out != plain, axis=2)
     # The drawing is on the face box and the landmarks, not elsewhere.
     assert changed.sum() > 500
-    assert changed[y0 - 4:y1 + 5, x0 - 4:x1 + 5].sum() > 0.9 * changed.sum()
+    assert changed[y0 - 4 : y1 + 5, x0 - 4 : x1 + 5].sum() > 0.9 * changed.sum()
 
 
 def test_a_photo_too_blurred_or_dark_to_find_a_face_says_so(face):

@@ -8,9 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import DEMO_PORTRAIT
+from PIL import Image
 
 pytest.importorskip("face_alignment", reason="face-alignment is not installed (pip install --no-deps face-alignment)")
 pytest.importorskip("skimage", reason="face-alignment needs scikit-image")
@@ -68,8 +67,8 @@ def test_fan_comes_through_the_model_manager(tmp_path, random_weights):
     from studio import models
     from studio.config import StudioPaths
     from studio.errors import InputError
-    from studio.faces import FAN_MODELS, face_engine
-    from studio.portrait import check_portrait
+    from studio.portrait.checks import check_portrait
+    from studio.portrait.faces import FAN_MODELS, face_engine
     from studio.services import Studio
 
     studio = Studio(StudioPaths(tmp_path / "home"))

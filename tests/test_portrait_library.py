@@ -11,19 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DEMO_PORTRAIT
 from PIL import Image
 
 from studio.errors import InputError, RejectedError
-
-from conftest import DEMO_PORTRAIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def library(tmp_path, studio):
-    from studio.avatars import AvatarLibrary
     from studio.config import StudioPaths
+    from studio.portrait.avatars import AvatarLibrary
 
     # A fresh data folder, the session's face engine (loaded once).
     return AvatarLibrary(StudioPaths(tmp_path / "home").ensure(), studio=studio)
@@ -95,7 +94,7 @@ def test_list_rename_remove(library):
 
 
 def test_render_finds_avatar_photo(library, studio):
-    from studio.jobs import portrait_path
+    from studio.render.jobs import portrait_path
 
     avatar = library.add("for-render", DEMO_PORTRAIT)
 
@@ -107,9 +106,14 @@ def test_render_finds_avatar_photo(library, studio):
 
 # -- command line ---------------------------------------------------------------------------
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), "portrait", *args], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "STUDIO_HOME": str(home), "PYTHONWARNINGS": "ignore"},
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "portrait", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "STUDIO_HOME": str(home), "PYTHONWARNINGS": "ignore"},
+        timeout=300,
+    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -128,7 +132,9 @@ def test_cli_check_prints_json_and_exit_codes(tmp_path):
     assert {c["name"]: c["status"] for c in report["checks"]}["head_pose"] == "ok"
 
     grad = tmp_path / "gradient.png"
-    Image.fromarray(np.tile(np.linspace(0, 255, 600, dtype=np.float32)[None, :, None], (400, 1, 3)).astype(np.uint8)).save(grad)
+    Image.fromarray(
+        np.tile(np.linspace(0, 255, 600, dtype=np.float32)[None, :, None], (400, 1, 3)).astype(np.uint8)
+    ).save(grad)
     rejected = cli(home, "check", str(grad))
     assert rejected.returncode == 3
     assert json.loads(rejected.stdout)["verdict"] == "rejected"

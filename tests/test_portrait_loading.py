@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import DEMO_PORTRAIT
 from PIL import Image
 
 from studio.errors import InputError
-from studio.photo import BACKDROP, MAX_PIXELS, WORK_MAX_SIDE, read_photo
-from studio.portrait import REJECTED, check_portrait
-
-from conftest import DEMO_PORTRAIT
+from studio.portrait.checks import REJECTED, check_portrait
+from studio.portrait.photo import BACKDROP, MAX_PIXELS, WORK_MAX_SIDE, read_photo
 
 
 def demo() -> np.ndarray:
@@ -109,7 +108,7 @@ def test_large_exif_rotated_jpeg_reports_its_upright_size(tmp_path):
 
 
 def test_decompression_bomb_is_refused_with_a_clear_message(tmp_path):
-    side = int(MAX_PIXELS ** 0.5) + 200
+    side = int(MAX_PIXELS**0.5) + 200
     path = tmp_path / "bomb.png"
     Image.new("1", (side, side)).save(path)  # a few KB on disk, ~80 megapixels decoded
     assert path.stat().st_size < 2_000_000

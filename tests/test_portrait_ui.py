@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import DEMO_PORTRAIT
+from PIL import Image
 from test_ui_browser import CHROMIUM, server  # noqa: F401 - the shared studio server fixture
 
 
 def test_report_html_has_a_light_per_check_and_says_what_to_change(studio):
-    from studio.portrait import check_portrait
+    from studio.portrait.checks import check_portrait
     from studio.ui.portrait_tab import checks_html
 
     img = np.asarray(Image.open(DEMO_PORTRAIT).convert("RGB"))
@@ -48,8 +47,10 @@ def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_
     shots = Path(os.environ.get("UI_SCREENSHOTS", tmp_path_factory.mktemp("portrait-shots")))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.set_default_timeout(120_000)
         page.goto(server, wait_until="load")

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio import provenance
 from studio.cli import main
-from studio.video import VideoWriter, probe
+from studio.render import provenance
+from studio.render.video import VideoWriter, probe
 
 
 def _ffmpeg() -> str:
@@ -21,8 +21,24 @@ def _ffmpeg() -> str:
 
 
 def _reencode(src: Path, dst: Path, *args: str) -> Path:
-    subprocess.run([_ffmpeg(), "-y", "-nostdin", "-loglevel", "error", "-i", str(src), "-c:v", "libx264", *args,
-                    "-c:a", "copy", str(dst)], check=True)
+    subprocess.run(
+        [
+            _ffmpeg(),
+            "-y",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            str(src),
+            "-c:v",
+            "libx264",
+            *args,
+            "-c:a",
+            "copy",
+            str(dst),
+        ],
+        check=True,
+    )
     return dst
 
 
@@ -73,7 +89,7 @@ def test_watermark_is_invisible_and_changes_only_brightness(portrait_frames):
     marked = provenance.watermark_frame(frame)
     diff = marked.astype(np.int16) - frame.astype(np.int16)
     mse = float(np.mean(diff.astype(np.float64) ** 2))
-    assert 10 * np.log10(255 ** 2 / mse) > 42  # PSNR, dB
+    assert 10 * np.log10(255**2 / mse) > 42  # PSNR, dB
     assert np.abs(diff).max() <= provenance.STEP / 2 + 1
     # The same change on R, G and B: colour is untouched (except where clipping at 0/255).
     assert np.mean(np.ptp(diff, axis=2) <= 1) > 0.99
@@ -133,11 +149,15 @@ def test_payload_checksum_rejects_a_damaged_payload():
 
 
 def test_render_with_watermark_exports_tags_watermark_and_manifest(tmp_path, studio, demo_portrait):
-    from studio.render import RenderJob, RenderRequest
+    from studio.render.pipeline import RenderJob, RenderRequest
 
     out = tmp_path / "hello.mp4"
-    result = RenderJob(studio, RenderRequest(portrait=demo_portrait, out=out, text="Hello there, this is a test.",
-                                             preset="512", watermark=True)).run()
+    result = RenderJob(
+        studio,
+        RenderRequest(
+            portrait=demo_portrait, out=out, text="Hello there, this is a test.", preset="512", watermark=True
+        ),
+    ).run()
     tags = probe(result.video)["metadata"]
     assert "AI-generated" in tags["comment"]
     manifest = json.loads(result.manifest.read_text())
@@ -151,7 +171,7 @@ def test_render_with_watermark_exports_tags_watermark_and_manifest(tmp_path, stu
 
 
 def test_render_without_watermark_still_tags_the_export(tmp_path, studio, demo_portrait):
-    from studio.render import RenderJob, RenderRequest
+    from studio.render.pipeline import RenderJob, RenderRequest
 
     out = tmp_path / "plain.mp4"
     result = RenderJob(studio, RenderRequest(portrait=demo_portrait, out=out, text="Hello there.", preset="512")).run()
@@ -181,8 +201,12 @@ def test_verify_reads_what_it_can_of_a_truncated_download(tmp_path, portrait_fra
 
 
 def test_verify_never_prints_control_characters_from_a_hostile_file(tmp_path, portrait_frames, capsys):
-    hostile = {"comment": "AI-generated \x1b[2J\x1b[31mgotcha", "synopsis": json.dumps(
-        {"tool": "Avatar Studio", "ai_generated": True, "version": "\x1b]0;title\x07", "models": ["\x1b[1m"]})}
+    hostile = {
+        "comment": "AI-generated \x1b[2J\x1b[31mgotcha",
+        "synopsis": json.dumps(
+            {"tool": "Avatar Studio", "ai_generated": True, "version": "\x1b]0;title\x07", "models": ["\x1b[1m"]}
+        ),
+    }
     video = _write(tmp_path / "hostile.mp4", portrait_frames[:10], metadata=hostile, mark=False)
     assert main(["verify", str(video)]) == 0
     assert "\x1b" not in capsys.readouterr().out

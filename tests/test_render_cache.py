@@ -7,17 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import with_prepared_models
+
 from studio.config import DEMO_PORTRAIT, StudioPaths
 from studio.errors import CancelledError
-from studio.render import RenderJob, RenderRequest
+from studio.render.pipeline import RenderJob, RenderRequest
+from studio.render.video import probe
 from studio.services import Studio
 from studio.storage import read_npz
-from studio.video import probe
 
-FOUR = ("[happy] The first sentence is short. The second one is a little longer than that. "
-        "[sad] The third sentence will be edited. [neutral] The fourth sentence closes the script.")
+FOUR = (
+    "[happy] The first sentence is short. The second one is a little longer than that. "
+    "[sad] The third sentence will be edited. [neutral] The fourth sentence closes the script."
+)
 EDITED = FOUR.replace("The third sentence will be edited.", "This third sentence was rewritten by the user.")
 
 
@@ -74,7 +76,7 @@ def test_damaged_chunk_is_discarded_and_rendered_again(studio, tmp_path):
     chunks = sorted((studio.paths.cache / "chunks").glob("*/*.mp4"), key=lambda p: p.stat().st_mtime)
     victim = chunks[-1]
     data = bytearray(victim.read_bytes())
-    data[len(data) // 2: len(data) // 2 + 64] = b"\0" * 64
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
     victim.write_bytes(bytes(data))
     again = render(studio, tmp_path / "again.mp4", FOUR)
     assert again.chunks_reused == again.chunks - 1
@@ -107,9 +109,12 @@ def test_cancelled_render_keeps_the_existing_export_and_leaves_no_temp_files(stu
     out = tmp_path / "keep.mp4"
     out.write_bytes(b"previous export")
     cancel = threading.Event()
-    job = RenderJob(studio, RenderRequest(portrait=DEMO_PORTRAIT, out=out, text=EDITED + " And a brand new ending.",
-                                          preset="preview"),
-                    cancel=cancel, on_chunk=lambda ready: cancel.set())
+    job = RenderJob(
+        studio,
+        RenderRequest(portrait=DEMO_PORTRAIT, out=out, text=EDITED + " And a brand new ending.", preset="preview"),
+        cancel=cancel,
+        on_chunk=lambda ready: cancel.set(),
+    )
     with pytest.raises(CancelledError):
         job.run()
     assert out.read_bytes() == b"previous export"
@@ -136,8 +141,10 @@ def test_uploaded_audio_renders_in_windows_that_are_reused_and_stay_in_sync(stud
     sf.write(tmp_path / "talk.wav", 0.3 * bursts * np.sin(2 * np.pi * 160 * t), sr)
 
     def run(name: str):
-        return RenderJob(studio, RenderRequest(portrait=DEMO_PORTRAIT, out=tmp_path / name, audio=tmp_path / "talk.wav",
-                                               preset="preview")).run()
+        return RenderJob(
+            studio,
+            RenderRequest(portrait=DEMO_PORTRAIT, out=tmp_path / name, audio=tmp_path / "talk.wav", preset="preview"),
+        ).run()
 
     first = run("a.mp4")
     again = run("b.mp4")

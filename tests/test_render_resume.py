@@ -14,15 +14,17 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import with_prepared_models
-from studio.video import probe
+
+from studio.render.video import probe
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ("[happy] Hello and welcome to the studio. This video is rendered one sentence at a time. "
-          "[neutral] Each sentence becomes a chunk on disk. A killed render keeps the chunks it finished. "
-          "[surprised] Running it again picks up where it stopped! [neutral] The result has the same length. "
-          "Sound and picture stay in sync. Thank you for watching.")
+SCRIPT = (
+    "[happy] Hello and welcome to the studio. This video is rendered one sentence at a time. "
+    "[neutral] Each sentence becomes a chunk on disk. A killed render keeps the chunks it finished. "
+    "[surprised] Running it again picks up where it stopped! [neutral] The result has the same length. "
+    "Sound and picture stay in sync. Thank you for watching."
+)
 pytestmark = pytest.mark.slow
 SENTENCES = 8
 
@@ -32,8 +34,17 @@ def new_home(root: Path) -> Path:
 
 
 def render_cmd(out: Path) -> list[str]:
-    return [sys.executable, str(ROOT / "app.py"), "render", "--portrait", "assets/portrait.png", "--text", SCRIPT,
-            "--out", str(out)]
+    return [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "render",
+        "--portrait",
+        "assets/portrait.png",
+        "--text",
+        SCRIPT,
+        "--out",
+        str(out),
+    ]
 
 
 def env_for(home: Path) -> dict[str, str]:
@@ -63,8 +74,10 @@ def frames_of(path: Path) -> list[np.ndarray]:
 
 def streams(path: Path) -> tuple[dict, dict]:
     info = probe(path)
-    return (next(s for s in info["streams"] if s["type"] == "video"),
-            next(s for s in info["streams"] if s["type"] == "audio"))
+    return (
+        next(s for s in info["streams"] if s["type"] == "video"),
+        next(s for s in info["streams"] if s["type"] == "audio"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +86,9 @@ def resumed(tmp_path_factory):
     home = new_home(root)
     out = root / "resumed.mp4"
     out.write_bytes(b"the previous export")
-    proc = subprocess.Popen(render_cmd(out), cwd=ROOT, env=env_for(home), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        render_cmd(out), cwd=ROOT, env=env_for(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 600
     while chunks_done(home) < 3 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)

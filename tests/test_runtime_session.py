@@ -41,7 +41,7 @@ class FakeSession:
         self.broken, self.run_fails, self.dropped = set(broken), set(run_fails), set(dropped)
 
     def __call__(self, path, sess_options=None, providers=()):
-        name, opts = (providers[0] if isinstance(providers[0], tuple) else (providers[0], {}))
+        name, opts = providers[0] if isinstance(providers[0], tuple) else (providers[0], {})
         FakeSession.created.append((name, opts))
         if name in self.broken:
             raise RuntimeError(f"{name} failed to initialise")
@@ -111,14 +111,29 @@ def test_profile_shapes_reach_tensorrt(tmp_path, double_model):
     assert opts["trt_profile_max_shapes"] == "x:32x3"
 
 
-KEY = EngineKey(model_sha256="a" * 64, gpu_name="NVIDIA GeForce RTX 4090", compute_capability="8.9",
-                tensorrt_version="10.13", ort_version="1.31.1", precision="fp16", profile="static")
+KEY = EngineKey(
+    model_sha256="a" * 64,
+    gpu_name="NVIDIA GeForce RTX 4090",
+    compute_capability="8.9",
+    tensorrt_version="10.13",
+    ort_version="1.31.1",
+    precision="fp16",
+    profile="static",
+)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("model_sha256", "b" * 64), ("gpu_name", "NVIDIA H100"), ("compute_capability", "9.0"),
-    ("tensorrt_version", "10.14"), ("ort_version", "1.32.0"), ("precision", "fp32"), ("profile", "min[x:1x3]"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("model_sha256", "b" * 64),
+        ("gpu_name", "NVIDIA H100"),
+        ("compute_capability", "9.0"),
+        ("tensorrt_version", "10.14"),
+        ("ort_version", "1.32.0"),
+        ("precision", "fp32"),
+        ("profile", "min[x:1x3]"),
+    ],
+)
 def test_engine_cache_folder_changes_with_every_key_part(field, value):
     assert EngineCache("/c").folder(replace(KEY, **{field: value})) != EngineCache("/c").folder(KEY)
 

@@ -91,33 +91,39 @@ def _wav(seconds=0.5, rate=16000) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("kind,data,expected", [
-    ("image", _png(), "png"),
-    ("image", b"\xff\xd8\xff\xe0" + b"\x00" * 60, "jpeg"),
-    ("image", b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 40, "webp"),
-    ("audio", _wav(), "wav"),
-    ("audio", b"ID3\x04" + b"\x00" * 60, "mp3"),
-    ("audio", b"\xff\xfb\x90\x64" + b"\x00" * 60, "mp3"),
-    ("audio", b"fLaC" + b"\x00" * 60, "flac"),
-    ("audio", b"OggS" + b"\x00" * 60, "ogg"),
-    ("audio", b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 60, "m4a"),
-])
+@pytest.mark.parametrize(
+    "kind,data,expected",
+    [
+        ("image", _png(), "png"),
+        ("image", b"\xff\xd8\xff\xe0" + b"\x00" * 60, "jpeg"),
+        ("image", b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 40, "webp"),
+        ("audio", _wav(), "wav"),
+        ("audio", b"ID3\x04" + b"\x00" * 60, "mp3"),
+        ("audio", b"\xff\xfb\x90\x64" + b"\x00" * 60, "mp3"),
+        ("audio", b"fLaC" + b"\x00" * 60, "flac"),
+        ("audio", b"OggS" + b"\x00" * 60, "ogg"),
+        ("audio", b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 60, "m4a"),
+    ],
+)
 def test_accepts_expected_types_by_content(tmp_path, kind, data, expected):
     path = tmp_path / "upload.bin"  # the extension says nothing: the content decides
     path.write_bytes(data)
     assert safety.check_upload(path, kind).type == expected
 
 
-@pytest.mark.parametrize("kind,data,name", [
-    ("image", b"<html><script>alert(1)</script></html>", "face.png"),
-    ("image", b"MZ\x90\x00\x03" + b"\x00" * 100, "face.jpg"),  # a Windows executable
-    ("image", b"PK\x03\x04" + b"\x00" * 100, "face.webp"),  # a zip archive
-    ("image", b"GIF89a" + b"\x00" * 100, "face.gif"),  # an image, but not one of ours
-    ("image", _wav(), "face.png"),  # a recording named like a photo
-    ("audio", _png(), "voice.wav"),  # a photo named like a recording
-    ("audio", b"#!/bin/sh\nrm -rf /\n", "voice.mp3"),
-    ("audio", b"%PDF-1.7\n" + b"\x00" * 100, "voice.m4a"),
-])
+@pytest.mark.parametrize(
+    "kind,data,name",
+    [
+        ("image", b"<html><script>alert(1)</script></html>", "face.png"),
+        ("image", b"MZ\x90\x00\x03" + b"\x00" * 100, "face.jpg"),  # a Windows executable
+        ("image", b"PK\x03\x04" + b"\x00" * 100, "face.webp"),  # a zip archive
+        ("image", b"GIF89a" + b"\x00" * 100, "face.gif"),  # an image, but not one of ours
+        ("image", _wav(), "face.png"),  # a recording named like a photo
+        ("audio", _png(), "voice.wav"),  # a photo named like a recording
+        ("audio", b"#!/bin/sh\nrm -rf /\n", "voice.mp3"),
+        ("audio", b"%PDF-1.7\n" + b"\x00" * 100, "voice.m4a"),
+    ],
+)
 def test_refuses_wrong_content_whatever_the_extension(tmp_path, kind, data, name):
     path = tmp_path / name
     path.write_bytes(data)
@@ -164,17 +170,20 @@ def test_messages_never_echo_control_characters(tmp_path):
     assert "\x1b" not in str(err.value)
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("../../etc/passwd", "passwd"),
-    ("..\\..\\x", "x"),
-    ("C:\\Users\\me\\photo 1.JPG", "photo-1.jpg"),
-    ("/abs/path/.bashrc", "bashrc"),
-    ("nul\x00byte.png", "nulbyte.png"),
-    ("café.webp", "cafe.webp"),
-    ("名前.png", "upload.png"),
-    ("..", "upload"),
-    ("", "upload"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\x", "x"),
+        ("C:\\Users\\me\\photo 1.JPG", "photo-1.jpg"),
+        ("/abs/path/.bashrc", "bashrc"),
+        ("nul\x00byte.png", "nulbyte.png"),
+        ("café.webp", "cafe.webp"),
+        ("名前.png", "upload.png"),
+        ("..", "upload"),
+        ("", "upload"),
+    ],
+)
 def test_safe_filename_keeps_only_a_plain_name(name, expected):
     assert safety.safe_filename(name) == expected
 
@@ -209,7 +218,7 @@ def paths(tmp_path) -> StudioPaths:
 
 @pytest.mark.parametrize("name", TRAVERSAL_NAMES)
 def test_project_names_stay_inside_projects(paths, name):
-    from studio.projects import delete_project, list_projects, load_project, save_project
+    from studio.script.projects import delete_project, list_projects, load_project, save_project
 
     before = set(paths.home.parent.rglob("*"))
     try:
@@ -227,7 +236,7 @@ def test_project_names_stay_inside_projects(paths, name):
 
 
 def test_project_traversal_cannot_read_or_delete_outside(paths):
-    from studio.projects import delete_project, load_project
+    from studio.script.projects import delete_project, load_project
 
     secret = paths.home / "secret"
     secret.mkdir()
@@ -249,7 +258,7 @@ def _fake_voice(paths: StudioPaths, key: str) -> Path:
 
 @pytest.mark.parametrize("name", TRAVERSAL_NAMES)
 def test_voice_names_stay_inside_voices(paths, name):
-    from studio.voices import VoiceLibrary
+    from studio.voice.profiles import VoiceLibrary
 
     lib = VoiceLibrary(paths)
     outside = paths.home / "victim"
@@ -275,7 +284,7 @@ def test_voice_names_stay_inside_voices(paths, name):
 
 
 def test_voice_add_refuses_a_traversal_name_that_sanitises_to_nothing(paths, tmp_path):
-    from studio.voices import VoiceLibrary
+    from studio.voice.profiles import VoiceLibrary
 
     with pytest.raises(InputError):
         VoiceLibrary(paths).add("../..", tmp_path / "whatever.wav")
@@ -284,7 +293,7 @@ def test_voice_add_refuses_a_traversal_name_that_sanitises_to_nothing(paths, tmp
 
 @pytest.mark.parametrize("name", ["../../evil", "..\\..\\evil", "/tmp/evil"])
 def test_avatar_with_traversal_name_is_saved_inside_avatars(paths, name, demo_portrait, studio):
-    from studio.avatars import AvatarLibrary
+    from studio.portrait.avatars import AvatarLibrary
 
     lib = AvatarLibrary(paths, studio=studio)
     avatar = lib.add(name, demo_portrait)
@@ -305,6 +314,7 @@ def test_avatar_with_traversal_name_is_saved_inside_avatars(paths, name, demo_po
 
 def _png_header_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` pixels, with one tiny IDAT chunk."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -314,7 +324,7 @@ def _png_header_claiming(width: int, height: int) -> bytes:
 
 
 def test_decompression_bomb_photo_is_refused_before_decoding(tmp_path):
-    from studio.photo import load_image
+    from studio.portrait.photo import load_image
 
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_png_header_claiming(100_000, 100_000))
@@ -324,7 +334,7 @@ def test_decompression_bomb_photo_is_refused_before_decoding(tmp_path):
 
 
 def test_truncated_photo_is_an_input_error(tmp_path):
-    from studio.photo import load_image
+    from studio.portrait.photo import load_image
 
     cut = tmp_path / "cut.png"
     cut.write_bytes(_png(64, 64)[:60])
@@ -333,7 +343,7 @@ def test_truncated_photo_is_an_input_error(tmp_path):
 
 
 def test_hours_long_wav_is_refused_from_its_header(tmp_path):
-    from studio.audio import load_audio
+    from studio.voice.audio import load_audio
 
     long_wav = tmp_path / "long.wav"
     rate, seconds = 8000, 2 * 3600
@@ -347,10 +357,17 @@ def test_hours_long_wav_is_refused_from_its_header(tmp_path):
         load_audio(long_wav)
 
 
-@pytest.mark.parametrize("data", [b"RIFF\xff\xff\xff\xffWAVEfmt " + b"\xff" * 40, b"ID3" + b"\xff" * 500,
-                                  b"OggS" + bytes(range(256)) * 4, b"\x00" * 4096])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"RIFF\xff\xff\xff\xffWAVEfmt " + b"\xff" * 40,
+        b"ID3" + b"\xff" * 500,
+        b"OggS" + bytes(range(256)) * 4,
+        b"\x00" * 4096,
+    ],
+)
 def test_malformed_recording_is_an_input_error(tmp_path, data):
-    from studio.audio import load_audio
+    from studio.voice.audio import load_audio
 
     bad = tmp_path / "bad.wav"
     bad.write_bytes(data)
@@ -359,7 +376,7 @@ def test_malformed_recording_is_an_input_error(tmp_path, data):
 
 
 def test_avatar_library_refuses_a_non_image_and_saves_nothing(paths, tmp_path, studio):
-    from studio.avatars import AvatarLibrary
+    from studio.portrait.avatars import AvatarLibrary
 
     fake = tmp_path / "face.png"
     fake.write_bytes(b"<html>not a photo</html>")
@@ -369,7 +386,7 @@ def test_avatar_library_refuses_a_non_image_and_saves_nothing(paths, tmp_path, s
 
 
 def test_voice_library_refuses_a_non_audio_file_and_saves_nothing(paths, tmp_path):
-    from studio.voices import VoiceLibrary
+    from studio.voice.profiles import VoiceLibrary
 
     fake = tmp_path / "voice.wav"
     fake.write_bytes(_png())

@@ -12,8 +12,15 @@ import pytest
 
 from studio.config import StudioPaths
 from studio.errors import InputError
-from studio.projects import delete_project, list_projects, load_project, save_project
-from studio.script import DEFAULT_PAUSE_S, MAX_PAUSE_S, PARAGRAPH_PAUSE_S, WORDS_PER_SECOND, analyze, parse_script
+from studio.script.markup import (
+    DEFAULT_PAUSE_S,
+    MAX_PAUSE_S,
+    PARAGRAPH_PAUSE_S,
+    WORDS_PER_SECOND,
+    analyze,
+    parse_script,
+)
+from studio.script.projects import delete_project, list_projects, load_project, save_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_emotion_tag_applies_until_the_next_tag():
     script = parse_script("[happy] Hello there. Nice to meet you. [sad] The shop closed. It was old. [neutral] Bye.")
     assert [(s.text, s.emotion) for s in script.sentences] == [
-        ("Hello there.", "happy"), ("Nice to meet you.", "happy"),
-        ("The shop closed.", "sad"), ("It was old.", "sad"), ("Bye.", "neutral")]
+        ("Hello there.", "happy"),
+        ("Nice to meet you.", "happy"),
+        ("The shop closed.", "sad"),
+        ("It was old.", "sad"),
+        ("Bye.", "neutral"),
+    ]
     assert script.warnings == []
 
 
@@ -61,7 +72,9 @@ def test_unknown_tag_is_dropped_with_a_warning_that_names_its_line_and_suggests_
     script = parse_script("Hello.\n[excited] Great news today!\nAnd [hapy] more.")
     assert "excited" not in script.text and "hapy" not in script.text
     assert len(script.warnings) == 2
-    assert script.warnings[0].startswith("line 2: unknown tag [excited]") and "did you mean [happy]" in script.warnings[0]
+    assert (
+        script.warnings[0].startswith("line 2: unknown tag [excited]") and "did you mean [happy]" in script.warnings[0]
+    )
     assert script.warnings[1].startswith("line 3: unknown tag [hapy]") and "did you mean [happy]" in script.warnings[1]
     # the unknown tag changed nothing
     assert all(s.emotion == "neutral" for s in script.sentences)
@@ -178,8 +191,15 @@ def cli(*args: str, stdin: str | None = None, home: Path | None = None) -> subpr
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if home is not None:
         env["STUDIO_HOME"] = str(home)
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, input=stdin, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        timeout=300,
+    )
 
 
 def test_cli_script_check_reports_sentences_length_and_unknown_tags(tmp_path):
@@ -189,7 +209,9 @@ def test_cli_script_check_reports_sentences_length_and_unknown_tags(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert [(s["text"], s["emotion"], s["pause_before"]) for s in report["sentences"]] == [
-        ("Hello there!", "happy", 0.0), ("Bye.", "happy", 1.0)]
+        ("Hello there!", "happy", 0.0),
+        ("Bye.", "happy", 1.0),
+    ]
     assert report["seconds"] == pytest.approx(3 / WORDS_PER_SECOND + 1.0, abs=0.01)
     assert "unknown tag [bogus]" in report["warnings"][0]
 

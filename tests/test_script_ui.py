@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from test_dictation import word_errors, words
 from test_llm import ChatServer
 from test_ui_browser import CHROMIUM, server  # noqa: F401 - the shared studio server fixture
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+]
 
 
 def _whisper_ready() -> bool:
@@ -40,21 +41,34 @@ def microphone_file(studio, tmp_path_factory) -> Path:
     speech = studio.tts().synthesize(MIC_SENTENCE)
     rate = speech.sample_rate
     path = tmp_path_factory.mktemp("mic") / "mic.wav"
-    sf.write(path, np.concatenate([np.zeros(rate, np.float32), speech.audio, np.zeros(rate * 3, np.float32)]),
-             rate, subtype="PCM_16")
+    sf.write(
+        path,
+        np.concatenate([np.zeros(rate, np.float32), speech.audio, np.zeros(rate * 3, np.float32)]),
+        rate,
+        subtype="PCM_16",
+    )
     return path
 
 
 @pytest.fixture(scope="module")
-def page(server, microphone_file):
+def page(server, microphone_file):  # noqa: F811 - the imported fixture, by name
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            # a fake microphone that plays microphone_file, allowed without a prompt
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone_file}"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                # a fake microphone that plays microphone_file, allowed without a prompt
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={microphone_file}",
+            ],
+        )
         context = browser.new_context(viewport={"width": 1400, "height": 1100})
         context.grant_permissions(["microphone"], origin=server.rstrip("/"))
         pg = context.new_page()
@@ -170,8 +184,11 @@ def test_dictation_by_upload_goes_into_the_editor(page, studio, tmp_path, shots)
     before = editor(page).input_value()
     page.locator("#editor-mic button[aria-label='Upload file']").click()
     page.locator("#editor-mic input[type=file]").set_input_files(str(wav))
-    wait_until(lambda: "bread" in editor(page).input_value().lower() and editor(page).input_value() != before,
-               timeout=90, what="the dictated words")
+    wait_until(
+        lambda: "bread" in editor(page).input_value().lower() and editor(page).input_value() != before,
+        timeout=90,
+        what="the dictated words",
+    )
     value = editor(page).input_value()
     assert value.startswith(before) and "morning" in value.lower()
     assert "Dictation added to the script" in status_text(page)
@@ -206,7 +223,7 @@ def test_script_is_saved_with_a_project(page):
 
 def test_a_project_saved_elsewhere_opens_in_the_editor(page):
     from studio.config import StudioPaths
-    from studio.projects import save_project
+    from studio.script.projects import save_project
 
     text = "[surprised] Saved from the command line. Opened in the browser."
     save_project(StudioPaths.from_env(), "cli project", text)  # the server shares this data folder
@@ -230,4 +247,3 @@ def test_the_script_goes_to_the_studio_tab_for_rendering(page):
     studio_box.wait_for(state="visible")
     wait_until(lambda: studio_box.input_value() == text, what="the script in the Studio tab")
     page.get_by_role("tab", name="Script").click()
-

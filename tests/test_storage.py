@@ -11,9 +11,14 @@ from studio.errors import InputError, StudioError
 from studio.storage import atomic_write_json, atomic_write_npz, child_path, read_json, read_npz, sanitize_name
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("Anna's voice #2", "Anna-s-voice-2"), ("  Zoë  ", "Zoe"), ("my_avatar-1", "my_avatar-1"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("Anna's voice #2", "Anna-s-voice-2"),
+        ("  Zoë  ", "Zoe"),
+        ("my_avatar-1", "my_avatar-1"),
+    ],
+)
 def test_names_are_sanitised_to_safe_folder_names(name, expected):
     assert sanitize_name(name) == expected
 

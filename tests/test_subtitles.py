@@ -6,9 +6,22 @@ import numpy as np
 import pytest
 
 from engines.tts.base import WordTiming
-from studio.subtitles import (DEFAULT_FONT, Cue, SubtitleStyle, active_cue, burn_in, cues_from_words,
-                              parse_subtitles, read_subtitles, shift_cues, srt_text, vtt_text, wrap_lines, write_srt,
-                              write_vtt)
+from studio.render.subtitles import (
+    DEFAULT_FONT,
+    Cue,
+    SubtitleStyle,
+    active_cue,
+    burn_in,
+    cues_from_words,
+    parse_subtitles,
+    read_subtitles,
+    shift_cues,
+    srt_text,
+    vtt_text,
+    wrap_lines,
+    write_srt,
+    write_vtt,
+)
 
 
 def words_of(text: str, start: float = 0.0, word_s: float = 0.3, gap_s: float = 0.05) -> list[WordTiming]:
@@ -59,8 +72,9 @@ def test_two_lines_are_balanced():
 
 def test_srt_text_uses_comma_milliseconds_and_numbered_blocks():
     cues = [Cue(0.25, 1.5, "Hello!"), Cue(3661.0, 3662.042, "Line one\nline two")]
-    assert srt_text(cues) == ("1\n00:00:00,250 --> 00:00:01,500\nHello!\n\n"
-                              "2\n01:01:01,000 --> 01:01:02,042\nLine one\nline two\n")
+    assert srt_text(cues) == (
+        "1\n00:00:00,250 --> 00:00:01,500\nHello!\n\n2\n01:01:01,000 --> 01:01:02,042\nLine one\nline two\n"
+    )
 
 
 def test_vtt_text_has_header_dot_milliseconds_and_escapes_markup():
@@ -150,7 +164,7 @@ def test_burn_in_refuses_a_frame_that_is_not_rgb_uint8():
 
 
 def test_word_times_from_speech_recognition_are_trimmed_to_the_voice_never_widened():
-    from studio.subtitles import snap_to_speech
+    from studio.render.subtitles import snap_to_speech
 
     rate = 16_000
     t = np.arange(rate * 2) / rate
@@ -164,7 +178,7 @@ def test_word_times_from_speech_recognition_are_trimmed_to_the_voice_never_widen
 
 
 def test_snapped_word_times_do_not_drift_at_rates_whose_10ms_is_not_whole_samples():
-    from studio.subtitles import snap_to_speech
+    from studio.render.subtitles import snap_to_speech
 
     rate = 22_050  # 10 ms would be 220.5 samples: frame times must use the real hop, not 10 ms
     t = np.arange(int(rate * 62)) / rate

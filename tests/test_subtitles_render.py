@@ -9,18 +9,20 @@ import re
 import numpy as np
 import pytest
 
-from studio.audio import load_audio
 from studio.config import StudioPaths
-from studio.render import RenderJob, RenderRequest
+from studio.render.pipeline import RenderJob, RenderRequest
+from studio.render.subtitles import read_subtitles
+from studio.render.video import resample
 from studio.services import Studio
-from studio.subtitles import read_subtitles
-from studio.video import resample
-from studio.voices import DefaultSpeaker
+from studio.voice.audio import load_audio
+from studio.voice.speakers import DefaultSpeaker
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = ("[happy] Hello and welcome to our little bakery on the corner. [pause 1.5s] "
-          "[neutral] Today we bake fresh bread together, step by step.")
+SCRIPT = (
+    "[happy] Hello and welcome to our little bakery on the corner. [pause 1.5s] "
+    "[neutral] Today we bake fresh bread together, step by step."
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,15 @@ def renders(tmp_path_factory, demo_portrait):
     mp.setattr(DefaultSpeaker, "synthesize", recording)
     try:
         out = home / "exports"
-        plain = RenderJob(studio, RenderRequest(portrait=demo_portrait, out=out / "plain.mp4", text=SCRIPT,
-                                                subtitles=True)).run()
-        burned = RenderJob(studio, RenderRequest(portrait=demo_portrait, out=out / "burned.mp4", text=SCRIPT,
-                                                 subtitles=True, burn_subtitles=True)).run()
+        plain = RenderJob(
+            studio, RenderRequest(portrait=demo_portrait, out=out / "plain.mp4", text=SCRIPT, subtitles=True)
+        ).run()
+        burned = RenderJob(
+            studio,
+            RenderRequest(
+                portrait=demo_portrait, out=out / "burned.mp4", text=SCRIPT, subtitles=True, burn_subtitles=True
+            ),
+        ).run()
     finally:
         mp.undo()
     return plain, burned, spoken
@@ -64,15 +71,18 @@ def test_srt_and_vtt_are_written_beside_the_mp4(renders):
     srt, vtt = (read_subtitles(p) for p in plain.subtitles)
     assert [c.text for c in srt] == [c.text for c in vtt] and len(srt) >= 2
     words = " ".join(c.text.replace("\n", " ") for c in srt)
-    assert words == ("Hello and welcome to our little bakery on the corner. "
-                     "Today we bake fresh bread together, step by step.")
+    assert words == (
+        "Hello and welcome to our little bakery on the corner. Today we bake fresh bread together, step by step."
+    )
 
 
 def test_subtitle_cues_are_within_100_ms_of_the_spoken_words(renders):
     plain, _, spoken = renders
     sentences = spoken[:2]  # the first render synthesized both sentences (the second hit the cache)
-    assert [s.text for s in sentences] == ["Hello and welcome to our little bakery on the corner.",
-                                           "Today we bake fresh bread together, step by step."]
+    assert [s.text for s in sentences] == [
+        "Hello and welcome to our little bakery on the corner.",
+        "Today we bake fresh bread together, step by step.",
+    ]
     track, rate = load_audio(plain.video)
     # locate each synthesized sentence in the MP4's own (AAC) audio, then place its TTS word timings there
     known = []
@@ -127,16 +137,17 @@ def test_burned_in_subtitles_show_only_while_a_cue_is_on_screen_inside_the_safe_
 def test_uploaded_voice_over_gets_subtitles_from_word_timestamps(tmp_path, demo_portrait, studio):
     import soundfile as sf
 
-    from studio import assistant as asst
     from studio import models
+    from studio.script import dictation
 
-    if models.status(asst.BUILT_IN_ASR, studio.paths).state != "ready":
+    if models.status(dictation.BUILT_IN_ASR, studio.paths).state != "ready":
         pytest.skip("the bundled Whisper base model is not prepared")
     speech = studio.tts().synthesize("Fresh bread every morning. See you at the bakery soon!")
     wav = tmp_path / "voice-over.wav"
     sf.write(wav, np.concatenate([np.zeros(speech.sample_rate // 2, np.float32), speech.audio]), speech.sample_rate)
-    result = RenderJob(studio, RenderRequest(portrait=demo_portrait, out=tmp_path / "upload.mp4", audio=wav,
-                                             subtitles=True)).run()
+    result = RenderJob(
+        studio, RenderRequest(portrait=demo_portrait, out=tmp_path / "upload.mp4", audio=wav, subtitles=True)
+    ).run()
     cues = read_subtitles(result.subtitles[0])
     heard = re.findall(r"[a-z]+", " ".join(c.text for c in cues).lower())
     assert heard == "fresh bread every morning see you at the bakery soon".split()

@@ -15,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
 def _built_tabs() -> list[str]:
     import importlib.util
 
@@ -25,8 +27,10 @@ def _built_tabs() -> list[str]:
 
 TABS = _built_tabs()
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)"),
+]
 
 
 def free_port() -> int:
@@ -39,8 +43,13 @@ def free_port() -> int:
 def server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("ui") / "server.log"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        cwd=ROOT,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -64,8 +73,10 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+        )
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.set_default_timeout(120_000)
         pg.goto(server, wait_until="load")
@@ -102,8 +113,10 @@ def test_preview_plays_the_first_sentence_first_then_the_whole_preview(page, tmp
 
     page.get_by_role("tab", name="Studio").click()
     script = page.locator("#studio-script textarea")
-    script.fill("[happy] A quick preview appears at once! [neutral] Then the rest of the script streams in "
-                "behind it, sentence by sentence, at low resolution.")
+    script.fill(
+        "[happy] A quick preview appears at once! [neutral] Then the rest of the script streams in "
+        "behind it, sentence by sentence, at low resolution."
+    )
     t0 = time.perf_counter()
     page.get_by_role("button", name="▶ Preview").click()
     page.wait_for_function(FIRST_PLAYABLE_JS, timeout=180_000, polling=50)
@@ -117,9 +130,11 @@ def test_preview_plays_the_first_sentence_first_then_the_whole_preview(page, tmp
     full_duration = page.evaluate("document.querySelector('#studio-video video').duration")
     assert full_duration > first_duration + 1.0  # the first update was the first sentence alone
     page.screenshot(path=str(shots / "studio-preview.png"), full_page=True)
-    (shots / "preview-timing.json").write_text(json.dumps({"first_playable_s": round(first_s, 3),
-                                                           "first_part_s": first_duration,
-                                                           "whole_preview_s": full_duration}))
+    (shots / "preview-timing.json").write_text(
+        json.dumps(
+            {"first_playable_s": round(first_s, 3), "first_part_s": first_duration, "whole_preview_s": full_duration}
+        )
+    )
     print(f"\npreview: first playable video {first_s:.2f} s after the click (machine shared, see bench)")
 
 
@@ -145,8 +160,9 @@ def test_export_runs_in_the_queue_with_the_chosen_controls_while_the_ui_stays_re
         page.get_by_text("Advanced animation").click()
     lip.fill("1.5")
     lip.press("Tab")
-    page.locator("#studio-script textarea").fill(" ".join(f"Sentence {n} of the queued export keeps the worker busy for a while."
-                                              for n in range(1, 7)))
+    page.locator("#studio-script textarea").fill(
+        " ".join(f"Sentence {n} of the queued export keeps the worker busy for a while." for n in range(1, 7))
+    )
     page.get_by_role("button", name="⬇ Export video").click()
     page.get_by_text("queued").first.wait_for(timeout=30_000)
     queue = page.locator("#export-queue")
@@ -157,8 +173,9 @@ def test_export_runs_in_the_queue_with_the_chosen_controls_while_the_ui_stays_re
     page.get_by_role("tab", name="Studio").click()
     page.locator("#studio-script textarea").fill("Typing while an export runs works.")
     assert page.locator("#studio-script textarea").input_value() == "Typing while an export runs works."
-    page.wait_for_function(f"document.querySelector('#export-queue').innerText !== {json.dumps(first)}",
-                           timeout=60_000)  # progress keeps updating
+    page.wait_for_function(
+        f"document.querySelector('#export-queue').innerText !== {json.dumps(first)}", timeout=60_000
+    )  # progress keeps updating
     page.wait_for_function("document.querySelector('#export-queue').innerText.includes('done in')", timeout=600_000)
     page.wait_for_function(FIRST_PLAYABLE_JS, timeout=60_000)
     shots = Path(os.environ.get("UI_SCREENSHOTS", tmp_path_factory.mktemp("shots3")))
@@ -175,7 +192,9 @@ def test_stopping_one_export_lets_the_next_one_finish(page):
     import re
 
     page.get_by_role("tab", name="Studio").click()
-    page.locator("#studio-script textarea").fill(" ".join(f"Sentence {n} of the export that gets stopped." for n in range(1, 9)))
+    page.locator("#studio-script textarea").fill(
+        " ".join(f"Sentence {n} of the export that gets stopped." for n in range(1, 9))
+    )
     page.get_by_role("button", name="⬇ Export video").click()
     page.locator("#studio-script textarea").fill("The second export is short, and it finishes.")
     page.get_by_role("button", name="⬇ Export video").click()
@@ -186,7 +205,9 @@ def test_stopping_one_export_lets_the_next_one_finish(page):
     first, second = (re.match(r"#(\d+)", options.nth(i).inner_text()).group(1) for i in (0, 1))
     options.first.click()
     page.get_by_role("button", name="Stop this export").click()
-    page.wait_for_function(f"/#{first} [^\\n]*cancelled/.test(document.querySelector('#export-queue').innerText)",
-                           timeout=120_000)
-    page.wait_for_function(f"/#{second} [^\\n]*done in/.test(document.querySelector('#export-queue').innerText)",
-                           timeout=300_000)
+    page.wait_for_function(
+        f"/#{first} [^\\n]*cancelled/.test(document.querySelector('#export-queue').innerText)", timeout=120_000
+    )
+    page.wait_for_function(
+        f"/#{second} [^\\n]*done in/.test(document.querySelector('#export-queue').innerText)", timeout=300_000
+    )

@@ -22,14 +22,16 @@ def world():
 
 
 def shifted(traits: VoiceTraits, semitones: float) -> VoiceTraits:
-    return VoiceTraits(traits.f0_log_mean + semitones * np.log(2) / 12, traits.f0_log_std, traits.envelope_db,
-                       traits.voiced_seconds)
+    return VoiceTraits(
+        traits.f0_log_mean + semitones * np.log(2) / 12, traits.f0_log_std, traits.envelope_db, traits.voiced_seconds
+    )
 
 
 def test_render_moves_pitch_by_the_asked_semitones_and_keeps_the_length(world, speech):
     analysis = world.analyse(speech.audio, speech.sample_rate)
-    out = world.render(analysis, MatchSettings(target=shifted(analysis.traits, 5.0), eq_strength=0.0),
-                       length=len(speech.audio))
+    out = world.render(
+        analysis, MatchSettings(target=shifted(analysis.traits, 5.0), eq_strength=0.0), length=len(speech.audio)
+    )
     assert len(out) == len(speech.audio) and out.dtype == np.float32
     measured = traits_of(out, speech.sample_rate)
     before = traits_of(speech.audio, speech.sample_rate)
@@ -43,15 +45,19 @@ def test_emotion_pitch_and_energy_apply_on_top_of_the_match(world, speech):
     settings = MatchSettings(target=analysis.traits, eq_strength=0.0)
     plain = world.render(analysis, settings)
     lifted = world.render(analysis, settings, pitch_semitones=3.0, energy=0.5)
-    up = 12 * (traits_of(lifted, speech.sample_rate).f0_log_mean - traits_of(plain, speech.sample_rate).f0_log_mean) / np.log(2)
+    up = (
+        12
+        * (traits_of(lifted, speech.sample_rate).f0_log_mean - traits_of(plain, speech.sample_rate).f0_log_mean)
+        / np.log(2)
+    )
     assert 2.0 < up < 4.0
-    ratio = np.sqrt(np.mean(lifted ** 2) / np.mean(plain ** 2))
+    ratio = np.sqrt(np.mean(lifted**2) / np.mean(plain**2))
     assert 0.4 < ratio < 0.6
 
 
 def test_formant_warp_moves_spectral_peaks_up():
     bins = np.arange(513)
-    sp = np.exp(-((bins - 100) / 10.0) ** 2)[None, :] + 1e-6  # one formant at bin 100
+    sp = np.exp(-(((bins - 100) / 10.0) ** 2))[None, :] + 1e-6  # one formant at bin 100
     warped = _warp_envelope(sp, 1.2)
     assert abs(int(np.argmax(warped[0])) - 120) <= 1
     assert _warp_envelope(sp, 1.0) is sp
@@ -73,7 +79,7 @@ def test_denoiser_raises_snr_and_keeps_length(speech):
     assert len(out) == len(noisy)
 
     def snr(x):
-        return 10 * np.log10(np.sum(clean ** 2) / np.sum((x - clean) ** 2))
+        return 10 * np.log10(np.sum(clean**2) / np.sum((x - clean) ** 2))
 
     assert snr(out) > snr(noisy) + 5
 
@@ -92,8 +98,9 @@ def test_embedding_tells_a_pitch_shifted_voice_apart(world, speech):
 
 
 def test_syllable_rate_follows_the_speaking_rate(tmp_path_factory):
-    from engines.voice.match import syllable_rate
     from voice_fixtures import READING, make_studio
+
+    from engines.voice.match import syllable_rate
 
     tts = make_studio(tmp_path_factory.mktemp("rate_home")).tts()
 

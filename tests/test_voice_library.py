@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from voice_fixtures import SPEAKERS, make_studio, read_aloud, write
 
 from studio.errors import InputError, RejectedError
 from studio.storage import read_npz
-from studio.voices import VoiceLibrary, emotion_prosody, say, speaker_for
-from voice_fixtures import SPEAKERS, make_studio, read_aloud, write
+from studio.voice.profiles import VoiceLibrary
+from studio.voice.speakers import emotion_prosody, say, speaker_for
 
 RATE = 44_100
 SENTENCE = "Thanks for watching, and see you again next week."
@@ -138,7 +139,7 @@ def test_emotion_changes_rate_pitch_and_energy(studio, mila):
         return float(np.mean([world.analyse(s.audio, s.sample_rate).traits.f0_median_hz for s in takes[e]]))
 
     def rms(e):
-        return float(np.mean([np.sqrt(np.mean(s.audio ** 2)) for s in takes[e]]))
+        return float(np.mean([np.sqrt(np.mean(s.audio**2)) for s in takes[e]]))
 
     assert duration("sad") > duration("neutral") > duration("surprised")
     assert pitch("sad") < pitch("neutral") < pitch("surprised")
@@ -187,7 +188,7 @@ def test_noisy_recording_is_denoised_but_the_raw_file_is_kept(library, studio, t
     profile = library.add("Noisy", path, report=report)
     assert profile.settings["denoised"] is True
     assert profile.raw_path.read_bytes() == path.read_bytes()
-    from studio.recording import estimate_snr_db, load_recording
+    from studio.voice.recording import estimate_snr_db, load_recording
 
     ref = load_recording(profile.reference_path)
     segments = [tuple(s) for s in profile.report["speech_segments"]]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from voice_fixtures import SPEAKERS, make_studio, read_aloud, write
 
 from studio.errors import InputError, RejectedError
-from studio.recording import load_recording
-from studio.voices import VoiceLibrary
-from voice_fixtures import SPEAKERS, make_studio, read_aloud, write
+from studio.voice.profiles import VoiceLibrary
+from studio.voice.recording import load_recording
 
 RATE = 44_100
 

@@ -10,13 +10,15 @@ import json
 
 import numpy as np
 import pytest
+from voice_fixtures import SPEAKERS, make_studio, make_tiny_xtts, read_aloud, write
 
 from engines.tts.xtts import XttsError, XttsWorker, find_python
 from studio import models
 from studio.config import PRESETS_DIR
 from studio.errors import InputError
-from studio.voices import VoiceLibrary, enable_xtts, speaker_for
-from voice_fixtures import SPEAKERS, make_studio, make_tiny_xtts, read_aloud, write
+from studio.voice.profiles import VoiceLibrary
+from studio.voice.speakers import speaker_for
+from studio.voice.xtts_setup import enable_xtts
 
 XTTS_PYTHON = find_python()
 needs_xtts = pytest.mark.skipif(XTTS_PYTHON is None, reason="XTTS environment not installed (./launch.sh xtts)")
@@ -58,8 +60,12 @@ def test_worker_computes_latents_once_and_synthesizes_from_them(tiny_model, tmp_
 
     ref = tmp_path / "ref.wav"
     rng = np.random.default_rng(0)
-    sf.write(str(ref), (0.1 * np.sin(np.arange(24000 * 8) * 0.05) + rng.normal(0, 0.01, 24000 * 8)).astype(np.float32),
-             24000, subtype="PCM_16")
+    sf.write(
+        str(ref),
+        (0.1 * np.sin(np.arange(24000 * 8) * 0.05) + rng.normal(0, 0.01, 24000 * 8)).astype(np.float32),
+        24000,
+        subtype="PCM_16",
+    )
     worker = XttsWorker(tiny_model, python=XTTS_PYTHON, device="cpu")
     try:
         latents = tmp_path / "lat.safetensors"

@@ -48,8 +48,9 @@ SPEAKERS = (
 )
 
 
-def read_aloud(tts, speaker: SyntheticSpeaker, seconds: float, *, sample_rate: int = 44_100,
-               pause_s: float = 0.6, seed: int = 0) -> np.ndarray:
+def read_aloud(
+    tts, speaker: SyntheticSpeaker, seconds: float, *, sample_rate: int = 44_100, pause_s: float = 0.6, seed: int = 0
+) -> np.ndarray:
     """About ``seconds`` of ``speaker`` reading READING, at ``sample_rate`` Hz, with a quiet room tone."""
     import soxr
 
@@ -66,8 +67,9 @@ def read_aloud(tts, speaker: SyntheticSpeaker, seconds: float, *, sample_rate: i
         speech = tts.synthesize(text, rate=speaker.rate)
         analysis = world.analyse(speech.audio, speech.sample_rate)
         own = analysis.traits
-        target = type(own)(own.f0_log_mean + speaker.semitones * np.log(2) / 12, own.f0_log_std * speaker.spread,
-                           own.envelope_db, 0.0)
+        target = type(own)(
+            own.f0_log_mean + speaker.semitones * np.log(2) / 12, own.f0_log_std * speaker.spread, own.envelope_db, 0.0
+        )
         audio = world.render(analysis, MatchSettings(target=target, warp=speaker.warp, eq_strength=0.0))
         pieces += [audio, np.zeros(int(pause_s * tts.sample_rate), np.float32)]
         total += len(audio) / tts.sample_rate
@@ -97,7 +99,7 @@ def make_studio(home: Path):
     return Studio(StudioPaths(home))
 
 
-TINY_XTTS_SCRIPT = r'''
+TINY_XTTS_SCRIPT = r"""
 import json, shutil, sys
 from pathlib import Path
 import torch
@@ -120,7 +122,7 @@ model = Xtts(cfg)
 model.gpt.init_gpt_for_inference(kv_cache=True)
 cfg.save_json(str(out / "config.json"))
 torch.save({"model": model.state_dict()}, out / "model.pth")
-'''
+"""
 
 
 def make_tiny_xtts(python: Path, folder: Path) -> Path:

@@ -15,8 +15,9 @@ step, default, a one-line explanation) so a UI can build its sliders from data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,14 +39,14 @@ class AnimationSettings:
     seed: int = 0  # same seed, same frames
 
     @classmethod
-    def of(cls, obj: Any) -> "AnimationSettings":
+    def of(cls, obj: Any) -> AnimationSettings:
         """``obj`` itself, a default for None, or a copy of the like-named fields of another
         settings object (e.g. an older copy of this class)."""
         if obj is None or isinstance(obj, cls):
             return obj or cls()
         return cls(**{f.name: getattr(obj, f.name) for f in fields(cls) if hasattr(obj, f.name)})
 
-    def clamped(self) -> "AnimationSettings":
+    def clamped(self) -> AnimationSettings:
         """A copy with every control inside its ``CONTROLS`` range (NaN becomes the default)."""
         values = {}
         for c in CONTROLS:
@@ -53,13 +54,18 @@ class AnimationSettings:
             values[c.name] = c.default if not np.isfinite(v) else float(np.clip(v, c.minimum, c.maximum))
         return replace(self, **values)
 
-    def effective(self) -> "AnimationSettings":
+    def effective(self) -> AnimationSettings:
         """What an engine applies: :meth:`clamped`, with ``motion_scale`` (which scales every kind of
         motion) folded into mouth, expression and head motion, each of which scales one."""
         s = self.clamped()
         k = s.motion_scale
-        return replace(s, lip_amplitude=s.lip_amplitude * k, expression_strength=s.expression_strength * k,
-                       head_motion=s.head_motion * k, motion_scale=1.0)
+        return replace(
+            s,
+            lip_amplitude=s.lip_amplitude * k,
+            expression_strength=s.expression_strength * k,
+            head_motion=s.head_motion * k,
+            motion_scale=1.0,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,22 +87,78 @@ def _default(name: str) -> float:
 
 
 CONTROLS: tuple[Control, ...] = (
-    Control("lip_amplitude", "Lip amplitude", 0.0, 2.0, 0.05, _default("lip_amplitude"),
-            "How wide the mouth opens when speaking (1 = natural)."),
-    Control("motion_scale", "Motion scale", 0.0, 2.0, 0.05, _default("motion_scale"),
-            "Overall liveliness: scales mouth, expression and head motion together."),
-    Control("expression_strength", "Expression strength", 0.0, 2.0, 0.05, _default("expression_strength"),
-            "How strongly [happy], [sad], [angry], [surprised] show on the face."),
-    Control("blink_rate", "Blink rate", 0.0, 3.0, 0.1, _default("blink_rate"),
-            "Blinks per 4 seconds or so (0 = never blink)."),
-    Control("head_motion", "Head motion", 0.0, 2.0, 0.05, _default("head_motion"),
-            "Amount of head sway, nods on stressed words and breathing (0 = still)."),
-    Control("crop_expand", "Crop expand", 1.2, 3.0, 0.05, _default("crop_expand"),
-            "Room around the face in the frame (more = smaller face)."),
-    Control("smoothing", "Temporal smoothing", 0.0, 1.0, 0.05, _default("smoothing"),
-            "Softens mouth movement over time (0 = crisp, 1 = very smooth)."),
-    Control("av_offset_ms", "A/V offset (ms)", -200.0, 200.0, 10.0, _default("av_offset_ms"),
-            "Shifts the mouth against the sound; positive shows the mouth later."),
+    Control(
+        "lip_amplitude",
+        "Lip amplitude",
+        0.0,
+        2.0,
+        0.05,
+        _default("lip_amplitude"),
+        "How wide the mouth opens when speaking (1 = natural).",
+    ),
+    Control(
+        "motion_scale",
+        "Motion scale",
+        0.0,
+        2.0,
+        0.05,
+        _default("motion_scale"),
+        "Overall liveliness: scales mouth, expression and head motion together.",
+    ),
+    Control(
+        "expression_strength",
+        "Expression strength",
+        0.0,
+        2.0,
+        0.05,
+        _default("expression_strength"),
+        "How strongly [happy], [sad], [angry], [surprised] show on the face.",
+    ),
+    Control(
+        "blink_rate",
+        "Blink rate",
+        0.0,
+        3.0,
+        0.1,
+        _default("blink_rate"),
+        "Blinks per 4 seconds or so (0 = never blink).",
+    ),
+    Control(
+        "head_motion",
+        "Head motion",
+        0.0,
+        2.0,
+        0.05,
+        _default("head_motion"),
+        "Amount of head sway, nods on stressed words and breathing (0 = still).",
+    ),
+    Control(
+        "crop_expand",
+        "Crop expand",
+        1.2,
+        3.0,
+        0.05,
+        _default("crop_expand"),
+        "Room around the face in the frame (more = smaller face).",
+    ),
+    Control(
+        "smoothing",
+        "Temporal smoothing",
+        0.0,
+        1.0,
+        0.05,
+        _default("smoothing"),
+        "Softens mouth movement over time (0 = crisp, 1 = very smooth).",
+    ),
+    Control(
+        "av_offset_ms",
+        "A/V offset (ms)",
+        -200.0,
+        200.0,
+        10.0,
+        _default("av_offset_ms"),
+        "Shifts the mouth against the sound; positive shows the mouth later.",
+    ),
 )
 
 
@@ -120,16 +182,24 @@ class MotionTrack(Protocol):
 class Animator(Protocol):
     name: str
 
-    def prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
-                settings: AnimationSettings) -> Any:
+    def prepare(
+        self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int, settings: AnimationSettings
+    ) -> Any:
         """Per-avatar rig for output frames of ``width`` x ``height`` pixels."""
         ...
 
-    def track(self, *, duration: float, fps: int, phonemes: Sequence[PhonemeTiming] | None,
-              audio: np.ndarray | None, sample_rate: int | None, emotions: Sequence[EmotionSpan],
-              settings: AnimationSettings) -> MotionTrack:
+    def track(
+        self,
+        *,
+        duration: float,
+        fps: int,
+        phonemes: Sequence[PhonemeTiming] | None,
+        audio: np.ndarray | None,
+        sample_rate: int | None,
+        emotions: Sequence[EmotionSpan],
+        settings: AnimationSettings,
+    ) -> MotionTrack:
         """Per-frame parameters. Uses ``phonemes`` when given, else the ``audio`` loudness/spectrum."""
         ...
 
-    def frames(self, rig: Any, track: MotionTrack, start: int, stop: int) -> Iterator[np.ndarray]:
-        ...
+    def frames(self, rig: Any, track: MotionTrack, start: int, stop: int) -> Iterator[np.ndarray]: ...

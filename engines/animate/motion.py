@@ -13,9 +13,9 @@ between the eyes; +ty moves the head down), ``head_pitch`` (+ tips the face down
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -41,8 +41,9 @@ def emotion_presets(path: str | Path | None = None) -> dict[str, dict]:
     return _load(str(path or PRESETS_PATH))
 
 
-def emotion_controls(emotions: Sequence[EmotionSpan], n_frames: int, fps: float,
-                     settings: AnimationSettings) -> np.ndarray:
+def emotion_controls(
+    emotions: Sequence[EmotionSpan], n_frames: int, fps: float, settings: AnimationSettings
+) -> np.ndarray:
     """Per-frame control offsets ``(n_frames, len(CONTROLS))`` from emotion spans.
 
     Each span adds its preset scaled by ``span.strength * settings.expression_strength``;
@@ -66,8 +67,7 @@ def emotion_controls(emotions: Sequence[EmotionSpan], n_frames: int, fps: float,
     return out.astype(np.float32)
 
 
-def blink_curve(n_frames: int, fps: float, settings: AnimationSettings, duration_s: float | None = None
-                ) -> np.ndarray:
+def blink_curve(n_frames: int, fps: float, settings: AnimationSettings, duration_s: float | None = None) -> np.ndarray:
     """Eyelid closure per frame (0 open .. 1 closed).
 
     A blink every ~4 s / ``blink_rate`` (irregular, 2.5..6.5 s at rate 1), each 100..150 ms,
@@ -101,8 +101,13 @@ def blink_curve(n_frames: int, fps: float, settings: AnimationSettings, duration
     return out
 
 
-def head_motion(n_frames: int, fps: float, settings: AnimationSettings,
-                nod_times: Sequence[float] = (), activity: np.ndarray | None = None) -> np.ndarray:
+def head_motion(
+    n_frames: int,
+    fps: float,
+    settings: AnimationSettings,
+    nod_times: Sequence[float] = (),
+    activity: np.ndarray | None = None,
+) -> np.ndarray:
     """Head controls ``(n_frames, 5)`` in ``HEAD_CONTROLS`` order: slow sway, breathing and nods.
 
     ``nod_times`` (seconds) are stressed syllables; about half of them, at least 0.9 s apart,

@@ -11,18 +11,30 @@ per 512x512 frame on one core (``bench/bench_animate.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
 
 from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.animate.motion import CONTROLS, INDEX, blink_curve, emotion_controls, head_motion
-from engines.animate.procedural_rig import (HEAD, LOWER_TEETH, OUTER, UPPER_TEETH_BELOW_LINE, Rig,
-                                            prepare_rig, smoothstep)
-from engines.animate.visemes import (clean_phonemes, frame_loudness, mouth_from_audio,
-                                     mouth_from_phonemes, stressed_times)
+from engines.animate.procedural_rig import (
+    HEAD,
+    LOWER_TEETH,
+    OUTER,
+    UPPER_TEETH_BELOW_LINE,
+    Rig,
+    prepare_rig,
+    smoothstep,
+)
+from engines.animate.visemes import (
+    clean_phonemes,
+    frame_loudness,
+    mouth_from_audio,
+    mouth_from_phonemes,
+    stressed_times,
+)
 from engines.registry import register
 from engines.tts.base import PhonemeTiming
 
@@ -50,9 +62,10 @@ class ProceduralTrack:
         return {"fps": np.asarray(self.fps), "controls": self.controls, "names": np.asarray(self.names)}
 
     @classmethod
-    def from_arrays(cls, d) -> "ProceduralTrack":
-        return cls(fps=int(d["fps"]), controls=np.asarray(d["controls"], np.float32),
-                   names=tuple(str(n) for n in d["names"]))
+    def from_arrays(cls, d) -> ProceduralTrack:
+        return cls(
+            fps=int(d["fps"]), controls=np.asarray(d["controls"], np.float32), names=tuple(str(n) for n in d["names"])
+        )
 
 
 @register("animate", "procedural")
@@ -67,8 +80,14 @@ class ProceduralAnimator:
 
     # ------------------------------------------------------------------ rig
 
-    def prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
-                settings: AnimationSettings | None = None) -> Rig:
+    def prepare(
+        self,
+        image: np.ndarray,
+        landmarks: np.ndarray,
+        width: int,
+        height: int,
+        settings: AnimationSettings | None = None,
+    ) -> Rig:
         """Rig for ``width`` x ``height`` output frames (pixels) from an RGB uint8 portrait and its
         68 landmarks (pixels)."""
         settings = AnimationSettings.of(settings).clamped()
@@ -81,9 +100,17 @@ class ProceduralAnimator:
 
     # ------------------------------------------------------------------ track
 
-    def track(self, *, duration: float, fps: int, phonemes: Sequence[PhonemeTiming] | None,
-              audio: np.ndarray | None, sample_rate: int | None, emotions: Sequence[EmotionSpan] = (),
-              settings: AnimationSettings | None = None) -> ProceduralTrack:
+    def track(
+        self,
+        *,
+        duration: float,
+        fps: int,
+        phonemes: Sequence[PhonemeTiming] | None,
+        audio: np.ndarray | None,
+        sample_rate: int | None,
+        emotions: Sequence[EmotionSpan] = (),
+        settings: AnimationSettings | None = None,
+    ) -> ProceduralTrack:
         """Per-frame controls for ``duration`` seconds at ``fps`` frames per second.
 
         Mouth from ``phonemes`` when given, else from ``audio`` (mono float32 at ``sample_rate`` Hz).
@@ -127,8 +154,7 @@ class ProceduralAnimator:
 
     # ------------------------------------------------------------------ frames
 
-    def frames(self, rig: Rig, track: ProceduralTrack, start: int = 0, stop: int | None = None
-               ) -> Iterator[np.ndarray]:
+    def frames(self, rig: Rig, track: ProceduralTrack, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """RGB uint8 frames ``(height, width, 3)`` for frame indices ``start .. stop-1``."""
         stop = track.n_frames if stop is None else min(int(stop), track.n_frames)
         renderer = self._renderer(rig)
@@ -142,7 +168,7 @@ class ProceduralAnimator:
             c[INDEX[k]] = v
         return self._renderer(rig).render(c)
 
-    def _renderer(self, rig: Rig) -> "_Renderer":
+    def _renderer(self, rig: Rig) -> _Renderer:
         key = id(rig)
         r = self._renderers.get(key)
         if r is None or r.rig is not rig:
@@ -246,7 +272,7 @@ class _MouthPainter:
         h, w = base.shape[:2]
         r = max(3, int(0.25 * self.mw))
         cx, cy = int(np.clip(lm[[31, 2]].mean(0)[0], r, w - r - 1)), int(np.clip(lm[[31, 2]].mean(0)[1], r, h - r - 1))
-        patch = base[cy - r:cy + r, cx - r:cx + r].astype(np.float32).mean(axis=2)
+        patch = base[cy - r : cy + r, cx - r : cx + r].astype(np.float32).mean(axis=2)
         fine = patch - cv2.GaussianBlur(patch, (0, 0), 1.5 * self.px)
         amp = float(np.clip(fine.std(), 0.5, 6.0))
         rng = np.random.default_rng(12345)
@@ -254,8 +280,9 @@ class _MouthPainter:
         luma = max(40.0, float(patch.mean()))
         return (tile * (amp / luma / max(1e-6, float(tile.std())))).astype(np.float32)
 
-    def paint(self, top_p: np.ndarray, bot_p: np.ndarray, ut_p: np.ndarray, jaw: float,
-              bx0: int, by0: int, bx1: int, by1: int) -> np.ndarray:
+    def paint(
+        self, top_p: np.ndarray, bot_p: np.ndarray, ut_p: np.ndarray, jaw: float, bx0: int, by0: int, bx1: int, by1: int
+    ) -> np.ndarray:
         """Float RGB canvas for the box ``bx0..bx1`` x ``by0..by1`` (output pixels) given the lip
         gap's upper and lower edges and the upper incisors' edge (``(N_COLS, 2)`` each)."""
         px, mw = self.px, self.mw
@@ -294,7 +321,7 @@ class _MouthPainter:
         # upper incisors: from the lip down to their fixed edge; shadowed under the lip and sideways
         vis = np.maximum(edge - top, 0.0)
         a_u = 0.95 * np.clip((edge - y) / (0.6 * px) + 0.5, 0.0, 1.0) * (1.0 - smoothstep(0.5, 0.8, au))
-        shade = (0.62 + 0.38 * smoothstep(0.0, 1.0, dt / np.maximum(1.5 * px, 0.6 * vis)))
+        shade = 0.62 + 0.38 * smoothstep(0.0, 1.0, dt / np.maximum(1.5 * px, 0.6 * vis))
         shade = shade * (1.0 - 0.55 * smoothstep(0.15, 0.7, au))
         seams = np.zeros_like(au)
         half_w = 0.5 * mw
@@ -327,8 +354,10 @@ class _Renderer:
         self.inner = rig.inner_basis.reshape(len(rig.inner_basis), -1)
         self.inner_shape = rig.inner_basis.shape[1:]
         self.inner_frame = np.zeros(self.base.shape[:2], np.float32)
-        self.mslice = (slice(self.mouth[1] - self.face[1], self.mouth[3] - self.face[1]),
-                       slice(self.mouth[0] - self.face[0], self.mouth[2] - self.face[0]))
+        self.mslice = (
+            slice(self.mouth[1] - self.face[1], self.mouth[3] - self.face[1]),
+            slice(self.mouth[0] - self.face[0], self.mouth[2] - self.face[0]),
+        )
         self.eyes = []
         for box, basis in zip(rig.eye_boxes, (rig.eye_basis_0, rig.eye_basis_1)):
             x0, y0, x1, y1 = (int(v) for v in box)
@@ -376,10 +405,15 @@ class _Renderer:
             mx0, my0, mx1, my1 = self.mouth
             self.inner_frame[my0:my1, mx0:mx1] = (ic @ self.inner).reshape(self.inner_shape)
             sub_y = mapy[self.mslice]
-            sub_y += cv2.remap(self.inner_frame, mapx[self.mslice], sub_y, cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        out[fy0:fy1, fx0:fx1] = cv2.remap(self.base, mapx, mapy, cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REFLECT_101)
+            sub_y += cv2.remap(
+                self.inner_frame,
+                mapx[self.mslice],
+                sub_y,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+        out[fy0:fy1, fx0:fx1] = cv2.remap(self.base, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         if mouth is not None:
             self._draw_mouth(out, mouth, jaw)
         hc = c[self.head_idx].astype(np.float32)

@@ -83,7 +83,7 @@ class Rig:
         return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
-    def from_arrays(cls, d) -> "Rig":
+    def from_arrays(cls, d) -> Rig:
         kwargs = {}
         for f in fields(cls):
             if f.name not in d:
@@ -133,8 +133,9 @@ def _low_grid(box: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- framing
 
 
-def frame_portrait(image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
-                   crop_expand: float) -> tuple[np.ndarray, np.ndarray]:
+def frame_portrait(
+    image: np.ndarray, landmarks: np.ndarray, width: int, height: int, crop_expand: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The portrait framed for ``width`` x ``height`` pixels, and the landmarks moved with it.
 
     The face box (landmarks plus forehead) scaled by ``crop_expand`` fills the shorter side of the
@@ -163,8 +164,14 @@ def frame_portrait(image: np.ndarray, landmarks: np.ndarray, width: int, height:
     m = np.array([[s_scale, 0, tx], [0, s_scale, ty]], np.float64)
     flags = cv2.INTER_CUBIC if s_scale > 1.0 else cv2.INTER_LINEAR
     sharp = cv2.warpAffine(src, m, (width, height), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
-    inside = cv2.warpAffine(np.full(src.shape[:2], 255, np.uint8), m, (width, height),
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = cv2.warpAffine(
+        np.full(src.shape[:2], 255, np.uint8),
+        m,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     if inside.min() < 255:
         soft = _big_blur(sharp, 0.04 * min(width, height))
         w = cv2.GaussianBlur(inside.astype(np.float32) / 255.0, (0, 0), 0.03 * min(width, height))
@@ -177,11 +184,12 @@ def frame_portrait(image: np.ndarray, landmarks: np.ndarray, width: int, height:
         mb[1, 2] = np.clip(mb[1, 2], height - sb * img.shape[0], 0)
         small = 8
         ms = mb / small
-        bg = cv2.warpAffine(img, ms, (width // small + 1, height // small + 1), flags=cv2.INTER_AREA,
-                            borderMode=cv2.BORDER_REFLECT_101)
+        bg = cv2.warpAffine(
+            img, ms, (width // small + 1, height // small + 1), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT_101
+        )
         bg = cv2.GaussianBlur(bg, (0, 0), max(1.0, 0.025 * width / small))
         bg = cv2.resize(bg, (width, height), interpolation=cv2.INTER_LINEAR)[:height, :width]
-        bg = (bg.astype(np.float32) * 0.45)
+        bg = bg.astype(np.float32) * 0.45
         xs = np.arange(width, dtype=np.float32) + 0.5
         feather = 0.1 * fg_w
         a = smoothstep(0, 1, np.minimum((xs - fg_x0) / feather, (fg_x0 + fg_w - xs) / feather))
@@ -234,8 +242,7 @@ def _column_inverse(y_rows: np.ndarray, ys_up, yo_up, ys_lo, yo_lo) -> np.ndarra
     return src - y_rows
 
 
-def _vertical_field(box: np.ndarray, split_y, forward_up, forward_lo, lower_start=None, ss: int = 1
-                    ) -> np.ndarray:
+def _vertical_field(box: np.ndarray, split_y, forward_up, forward_lo, lower_start=None, ss: int = 1) -> np.ndarray:
     """Exact backward field over ``box`` for a per-column forward motion split at ``split_y(x)``.
 
     ``forward_up(x, y)`` moves source rows above ``split_y(x)``, ``forward_lo(x, y)`` those below
@@ -294,8 +301,7 @@ def _opening_motion(m: _Mouth, amount_up: float, amount_down: float, kind: str):
 
 
 def _mouth_box(m: _Mouth, width: int, height: int) -> np.ndarray:
-    return _box(m.cx - 2.2 * m.half, m.nose_y - 2, m.cx + 2.2 * m.half,
-                m.chin_y + 1.35 * m.chin_v, width, height)
+    return _box(m.cx - 2.2 * m.half, m.nose_y - 2, m.cx + 2.2 * m.half, m.chin_y + 1.35 * m.chin_v, width, height)
 
 
 def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
@@ -312,7 +318,7 @@ def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
     for x in (lm[[31, 2]].mean(0)[0], lm[[35, 14]].mean(0)[0]):
         y = 0.5 * (eye_y + lm[33, 1]) + 0.1 * (lm[33, 1] - eye_y)
         xi, yi = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
-        patch.append(base[yi - r:yi + r, xi - r:xi + r].reshape(-1, 3).astype(np.float64))
+        patch.append(base[yi - r : yi + r, xi - r : xi + r].reshape(-1, 3).astype(np.float64))
     skin = np.median(np.vstack(patch), axis=0)
     skin_rg = max(8.0, skin[0] - skin[1])
     skin_luma = float(skin @ [0.299, 0.587, 0.114])
@@ -322,7 +328,7 @@ def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
     t_lm, b_lm = _interp_curve(cols, up_pts), _interp_curve(cols, lo_pts)
     y0 = int(max(0, np.floor(t_lm.min() - 3.0 * px)))
     y1 = int(min(h, np.ceil(b_lm.max() + 2.0 * px)))
-    strip = base[y0:y1, xa:xb + 1].astype(np.float64)
+    strip = base[y0:y1, xa : xb + 1].astype(np.float64)
     rg = strip[..., 0] - strip[..., 1]
     luma = strip @ np.array([0.299, 0.587, 0.114])
     not_lip = (rg < 0.55 * skin_rg) | ((rg < 0.8 * skin_rg) & (luma > 1.02 * skin_luma)) | (luma < 0.5 * skin_luma)
@@ -346,8 +352,8 @@ def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
     bots = np.where(found, bots, mid)
     # teeth edges are ragged: take the widest extent nearby, then smooth a little
     k = max(1, int(round(1.5 * px)))
-    tops = np.array([tops[max(0, i - k):i + k + 1].min() for i in range(len(cols))])
-    bots = np.array([bots[max(0, i - k):i + k + 1].max() for i in range(len(cols))])
+    tops = np.array([tops[max(0, i - k) : i + k + 1].min() for i in range(len(cols))])
+    bots = np.array([bots[max(0, i - k) : i + k + 1].max() for i in range(len(cols))])
     k2 = 3 * k
     kern = np.exp(-0.5 * (np.arange(-k2, k2 + 1) / max(1.0, k2 / 2.0)) ** 2)
     kern /= kern.sum()
@@ -425,8 +431,10 @@ def close_mouth(base: np.ndarray, lm: np.ndarray, seen) -> tuple[np.ndarray, np.
         ss = 4
         dy = _vertical_field(box, top_c, up, lo, lower_start=bot_c, ss=ss)
         x0, y0, x1, y1 = (int(v) for v in box)
-        gx, gy = np.meshgrid((x0 + (np.arange((x1 - x0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
-                             (y0 + (np.arange((y1 - y0) * ss) + 0.5) / ss - 0.5).astype(np.float32))
+        gx, gy = np.meshgrid(
+            (x0 + (np.arange((x1 - x0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
+            (y0 + (np.arange((y1 - y0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
+        )
         fine = cv2.remap(base, gx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         base = base.copy()
         base[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
@@ -444,8 +452,9 @@ def close_mouth(base: np.ndarray, lm: np.ndarray, seen) -> tuple[np.ndarray, np.
     xs = np.linspace(lm[48, 0], lm[54, 0], 40)
     pts = np.stack([xs, m.line(xs)], 1)
     mask = np.zeros(base.shape[:2], np.float32)
-    cv2.polylines(mask, [np.round(pts * 16).astype(np.int32)], False, 1.0, max(1, int(round(0.8 * px))),
-                  cv2.LINE_AA, shift=4)
+    cv2.polylines(
+        mask, [np.round(pts * 16).astype(np.int32)], False, 1.0, max(1, int(round(0.8 * px))), cv2.LINE_AA, shift=4
+    )
     mask = cv2.GaussianBlur(mask, (0, 0), 0.7 * px)
     fade = 1.0 - smoothstep(0.6, 1.0, np.abs(m.u(np.arange(base.shape[1]))))[None, :]
     base = (base.astype(np.float32) * (1.0 - 0.3 * (mask * fade.astype(np.float32)))[..., None]).astype(np.uint8)
@@ -504,15 +513,18 @@ def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> 
     hprof = smoothstep(hx0 - 0.4 * s, hx0, gx) * (1 - smoothstep(hx1, hx1 + 0.4 * s, gx))
     out[4, ..., 1] = -0.13 * s * vprof * hprof
     mid_x = 0.5 * (lm[21, 0] + lm[22, 0])
-    inner = (_gauss(gx, gy, lm[21, 0], lm[21, 1], 0.3 * s, 0.25 * s)
-             + _gauss(gx, gy, lm[22, 0], lm[22, 1], 0.3 * s, 0.25 * s))
+    inner = _gauss(gx, gy, lm[21, 0], lm[21, 1], 0.3 * s, 0.25 * s) + _gauss(
+        gx, gy, lm[22, 0], lm[22, 1], 0.3 * s, 0.25 * s
+    )
     protect = 1 - 0.7 * smoothstep(lid_off * 0.5, low_off, d)  # keep the eyes themselves calmer
     out[5, ..., 0] = -0.07 * s * np.tanh((gx - mid_x) / (0.15 * s)) * inner * protect
     out[5, ..., 1] = 0.11 * s * inner * protect
-    inner_sad = (_gauss(gx, gy, lm[21, 0] - 0.05 * s, lm[21, 1], 0.28 * s, 0.28 * s)
-                 + _gauss(gx, gy, lm[22, 0] + 0.05 * s, lm[22, 1], 0.28 * s, 0.28 * s))
-    outer_ends = (_gauss(gx, gy, lm[17, 0], lm[17, 1], 0.25 * s, 0.25 * s)
-                  + _gauss(gx, gy, lm[26, 0], lm[26, 1], 0.25 * s, 0.25 * s))
+    inner_sad = _gauss(gx, gy, lm[21, 0] - 0.05 * s, lm[21, 1], 0.28 * s, 0.28 * s) + _gauss(
+        gx, gy, lm[22, 0] + 0.05 * s, lm[22, 1], 0.28 * s, 0.28 * s
+    )
+    outer_ends = _gauss(gx, gy, lm[17, 0], lm[17, 1], 0.25 * s, 0.25 * s) + _gauss(
+        gx, gy, lm[26, 0], lm[26, 1], 0.25 * s, 0.25 * s
+    )
     lids_still = 1.0 - smoothstep(0.1 * lid_off, lid_off, d)  # sad brows rise, the upper lids do not
     out[6, ..., 1] = (-0.12 * s * inner_sad + 0.025 * s * outer_ends) * protect * lids_still
     # eyes wide (+) / narrowed (-): vertical stretch about each eye's centre
@@ -595,7 +607,7 @@ def _photo_teeth(base: np.ndarray, seen) -> np.ndarray | None:
     pix = []
     for x, a, b in zip(cols.astype(int), np.ceil(tops).astype(int), np.floor(bots).astype(int)):
         if b > a and 0 <= x < base.shape[1]:
-            pix.append(base[max(0, a):min(h, b + 1), x])
+            pix.append(base[max(0, a) : min(h, b + 1), x])
     if not pix:
         return None
     pix = np.vstack(pix).astype(np.float64)
@@ -619,7 +631,7 @@ def _colours(base: np.ndarray, lm: np.ndarray, photo_teeth: np.ndarray | None = 
         y = 0.5 * (eye_y + lm[33, 1]) + 0.1 * (lm[33, 1] - eye_y)
         r = max(2, int(0.08 * (lm[16, 0] - lm[0, 0])))
         xi, yi = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
-        patches.append(base[yi - r:yi + r, xi - r:xi + r].reshape(-1, 3))
+        patches.append(base[yi - r : yi + r, xi - r : xi + r].reshape(-1, 3))
     skin = np.median(np.vstack(patches), axis=0)
     lip = np.asarray(lip, np.float64)
     luma = float(skin @ [0.299, 0.587, 0.114])
@@ -658,19 +670,37 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
 
     # face box: brows (raised) to below the chin, cheek to cheek
     fh = float(lm64[8, 1] - lm64[17:27, 1].mean())
-    face_box = _box(lm64[:, 0].min() - 0.15 * s, lm64[17:27, 1].min() - 0.75 * s,
-                    lm64[:, 0].max() + 0.15 * s, lm64[8, 1] + 1.4 * m.chin_v, width, height, STEP)
+    face_box = _box(
+        lm64[:, 0].min() - 0.15 * s,
+        lm64[17:27, 1].min() - 0.75 * s,
+        lm64[:, 0].max() + 0.15 * s,
+        lm64[8, 1] + 1.4 * m.chin_v,
+        width,
+        height,
+        STEP,
+    )
     gx, gy = _low_grid(face_box, STEP)
     outer = _outer_fields(lm64, m, gx, gy)
     # fade to zero at the box edge (seamless paste)
     outer *= _edge_fade(gx.shape, 2)[None, ..., None]
 
     mouth_box = _mouth_box(m, width, height)
-    mouth_box = np.array([max(mouth_box[0], face_box[0]), max(mouth_box[1], face_box[1]),
-                          min(mouth_box[2], face_box[2]), min(mouth_box[3], face_box[3])], np.int32)
+    mouth_box = np.array(
+        [
+            max(mouth_box[0], face_box[0]),
+            max(mouth_box[1], face_box[1]),
+            min(mouth_box[2], face_box[2]),
+            min(mouth_box[3], face_box[3]),
+        ],
+        np.int32,
+    )
     inner = []
-    for kind, total, share in (("jaw", 0.5 * JAW_GAP, 0.15), ("jaw", JAW_GAP, 0.15),
-                               ("round", ROUND_GAP, 0.35), ("raise", UPPER_RAISE, 1.0)):
+    for kind, total, share in (
+        ("jaw", 0.5 * JAW_GAP, 0.15),
+        ("jaw", JAW_GAP, 0.15),
+        ("round", ROUND_GAP, 0.35),
+        ("raise", UPPER_RAISE, 1.0),
+    ):
         amount = total * m.width
         up, lo = _opening_motion(m, share * amount, (1 - share) * amount, kind)
         inner.append(_vertical_field(mouth_box, m.line, up, lo))
@@ -679,19 +709,27 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
     cols_x = np.linspace(lm64[48, 0], lm64[54, 0], N_COLS)
     cols_u = m.u(cols_x)
     open_, round_, raise_, _ = _lip_profiles(cols_u)
-    cols_top = np.stack([0.15 * JAW_GAP * m.width * open_, 0.35 * ROUND_GAP * m.width * round_,
-                         UPPER_RAISE * m.width * raise_])
-    cols_bot = np.stack([0.85 * JAW_GAP * m.width * open_, 0.65 * ROUND_GAP * m.width * round_,
-                         np.zeros_like(raise_)])
+    cols_top = np.stack(
+        [0.15 * JAW_GAP * m.width * open_, 0.35 * ROUND_GAP * m.width * round_, UPPER_RAISE * m.width * raise_]
+    )
+    cols_bot = np.stack([0.85 * JAW_GAP * m.width * open_, 0.65 * ROUND_GAP * m.width * round_, np.zeros_like(raise_)])
 
     eye_boxes, eye_basis = [], []
     for sl, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
         e = lm64[sl]
         b = lm64[brow]
-        box = _box(e[:, 0].min() - 0.15 * s, min(b[:, 1].min(), e[:, 1].min() - 0.3 * s) - 2,
-                   e[:, 0].max() + 0.15 * s, e[:, 1].max() + 0.2 * s + 2, width, height)
-        box = np.array([max(box[0], face_box[0]), max(box[1], face_box[1]),
-                        min(box[2], face_box[2]), min(box[3], face_box[3])], np.int32)
+        box = _box(
+            e[:, 0].min() - 0.15 * s,
+            min(b[:, 1].min(), e[:, 1].min() - 0.3 * s) - 2,
+            e[:, 0].max() + 0.15 * s,
+            e[:, 1].max() + 0.2 * s + 2,
+            width,
+            height,
+        )
+        box = np.array(
+            [max(box[0], face_box[0]), max(box[1], face_box[1]), min(box[2], face_box[2]), min(box[3], face_box[3])],
+            np.int32,
+        )
         eye_boxes.append(box)
         eye_basis.append(np.stack([_blink_field(e, b, box, lv) for lv in BLINK_LEVELS]))
 
@@ -704,16 +742,29 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
     head, _ = _head_fields(lm64, hgx, hgy, s)
     head *= _edge_fade(hgx.shape, 1)[None, ..., None]
 
-    return Rig(width=width, height=height, step=STEP, base=base, landmarks=lm.astype(np.float32),
-               face_box=face_box, outer_basis=np.ascontiguousarray(outer, np.float32),
-               mouth_box=mouth_box, inner_basis=np.ascontiguousarray(inner, np.float32),
-               eye_boxes=np.stack(eye_boxes).astype(np.int32),
-               eye_basis_0=eye_basis[0].astype(np.float32), eye_basis_1=eye_basis[1].astype(np.float32),
-               head_box=head_box, head_basis=np.ascontiguousarray(head, np.float32),
-               cols_x=cols_x.astype(np.float32), cols_line=m.line(cols_x).astype(np.float32),
-               cols_u=cols_u.astype(np.float32), cols_top=cols_top.astype(np.float32),
-               cols_bot=cols_bot.astype(np.float32), colours=_colours(base, lm64, photo_teeth),
-               metrics=np.array([m.width, s, px, fh], np.float32))
+    return Rig(
+        width=width,
+        height=height,
+        step=STEP,
+        base=base,
+        landmarks=lm.astype(np.float32),
+        face_box=face_box,
+        outer_basis=np.ascontiguousarray(outer, np.float32),
+        mouth_box=mouth_box,
+        inner_basis=np.ascontiguousarray(inner, np.float32),
+        eye_boxes=np.stack(eye_boxes).astype(np.int32),
+        eye_basis_0=eye_basis[0].astype(np.float32),
+        eye_basis_1=eye_basis[1].astype(np.float32),
+        head_box=head_box,
+        head_basis=np.ascontiguousarray(head, np.float32),
+        cols_x=cols_x.astype(np.float32),
+        cols_line=m.line(cols_x).astype(np.float32),
+        cols_u=cols_u.astype(np.float32),
+        cols_top=cols_top.astype(np.float32),
+        cols_bot=cols_bot.astype(np.float32),
+        colours=_colours(base, lm64, photo_teeth),
+        metrics=np.array([m.width, s, px, fh], np.float32),
+    )
 
 
 def _edge_fade(shape: tuple[int, int], n: int) -> np.ndarray:

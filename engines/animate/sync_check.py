@@ -38,10 +38,31 @@ def _mouth_window(rig) -> tuple[int, int, int, int]:
 def _references(rig) -> tuple[np.ndarray, np.ndarray]:
     cavity, teeth, tongue, lip, skin = (np.asarray(c, np.float32) for c in rig.colours[:5])
     # teeth first (see TEETH_REFS): as lit in the photo, as rendered, in shadow
-    inside = np.stack([np.minimum(teeth * 1.12, 255), teeth, teeth * 0.75, teeth * 0.55, cavity, cavity * 0.6,
-                       tongue, tongue * 0.6, lip * 0.42])
-    outside = np.stack([lip, lip * 0.8, lip * 0.65, np.minimum(lip * 1.15, 255), skin, skin * 0.85,
-                        skin * 0.7, np.minimum(skin * 1.1, 255)])
+    inside = np.stack(
+        [
+            np.minimum(teeth * 1.12, 255),
+            teeth,
+            teeth * 0.75,
+            teeth * 0.55,
+            cavity,
+            cavity * 0.6,
+            tongue,
+            tongue * 0.6,
+            lip * 0.42,
+        ]
+    )
+    outside = np.stack(
+        [
+            lip,
+            lip * 0.8,
+            lip * 0.65,
+            np.minimum(lip * 1.15, 255),
+            skin,
+            skin * 0.85,
+            skin * 0.7,
+            np.minimum(skin * 1.1, 255),
+        ]
+    )
     return inside, outside
 
 
@@ -119,14 +140,23 @@ def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: 
     """
     op = np.nan_to_num(np.asarray(openings, np.float64).reshape(-1))
     n = len(op)
-    report: dict[str, Any] = {"frames": n, "fps": float(fps), "correlation": 0.0, "offset_frames": 0,
-                              "offset_ms": 0.0, "correlation_at_offset": 0.0, "flagged": [], "passed": False,
-                              "offset_sign": "positive: mouth later than audio"}
+    report: dict[str, Any] = {
+        "frames": n,
+        "fps": float(fps),
+        "correlation": 0.0,
+        "offset_frames": 0,
+        "offset_ms": 0.0,
+        "correlation_at_offset": 0.0,
+        "flagged": [],
+        "passed": False,
+        "offset_sign": "positive: mouth later than audio",
+    }
     if n == 0 or audio is None or np.size(audio) == 0:
         report["summary"] = "lip-sync check skipped: no frames or no sound to compare"
         return report
-    db, _ = frame_loudness(np.asarray(audio, np.float32), int(sample_rate), n, fps, shift_s=0.0,
-                           window_s=max(0.04, 1.5 / fps))
+    db, _ = frame_loudness(
+        np.asarray(audio, np.float32), int(sample_rate), n, fps, shift_s=0.0, window_s=max(0.04, 1.5 / fps)
+    )
     ref = float(np.percentile(db, 95))
     env = np.clip((db - (ref - 40.0)) / 40.0, 0.0, 1.0)  # loudness above a 40 dB floor, 0..1
     report["correlation"] = round(_pearson(op, env), 4)
@@ -134,9 +164,9 @@ def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: 
     for lag in range(-MAX_LAG_FRAMES, MAX_LAG_FRAMES + 1):
         # lag > 0: opening at frame k + lag matches the sound at frame k
         if lag >= 0:
-            a, b = op[lag:], env[:n - lag]
+            a, b = op[lag:], env[: n - lag]
         else:
-            a, b = op[:n + lag], env[-lag:]
+            a, b = op[: n + lag], env[-lag:]
         r = _pearson(a, b)
         if r > best_r + 1e-9 or (abs(r - best_r) <= 1e-9 and abs(lag) < abs(best)):
             best, best_r = lag, r
@@ -148,14 +178,17 @@ def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: 
     wide = op > 0.4 * scale
     min_len = int(np.ceil(MIN_FLAG_S * fps))
     flagged = []
-    for mask, reason in ((closed & (env > 0.6), "loud audio but the mouth stays closed"),
-                         (wide & (env < 0.15), "mouth open during silence")):
+    for mask, reason in (
+        (closed & (env > 0.6), "loud audio but the mouth stays closed"),
+        (wide & (env < 0.15), "mouth open during silence"),
+    ):
         for a, b in _runs(mask):
             if b - a >= min_len:
                 flagged.append({"start_s": round(a / fps, 3), "end_s": round(b / fps, 3), "reason": reason})
     report["flagged"] = sorted(flagged, key=lambda f: f["start_s"])
-    report["passed"] = bool(report["correlation_at_offset"] >= MIN_CORRELATION
-                            and abs(report["offset_frames"]) <= 1 and not flagged)
+    report["passed"] = bool(
+        report["correlation_at_offset"] >= MIN_CORRELATION and abs(report["offset_frames"]) <= 1 and not flagged
+    )
     report["summary"] = _summary(report)
     return report
 
@@ -163,8 +196,10 @@ def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: 
 def _summary(report: dict[str, Any]) -> str:
     """One line for the UI, e.g. ``lip-sync check passed: mouth follows the voice (r = 0.74), offset -40 ms``."""
     verdict = "passed" if report["passed"] else "needs a look"
-    text = (f"lip-sync check {verdict}: mouth follows the voice (r = {report['correlation_at_offset']:.2f}), "
-            f"offset {report['offset_ms']:+.0f} ms")
+    text = (
+        f"lip-sync check {verdict}: mouth follows the voice (r = {report['correlation_at_offset']:.2f}), "
+        f"offset {report['offset_ms']:+.0f} ms"
+    )
     if report["flagged"]:
         text += f", {len(report['flagged'])} segment(s) flagged"
     return text

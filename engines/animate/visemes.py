@@ -15,8 +15,8 @@ is forced shut.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -64,14 +64,27 @@ PHONEME_VISEME: dict[str, str] = {
     **{c: "velar" for c in "kɡgŋxq"},
     **{c: "glottal" for c in "hʔɦ"},
     **{c: "r" for c in "ɹrʁɻ"},
-    "w": "w", "ʍ": "w", "j": "j", "l": "l",
+    "w": "w",
+    "ʍ": "w",
+    "j": "j",
+    "l": "l",
     **{c: "open" for c in "ɑaɒ"},
-    "æ": "open_front", "ɛ": "mid_front", "e": "mid_front",
+    "æ": "open_front",
+    "ɛ": "mid_front",
+    "e": "mid_front",
     **{c: "close_front" for c in "iɪyʏᵻɨ"},
     **{c: "schwa" for c in "əɐ"},
-    "ʌ": "mid_central", "ɜ": "rhotic_vowel", "ɚ": "rhotic_vowel", "ɝ": "rhotic_vowel",
-    "ɔ": "open_round", "o": "mid_round", "ø": "mid_round", "ɵ": "mid_round",
-    "ʊ": "near_close_round", "u": "close_round", "ɯ": "close_round",
+    "ʌ": "mid_central",
+    "ɜ": "rhotic_vowel",
+    "ɚ": "rhotic_vowel",
+    "ɝ": "rhotic_vowel",
+    "ɔ": "open_round",
+    "o": "mid_round",
+    "ø": "mid_round",
+    "ɵ": "mid_round",
+    "ʊ": "near_close_round",
+    "u": "close_round",
+    "ɯ": "close_round",
 }
 SILENCE = {"^", "$", "_"}
 STRESS = {"ˈ": 2, "ˌ": 1}
@@ -141,8 +154,19 @@ def stressed_times(segments: Sequence[Segment], level: int = 2) -> list[float]:
     return [s.start for s in segments if s.stress >= level]
 
 
-VOWELS = {"open", "open_front", "mid_front", "close_front", "schwa", "mid_central", "rhotic_vowel", "open_round",
-          "mid_round", "near_close_round", "close_round"}
+VOWELS = {
+    "open",
+    "open_front",
+    "mid_front",
+    "close_front",
+    "schwa",
+    "mid_central",
+    "rhotic_vowel",
+    "open_round",
+    "mid_round",
+    "near_close_round",
+    "close_round",
+}
 STRESS_OPENING = {0: 0.85, 1: 1.0, 2: 1.12}  # stressed vowels are louder and open wider
 
 
@@ -153,8 +177,9 @@ def _targets(segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray]:
     return table[:, :4], table[:, 4]
 
 
-def mouth_from_phonemes(phonemes: Sequence[PhonemeTiming], n_frames: int, fps: float,
-                        shift_s: float, smoothing: float) -> np.ndarray:
+def mouth_from_phonemes(
+    phonemes: Sequence[PhonemeTiming], n_frames: int, fps: float, shift_s: float, smoothing: float
+) -> np.ndarray:
     """Mouth controls ``(n_frames, 4)`` for phoneme timings.
 
     ``shift_s`` (seconds) moves the mouth earlier when positive (the lips lead the sound).
@@ -181,14 +206,14 @@ def mouth_from_phonemes(phonemes: Sequence[PhonemeTiming], n_frames: int, fps: f
     mouth_fine = np.zeros((t.size, 4))
     block = 4096
     for b0 in range(0, t.size, block):
-        tb = t[b0:b0 + block]
+        tb = t[b0 : b0 + block]
         lo = np.searchsorted(ends, tb[0] - 0.6)
         hi = np.searchsorted(starts, tb[-1] + 0.6)
         if hi <= lo:
             continue
         d = np.maximum(np.abs(tb[:, None] - centres[None, lo:hi]) - half[None, lo:hi], 0.0)
         w = dominance[None, lo:hi] * np.exp(-((d / reach[None, lo:hi]) ** 2)) + 1e-6
-        mouth_fine[b0:b0 + block] = (w @ targets[lo:hi]) / w.sum(axis=1, keepdims=True)
+        mouth_fine[b0 : b0 + block] = (w @ targets[lo:hi]) / w.sum(axis=1, keepdims=True)
     mouth = mouth_fine.reshape(n_frames, sub, 4).mean(axis=1)
     mouth = smooth_frames(mouth, 0.3 + 1.2 * float(np.clip(smoothing, 0.0, 1.0)))
 
@@ -229,8 +254,9 @@ def smooth_frames(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return out
 
 
-def frame_loudness(audio: np.ndarray, sample_rate: int, n_frames: int, fps: float,
-                   shift_s: float = 0.0, window_s: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+def frame_loudness(
+    audio: np.ndarray, sample_rate: int, n_frames: int, fps: float, shift_s: float = 0.0, window_s: float = 0.06
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame RMS level in dB (re full scale) and the per-frame windows' spectra.
 
     Frame ``k`` looks at the audio centred on ``k / fps + shift_s`` seconds over ``window_s``.
@@ -248,8 +274,9 @@ def frame_loudness(audio: np.ndarray, sample_rate: int, n_frames: int, fps: floa
     return db, spec
 
 
-def mouth_from_audio(audio: np.ndarray, sample_rate: int, n_frames: int, fps: float,
-                     shift_s: float, smoothing: float) -> np.ndarray:
+def mouth_from_audio(
+    audio: np.ndarray, sample_rate: int, n_frames: int, fps: float, shift_s: float, smoothing: float
+) -> np.ndarray:
     """Mouth controls ``(n_frames, 4)`` from audio alone: loudness opens the jaw, the spectrum
     shapes the lips (low centroid -> rounded, hiss -> narrow opening with teeth)."""
     out = np.zeros((n_frames, 4), np.float32)
@@ -259,10 +286,10 @@ def mouth_from_audio(audio: np.ndarray, sample_rate: int, n_frames: int, fps: fl
     ref = np.percentile(db, 95)
     level = np.clip((db - (ref - 36.0)) / 32.0, 0.0, 1.0)
     freqs = np.fft.rfftfreq((spec.shape[1] - 1) * 2, 1.0 / sample_rate)
-    power = spec ** 2 + 1e-12
+    power = spec**2 + 1e-12
     centroid = (power * freqs[None, :]).sum(1) / power.sum(1)
     hiss = power[:, freqs > 4000].sum(1) / power.sum(1)
-    jaw = 0.95 * level ** 1.2 * (1.0 - 0.6 * np.clip((hiss - 0.3) / 0.4, 0, 1))
+    jaw = 0.95 * level**1.2 * (1.0 - 0.6 * np.clip((hiss - 0.3) / 0.4, 0, 1))
     roundness = np.clip((1100.0 - centroid) / 700.0, 0.0, 1.0) * (level > 0.25)
     width = np.clip((centroid - 1800.0) / 2000.0, -0.2, 0.45) - 0.5 * roundness
     out[:, 0] = jaw * (1.0 - 0.35 * roundness)

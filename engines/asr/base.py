@@ -27,8 +27,15 @@ class ASR(Protocol):
 
     name: str
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
-                   word_timestamps: bool = True, prompt: str | None = None) -> Transcript:
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        *,
+        language: str | None = None,
+        word_timestamps: bool = True,
+        prompt: str | None = None,
+    ) -> Transcript:
         """Transcribe mono float32 ``audio`` at ``sample_rate`` Hz (``language`` None = detect)."""
         ...
 

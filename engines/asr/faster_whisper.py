@@ -27,8 +27,14 @@ class FasterWhisperASR:
 
     name = "faster-whisper"
 
-    def __init__(self, model_dir: str | os.PathLike, device: str = "cpu", compute_type: str = "int8",
-                 cpu_threads: int = 0, beam_size: int = 1):
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        beam_size: int = 1,
+    ):
         from faster_whisper import WhisperModel
 
         self.model_dir = Path(model_dir)
@@ -36,12 +42,24 @@ class FasterWhisperASR:
             raise FileNotFoundError(f"no Whisper model (model.bin) in {self.model_dir}")
         self.device = device
         self.beam_size = beam_size
-        self._model = WhisperModel(str(self.model_dir), device=device, compute_type=compute_type,
-                                   cpu_threads=cpu_threads or (os.cpu_count() or 1), local_files_only=True)
+        self._model = WhisperModel(
+            str(self.model_dir),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads or (os.cpu_count() or 1),
+            local_files_only=True,
+        )
         self._lock = threading.Lock()  # one transcription at a time per model
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
-                   word_timestamps: bool = True, prompt: str | None = None) -> Transcript:
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        *,
+        language: str | None = None,
+        word_timestamps: bool = True,
+        prompt: str | None = None,
+    ) -> Transcript:
         """Transcribe mono audio (any rate in Hz; resampled to 16 kHz). Word times are seconds.
 
         ``word_timestamps`` False is faster (dictation needs only the text).
@@ -52,12 +70,20 @@ class FasterWhisperASR:
             return Transcript(text="", words=[], language=language or "", duration=duration)
         with self._lock:
             segments, info = self._model.transcribe(
-                samples, language=language, beam_size=self.beam_size, word_timestamps=word_timestamps,
-                initial_prompt=prompt or None, condition_on_previous_text=False,
+                samples,
+                language=language,
+                beam_size=self.beam_size,
+                word_timestamps=word_timestamps,
+                initial_prompt=prompt or None,
+                condition_on_previous_text=False,
                 vad_filter=duration > 30.0,  # long uploads: skip silences, which cuts hallucinations
             )
             segments = list(segments)
-        words = [WordTiming(w.word.strip(), float(w.start), float(w.end))
-                 for s in segments for w in (s.words or []) if w.word.strip()]
+        words = [
+            WordTiming(w.word.strip(), float(w.start), float(w.end))
+            for s in segments
+            for w in (s.words or [])
+            if w.word.strip()
+        ]
         text = " ".join(s.text.strip() for s in segments if s.text.strip())
         return Transcript(text=text, words=words, language=info.language or "", duration=duration)

@@ -54,9 +54,16 @@ class FanFace:
     name = "fan"
     fits_tilted_faces = True  # FAN is trained with strong rotation augmentation
 
-    def __init__(self, weights: str | Path, detector: str | Path | None = None, device: str = "cpu",
-                 detect_max_side: int = 640, flip_input: bool = False, detector_threshold: float = 0.5,
-                 max_faces: int = 8):
+    def __init__(
+        self,
+        weights: str | Path,
+        detector: str | Path | None = None,
+        device: str = "cpu",
+        detect_max_side: int = 640,
+        flip_input: bool = False,
+        detector_threshold: float = 0.5,
+        max_faces: int = 8,
+    ):
         import torch
         from face_alignment import FaceAlignment, LandmarksType
         from face_alignment.models import FAN
@@ -74,9 +81,14 @@ class FanFace:
                 return net.to(device, dtype=dtype).eval()
 
         self._fa = _LocalFaceAlignment(
-            LandmarksType.TWO_D, device=device, flip_input=flip_input, face_detector="sfd",
+            LandmarksType.TWO_D,
+            device=device,
+            flip_input=flip_input,
+            face_detector="sfd",
             face_detector_kwargs={"path_to_detector": str(s3fd_path), "filter_threshold": detector_threshold},
-            compile=False, verbose=False)
+            compile=False,
+            verbose=False,
+        )
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
         """All faces in an RGB uint8 image (pixels), largest first, each with 68 landmarks."""
@@ -87,7 +99,7 @@ class FanFace:
         scale = min(1.0, self.detect_max_side / max(h, w))
         small = rgb if scale == 1.0 else _resize(rgb, scale)
         boxes = self._fa.face_detector.detect_from_image(small.copy())
-        boxes = sorted((np.asarray(b, dtype=np.float64) for b in boxes), key=lambda b: -b[4])[:self.max_faces]
+        boxes = sorted((np.asarray(b, dtype=np.float64) for b in boxes), key=lambda b: -b[4])[: self.max_faces]
         if not boxes:
             return []
         full = [np.concatenate([b[:4] / scale, b[4:5]]) for b in boxes]
@@ -97,8 +109,11 @@ class FanFace:
         faces = []
         for box, pts in zip(full, landmarks):
             x0, y0, x1, y1 = (int(round(v)) for v in box[:4])
-            faces.append(FaceDetection(box=(x0, y0, x1, y1), score=float(box[4]),
-                                       landmarks=np.asarray(pts, dtype=np.float32)[:, :2]))
+            faces.append(
+                FaceDetection(
+                    box=(x0, y0, x1, y1), score=float(box[4]), landmarks=np.asarray(pts, dtype=np.float32)[:, :2]
+                )
+            )
         faces.sort(key=lambda f: f.size, reverse=True)
         return faces
 

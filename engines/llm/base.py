@@ -7,7 +7,8 @@ Every back-end (llama.cpp GGUF, transformers, an OpenAI-compatible server) imple
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, Sequence, TypedDict
+from collections.abc import Iterator, Sequence
+from typing import Protocol, TypedDict
 
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 400  # about 300 words: a 2-minute script
@@ -30,8 +31,13 @@ class LLM(Protocol):
     name: str
     description: str  # what is loaded, for the UI ("Qwen2.5 0.5B GGUF via llama.cpp")
 
-    def chat(self, messages: Sequence[Message], *, temperature: float = DEFAULT_TEMPERATURE,
-             max_tokens: int = DEFAULT_MAX_TOKENS) -> Iterator[str]:
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float = DEFAULT_TEMPERATURE,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> Iterator[str]:
         """Stream the assistant's answer as text pieces (tokens or small groups of them)."""
         ...
 

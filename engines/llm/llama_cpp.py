@@ -13,12 +13,11 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from engines.llm.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages
 from engines.registry import register
-
 
 _LOAD_LOCK = threading.Lock()
 
@@ -81,7 +80,7 @@ def _keep_output_streams() -> None:
     api.set_verbose = lambda verbose: logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
 
 
-_OPEN: "weakref.WeakSet[LlamaCppLLM]" = weakref.WeakSet()
+_OPEN: weakref.WeakSet[LlamaCppLLM] = weakref.WeakSet()
 
 
 @atexit.register
@@ -127,8 +126,15 @@ class LlamaCppLLM:
 
     name = "llama-cpp"
 
-    def __init__(self, model_path: str | os.PathLike, context: int = 2048, threads: int = 0,
-                 gpu_layers: int = 0, seed: int = -1, repack: bool | None = None):
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        context: int = 2048,
+        threads: int = 0,
+        gpu_layers: int = 0,
+        seed: int = -1,
+        repack: bool | None = None,
+    ):
         import llama_cpp
 
         path = Path(model_path)
@@ -146,9 +152,15 @@ class LlamaCppLLM:
             repack = not cpu_has_amx()
         _keep_output_streams()
         with _model_params(use_extra_bufts=bool(repack)):
-            self._llama = llama_cpp.Llama(model_path=str(path), n_ctx=context, n_threads=threads,
-                                          n_threads_batch=threads, n_gpu_layers=gpu_layers, seed=seed,
-                                          verbose=False)
+            self._llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=context,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=gpu_layers,
+                seed=seed,
+                verbose=False,
+            )
         self.description = f"{path.name} via llama.cpp"
         _OPEN.add(self)
         self._lock = threading.Lock()  # a llama.cpp context serves one chat at a time
@@ -156,19 +168,25 @@ class LlamaCppLLM:
     def warm(self, system: str) -> None:
         """Evaluate a system prompt ahead of time: llama.cpp keeps it in its cache, so the first
         answer that starts with the same system text only evaluates the rest (faster first token)."""
-        for _ in self.chat([{"role": "system", "content": system}, {"role": "user", "content": "Hi"}],
-                           temperature=0.0, max_tokens=1):
+        for _ in self.chat(
+            [{"role": "system", "content": system}, {"role": "user", "content": "Hi"}], temperature=0.0, max_tokens=1
+        ):
             pass
 
-    def chat(self, messages: Sequence[Message], *, temperature: float = DEFAULT_TEMPERATURE,
-             max_tokens: int = DEFAULT_MAX_TOKENS) -> Iterator[str]:
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float = DEFAULT_TEMPERATURE,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> Iterator[str]:
         """Stream the answer as text pieces (about one token each)."""
         messages = check_messages(messages)
         with self._lock:
             try:
-                stream = self._llama.create_chat_completion(messages=messages, stream=True,
-                                                            temperature=float(temperature),
-                                                            max_tokens=int(max_tokens))
+                stream = self._llama.create_chat_completion(
+                    messages=messages, stream=True, temperature=float(temperature), max_tokens=int(max_tokens)
+                )
                 for chunk in stream:
                     piece = chunk["choices"][0].get("delta", {}).get("content")
                     if piece:

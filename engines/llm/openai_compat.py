@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import json
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from engines.llm.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages
 from engines.registry import register
@@ -50,8 +50,9 @@ class OpenAICompatibleLLM:
         try:
             resp = self._http.get(f"{self.base_url}{path}", timeout=min(self.timeout, 10.0))
         except requests.RequestException as exc:
-            raise LLMError(f"no chat server answers at {self.base_url}: start it (e.g. `ollama serve`) "
-                           "or check the address") from exc
+            raise LLMError(
+                f"no chat server answers at {self.base_url}: start it (e.g. `ollama serve`) or check the address"
+            ) from exc
         return resp
 
     def models(self) -> list[str]:
@@ -68,29 +69,45 @@ class OpenAICompatibleLLM:
         names = self.models()
         return names[0] if names else ""
 
-    def chat(self, messages: Sequence[Message], *, temperature: float = DEFAULT_TEMPERATURE,
-             max_tokens: int = DEFAULT_MAX_TOKENS) -> Iterator[str]:
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float = DEFAULT_TEMPERATURE,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> Iterator[str]:
         """Stream the answer's text pieces as the server sends them."""
         import requests
 
-        body = {"model": self.model, "messages": check_messages(messages), "stream": True,
-                "temperature": float(temperature), "max_tokens": int(max_tokens)}
+        body = {
+            "model": self.model,
+            "messages": check_messages(messages),
+            "stream": True,
+            "temperature": float(temperature),
+            "max_tokens": int(max_tokens),
+        }
         try:
-            resp = self._http.post(f"{self.base_url}/chat/completions", data=json.dumps(body),
-                                   stream=True, timeout=self.timeout)
+            resp = self._http.post(
+                f"{self.base_url}/chat/completions", data=json.dumps(body), stream=True, timeout=self.timeout
+            )
         except requests.RequestException as exc:
-            raise LLMError(f"no chat server answers at {self.base_url}: start it (e.g. `ollama serve`) "
-                           "or check the address") from exc
+            raise LLMError(
+                f"no chat server answers at {self.base_url}: start it (e.g. `ollama serve`) or check the address"
+            ) from exc
         with resp:
             if resp.status_code != 200:
-                raise LLMError(f"the chat server at {self.base_url} refused the request "
-                               f"(HTTP {resp.status_code}: {resp.text[:200].strip()})")
+                raise LLMError(
+                    f"the chat server at {self.base_url} refused the request "
+                    f"(HTTP {resp.status_code}: {resp.text[:200].strip()})"
+                )
             if "text/event-stream" not in resp.headers.get("Content-Type", ""):
                 # a server that ignores "stream": one JSON answer
                 try:
                     text = resp.json()["choices"][0]["message"]["content"]
                 except (ValueError, KeyError, IndexError, TypeError) as exc:
-                    raise LLMError(f"the chat server at {self.base_url} sent an answer this studio does not understand") from exc
+                    raise LLMError(
+                        f"the chat server at {self.base_url} sent an answer this studio does not understand"
+                    ) from exc
                 if text:
                     yield text
                 return
@@ -100,7 +117,7 @@ class OpenAICompatibleLLM:
                 raise LLMError(f"the chat server at {self.base_url} stopped answering ({exc})") from exc
 
     @staticmethod
-    def _lines(resp) -> Iterator[bytes]:  # noqa: ANN001
+    def _lines(resp) -> Iterator[bytes]:
         """The body's lines as soon as each one arrives (``iter_lines`` would wait for 512 bytes,
         holding back the first tokens)."""
         read1 = getattr(resp.raw, "read1", None)
@@ -119,7 +136,7 @@ class OpenAICompatibleLLM:
             yield pending
 
     @classmethod
-    def _events(cls, resp) -> Iterator[str]:  # noqa: ANN001
+    def _events(cls, resp) -> Iterator[str]:
         for raw in cls._lines(resp):
             line = raw.decode("utf-8", "replace").strip() if raw else ""
             if not line.startswith("data:"):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
-from engines.llm.base import (DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages,
-                              simple_prompt)
+from engines.llm.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages, simple_prompt
 from engines.registry import register
 
 
@@ -27,8 +26,7 @@ class TransformersLLM:
 
     name = "transformers"
 
-    def __init__(self, model: str | os.PathLike, gguf_file: str | None = None, device: str = "cpu",
-                 threads: int = 0):
+    def __init__(self, model: str | os.PathLike, gguf_file: str | None = None, device: str = "cpu", threads: int = 0):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -44,12 +42,15 @@ class TransformersLLM:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             self.model = AutoModelForCausalLM.from_pretrained(
-                source, dtype=torch.float16 if device.startswith("cuda") else torch.float32, **kwargs)
+                source, dtype=torch.float16 if device.startswith("cuda") else torch.float32, **kwargs
+            )
         except ImportError as exc:  # e.g. GGUF support needs the ``gguf`` package
             raise LLMError(f"transformers cannot load {path.name or source}: {exc}") from exc
         except OSError as exc:
-            raise LLMError(f"no usable model at '{source}': give a folder with config.json and "
-                           f"tokenizer files, or a .gguf file ({exc})") from exc
+            raise LLMError(
+                f"no usable model at '{source}': give a folder with config.json and "
+                f"tokenizer files, or a .gguf file ({exc})"
+            ) from exc
         self.model.to(device).eval()
         self.device = device
         self.description = f"{Path(gguf_file).name if gguf_file else path.name or source} via transformers"
@@ -63,8 +64,13 @@ class TransformersLLM:
             text = simple_prompt(messages)
         return tok(text, return_tensors="pt", add_special_tokens=False).to(self.device)
 
-    def chat(self, messages: Sequence[Message], *, temperature: float = DEFAULT_TEMPERATURE,
-             max_tokens: int = DEFAULT_MAX_TOKENS) -> Iterator[str]:
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float = DEFAULT_TEMPERATURE,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> Iterator[str]:
         """Stream the answer as decoded text pieces; closing the iterator stops generation."""
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -72,7 +78,7 @@ class TransformersLLM:
         stop = threading.Event()
 
         class _StopWhenAsked(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001
+            def __call__(self, input_ids, scores, **kwargs):
                 return stop.is_set()
 
         with self._lock:
@@ -80,7 +86,9 @@ class TransformersLLM:
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
             tok = self.tokenizer
             settings = dict(
-                **inputs, max_new_tokens=int(max_tokens), streamer=streamer,
+                **inputs,
+                max_new_tokens=int(max_tokens),
+                streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]),
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
             )

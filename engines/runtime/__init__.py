@@ -7,6 +7,6 @@ from engines.runtime.session import (  # noqa: F401
     Session,
     SessionFactory,
     ShapeProfile,
-    gpu_identity,
     file_sha256,
+    gpu_identity,
 )

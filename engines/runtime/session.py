@@ -15,10 +15,11 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from engines.files import file_sha256, write_json_atomic
 
@@ -79,10 +80,17 @@ def gpu_identity() -> GpuIdentity:
     if not exe:
         return GpuIdentity()
     try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip().splitlines()
+        out = (
+            subprocess.run(
+                [exe, "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()
+        )
         name, cap = (part.strip() for part in out[0].split(",", 1))
         return GpuIdentity(name=name, compute_capability=cap)
     except (OSError, subprocess.SubprocessError, IndexError, ValueError):
@@ -121,7 +129,8 @@ class EngineKey:
 
     def folder_name(self) -> str:
         gpu = "".join(c if c.isalnum() else "-" for c in self.gpu_name).strip("-") or "gpu"
-        return f"{self.model_sha256[:12]}-{gpu}-sm{self.compute_capability.replace('.', '')}-{self.precision}-{self.digest()}"
+        sm = self.compute_capability.replace(".", "")
+        return f"{self.model_sha256[:12]}-{gpu}-sm{sm}-{self.precision}-{self.digest()}"
 
 
 class EngineCache:
@@ -198,7 +207,7 @@ class Session:
     every fallback that happened (shown in the UI, the CLI and render manifests).
     """
 
-    factory: "SessionFactory"
+    factory: SessionFactory
     model_path: Path
     profile: ShapeProfile | None
     chain: list[str]
@@ -210,11 +219,11 @@ class Session:
         while True:
             try:
                 return self.inner.run(output_names, dict(feeds))
-            except Exception as exc:  # noqa: BLE001 - any GPU failure moves on to the next provider
+            except Exception as exc:
                 if self.provider == CPU or self.provider not in self.chain:
                     raise
                 failed = self.provider
-                self.chain = self.chain[self.chain.index(failed) + 1:]
+                self.chain = self.chain[self.chain.index(failed) + 1 :]
                 self.factory._open(self, reason=f"{FRIENDLY[failed]} failed while running ({_short(exc)})")
 
     def get_inputs(self):
@@ -314,7 +323,7 @@ class SessionFactory:
                     got = inner.get_providers()[0] if inner.get_providers() else CPU
                     if got != provider:  # ORT silently dropped the provider (missing libraries)
                         raise RuntimeError(f"{FRIENDLY[provider]} libraries could not be loaded")
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if key is not None and attempt == 0:
                         self.cache.discard(key)
                         self.cache.prepare(key)
@@ -327,7 +336,7 @@ class SessionFactory:
                     if key is not None:
                         self.cache.commit(key, session.model_path)
                     session.inner, session.provider = inner, provider
-                    session.chain = session.chain[session.chain.index(provider):]
+                    session.chain = session.chain[session.chain.index(provider) :]
                     if notes:
                         msg = "; ".join(notes) + f"; continuing on {FRIENDLY[provider]}"
                         session.notices.append(msg)

@@ -41,7 +41,7 @@ class Speech:
         """Length in seconds."""
         return len(self.audio) / float(self.sample_rate)
 
-    def shifted(self, offset: float) -> "Speech":
+    def shifted(self, offset: float) -> Speech:
         """The same speech with every timing moved by ``offset`` seconds."""
         return Speech(
             audio=self.audio,

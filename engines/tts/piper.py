@@ -55,8 +55,7 @@ class PiperTTS:
 
     name = "piper"
 
-    def __init__(self, factory: SessionFactory, cache_dir: Path, model: Path | None = None,
-                 config: Path | None = None):
+    def __init__(self, factory: SessionFactory, cache_dir: Path, model: Path | None = None, config: Path | None = None):
         from piper import PiperConfig, PiperVoice
 
         default_model, default_config = bundled_voice()
@@ -95,5 +94,10 @@ class PiperTTS:
             pieces.append(audio)
             t += len(audio) / self.sample_rate
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-        return Speech(audio=audio, sample_rate=self.sample_rate, phonemes=phonemes,
-                      words=words_from_phonemes(text, phonemes), text=text)
+        return Speech(
+            audio=audio,
+            sample_rate=self.sample_rate,
+            phonemes=phonemes,
+            words=words_from_phonemes(text, phonemes),
+            text=text,
+        )

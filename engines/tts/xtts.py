@@ -57,8 +57,11 @@ class RuntimeStatus:
 
     @property
     def ready(self) -> bool:
-        return self.python is not None and self.model_dir is not None and all(
-            (self.model_dir / f).is_file() for f in MODEL_FILES)
+        return (
+            self.python is not None
+            and self.model_dir is not None
+            and all((self.model_dir / f).is_file() for f in MODEL_FILES)
+        )
 
     def problem(self) -> str:
         if self.python is None:
@@ -78,8 +81,13 @@ class XttsWorker:
     name = "xtts"
     sample_rate = XTTS_SAMPLE_RATE
 
-    def __init__(self, model_dir: str | os.PathLike, python: str | os.PathLike | None = None,
-                 device: str = "auto", startup_timeout_s: float = 600.0):
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        python: str | os.PathLike | None = None,
+        device: str = "auto",
+        startup_timeout_s: float = 600.0,
+    ):
         self.model_dir = Path(model_dir)
         self.python = Path(python) if python else find_python()
         if self.python is None:
@@ -93,13 +101,28 @@ class XttsWorker:
 
     # -- process management --
     def _start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), COQUI_TOS_AGREED="1", HF_HUB_OFFLINE="1",
-                   PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ, PYTHONPATH=str(REPO_ROOT), COQUI_TOS_AGREED="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1"
+        )
         self._proc = subprocess.Popen(
-            [str(self.python), "-m", "engines.tts.xtts", "--serve", "--model-dir", str(self.model_dir),
-             "--device", self.device],
-            cwd=str(REPO_ROOT), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1)
+            [
+                str(self.python),
+                "-m",
+                "engines.tts.xtts",
+                "--serve",
+                "--model-dir",
+                str(self.model_dir),
+                "--device",
+                self.device,
+            ],
+            cwd=str(REPO_ROOT),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         threading.Thread(target=self._drain_stderr, args=(self._proc,), daemon=True).start()
         reply = self._read_reply()
         if not reply.get("ok"):
@@ -154,12 +177,30 @@ class XttsWorker:
         reply = self._call({"op": "latents", "audio": str(reference_wav), "out": str(out)})
         return reply["shapes"]
 
-    def synthesize_audio(self, text: str, latents: str | os.PathLike, *, language: str = "en",
-                         speed: float = 1.0, temperature: float = 0.75, seed: int | None = 0) -> np.ndarray:
+    def synthesize_audio(
+        self,
+        text: str,
+        latents: str | os.PathLike,
+        *,
+        language: str = "en",
+        speed: float = 1.0,
+        temperature: float = 0.75,
+        seed: int | None = 0,
+    ) -> np.ndarray:
         """Mono float32 speech at 24 kHz for ``text`` in the cached voice ``latents``."""
         out = self._tmp / f"{threading.get_ident()}.npy"
-        self._call({"op": "synthesize", "text": text, "latents": str(latents), "out": str(out),
-                    "language": language, "speed": float(speed), "temperature": float(temperature), "seed": seed})
+        self._call(
+            {
+                "op": "synthesize",
+                "text": text,
+                "latents": str(latents),
+                "out": str(out),
+                "language": language,
+                "speed": float(speed),
+                "temperature": float(temperature),
+                "seed": seed,
+            }
+        )
         try:
             return np.load(out, allow_pickle=False).astype(np.float32)
         finally:
@@ -204,8 +245,13 @@ class _Model:
         config.load_json(str(model_dir / "config.json"))
         self.model = Xtts.init_from_config(config)
         # coqui-tts loads with torch.load(weights_only=True) on torch >= 2.4.
-        self.model.load_checkpoint(config, checkpoint_dir=str(model_dir), eval=True, use_deepspeed=False,
-                                   speaker_file_path=str(model_dir / "no-builtin-speakers.pth"))
+        self.model.load_checkpoint(
+            config,
+            checkpoint_dir=str(model_dir),
+            eval=True,
+            use_deepspeed=False,
+            speaker_file_path=str(model_dir / "no-builtin-speakers.pth"),
+        )
         self.model.to(device)
         self.device = device
         self.config = config
@@ -227,8 +273,10 @@ class _Model:
             speaker_embedding = self.model.get_speaker_embedding(audio, sr)
             # The whole recording, in 6 s chunks averaged, conditions the GPT.
             gpt_cond_latent = self.model.get_gpt_cond_latents(audio, sr, length=seconds, chunk_length=6)
-        tensors = {"gpt_cond_latent": gpt_cond_latent.float().cpu().contiguous(),
-                   "speaker_embedding": speaker_embedding.float().cpu().contiguous()}
+        tensors = {
+            "gpt_cond_latent": gpt_cond_latent.float().cpu().contiguous(),
+            "speaker_embedding": speaker_embedding.float().cpu().contiguous(),
+        }
         tmp = f"{out}.part"
         save_file(tensors, tmp, metadata={"model": "xtts-v2", "seconds": str(seconds)})
         os.replace(tmp, out)
@@ -247,9 +295,15 @@ class _Model:
         if req.get("seed") is not None:
             torch.manual_seed(int(req["seed"]))
         with torch.inference_mode():
-            out = self.model.inference(req["text"], req.get("language", "en"), gpt_cond_latent, speaker_embedding,
-                                       temperature=float(req.get("temperature", 0.75)),
-                                       speed=float(req.get("speed", 1.0)), enable_text_splitting=False)
+            out = self.model.inference(
+                req["text"],
+                req.get("language", "en"),
+                gpt_cond_latent,
+                speaker_embedding,
+                temperature=float(req.get("temperature", 0.75)),
+                speed=float(req.get("speed", 1.0)),
+                enable_text_splitting=False,
+            )
         wav = np.asarray(out["wav"], dtype=np.float32).reshape(-1)
         tmp = req["out"] + ".part.npy"
         np.save(tmp, wav, allow_pickle=False)

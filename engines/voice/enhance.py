@@ -31,8 +31,11 @@ class DeepFilterNet:
         self._lib.df_get_frame_length.restype = ctypes.c_size_t
         self._lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
         self._lib.df_process_frame.restype = ctypes.c_float
-        self._lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
-                                               ctypes.POINTER(ctypes.c_float)]
+        self._lib.df_process_frame.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_float),
+            ctypes.POINTER(ctypes.c_float),
+        ]
         self._lib.df_free.argtypes = [ctypes.c_void_p]
         self._model = str(model_path()).encode()
         self._atten = float(attenuation_limit_db)
@@ -57,13 +60,16 @@ class DeepFilterNet:
                 padded[:n] = x
                 out = np.empty_like(padded)
                 for i in range(0, len(padded), hop):
-                    frame = np.ascontiguousarray(padded[i:i + hop])
-                    dst = out[i:i + hop]
-                    self._lib.df_process_frame(state, frame.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                               dst.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+                    frame = np.ascontiguousarray(padded[i : i + hop])
+                    dst = out[i : i + hop]
+                    self._lib.df_process_frame(
+                        state,
+                        frame.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                        dst.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                    )
             finally:
                 self._lib.df_free(state)
-        y = out[delay:delay + n]
+        y = out[delay : delay + n]
         if sample_rate != DFN_SAMPLE_RATE:
             y = soxr.resample(y, DFN_SAMPLE_RATE, sample_rate)
         y = np.asarray(y, dtype=np.float32)[: len(audio)]

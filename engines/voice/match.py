@@ -14,8 +14,8 @@ makes a speaker-embedding model hear the result as closest to the recording.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class VoiceTraits:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VoiceTraits":
+    def from_dict(cls, data: dict) -> VoiceTraits:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
@@ -65,7 +65,7 @@ class MatchSettings:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MatchSettings":
+    def from_dict(cls, data: dict) -> MatchSettings:
         data = dict(data)
         data["target"] = VoiceTraits.from_dict(data["target"])
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
@@ -128,9 +128,12 @@ def _traits(f0: np.ndarray, sp: np.ndarray, sample_rate: int, frame_s: float) ->
     # Trim octave errors before taking the spread.
     lo, hi = np.percentile(lf0, [5, 95])
     core = lf0[(lf0 >= lo) & (lf0 <= hi)]
-    return VoiceTraits(f0_log_mean=float(np.median(lf0)), f0_log_std=float(max(core.std(), 0.02)),
-                       envelope_db=[float(v) for v in _envelope_on_grid(sp, f0, sample_rate)],
-                       voiced_seconds=float(len(voiced) * frame_s))
+    return VoiceTraits(
+        f0_log_mean=float(np.median(lf0)),
+        f0_log_std=float(max(core.std(), 0.02)),
+        envelope_db=[float(v) for v in _envelope_on_grid(sp, f0, sample_rate)],
+        voiced_seconds=float(len(voiced) * frame_s),
+    )
 
 
 def _warp_envelope(sp: np.ndarray, warp: float) -> np.ndarray:
@@ -164,8 +167,16 @@ class WorldVoiceMatch:
             an.traits = None
         return an
 
-    def render(self, analysis: _Analysis, settings: MatchSettings, *, source: VoiceTraits | None = None,
-               pitch_semitones: float = 0.0, energy: float = 1.0, length: int | None = None) -> np.ndarray:
+    def render(
+        self,
+        analysis: _Analysis,
+        settings: MatchSettings,
+        *,
+        source: VoiceTraits | None = None,
+        pitch_semitones: float = 0.0,
+        energy: float = 1.0,
+        length: int | None = None,
+    ) -> np.ndarray:
         """Resynthesised float32 audio at the analysis sample rate.
 
         ``source`` is the TTS voice's own traits (defaults to this utterance's), ``pitch_semitones``
@@ -206,8 +217,15 @@ class WorldVoiceMatch:
         return (10 ** (np.interp(bins, GRID_HZ, diff) / 10))[None, :]
 
 
-def calibrate(matcher: WorldVoiceMatch, analyses: list[_Analysis], source: VoiceTraits, target: VoiceTraits,
-              score: Callable[[list[np.ndarray], int], float], *, rate: float = 1.0) -> MatchSettings:
+def calibrate(
+    matcher: WorldVoiceMatch,
+    analyses: list[_Analysis],
+    source: VoiceTraits,
+    target: VoiceTraits,
+    score: Callable[[list[np.ndarray], int], float],
+    *,
+    rate: float = 1.0,
+) -> MatchSettings:
     """The warp and equaliser strength whose output ``score`` likes best (higher is closer).
 
     ``analyses`` are WORLD analyses of a few TTS sentences, ``score(audios, sample_rate)`` rates

@@ -43,6 +43,7 @@ class SileroVAD:
         if len(wav) < VAD_SAMPLE_RATE // 10:
             return []
         with self._lock:
-            stamps = get_speech_timestamps(wav, self._model, threshold=self.threshold,
-                                           sampling_rate=VAD_SAMPLE_RATE, return_seconds=False)
+            stamps = get_speech_timestamps(
+                wav, self._model, threshold=self.threshold, sampling_rate=VAD_SAMPLE_RATE, return_seconds=False
+            )
         return [(s["start"] / VAD_SAMPLE_RATE, s["end"] / VAD_SAMPLE_RATE) for s in stamps]

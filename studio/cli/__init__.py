@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from studio.errors import StudioError
 
@@ -23,7 +23,9 @@ COMMANDS = ("render", "voice", "portrait", "script", "models", "engines", "docto
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Avatar Studio: talking-head videos, offline.")
-    parser.add_argument("--listen", action="store_true", help="serve the UI on all network interfaces (default 127.0.0.1 only)")
+    parser.add_argument(
+        "--listen", action="store_true", help="serve the UI on all network interfaces (default 127.0.0.1 only)"
+    )
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link (needs internet)")
     parser.add_argument("--port", type=int, default=7860, help="UI port (default 7860)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
@@ -51,7 +53,9 @@ def _log_crash() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.command is None:
             from studio.ui.app import launch

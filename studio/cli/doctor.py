@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.config import StudioPaths
-    from studio.doctor import run_checks
+    from studio.ops.doctor import run_checks
 
     checks = run_checks(StudioPaths.from_env().ensure(), checksums=not args.quick)
     if args.json:
@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     failed = [c.name for c in checks if c.ok is False]
     if failed:
         if not args.json:
-            print(f"error: {len(failed)} check(s) failed ({', '.join(failed)}): see the lines marked FAIL above",
-                  file=sys.stderr)
+            print(
+                f"error: {len(failed)} check(s) failed ({', '.join(failed)}): see the lines marked FAIL above",
+                file=sys.stderr,
+            )
         return 2
     return 0

@@ -31,10 +31,19 @@ def list_models(args: argparse.Namespace) -> int:
     rows = []
     for entry in models.catalog().values():
         st = models.status(entry, paths)
-        rows.append({"name": entry.name, "role": entry.role, "state": st.state, "size_mb": entry.size_mb,
-                     "license": entry.license, "embedded": entry.embedded,
-                     "verified_with_real_weights": entry.verified_with_real_weights,
-                     "sources": [s["kind"] for s in entry.sources], "detail": st.detail})
+        rows.append(
+            {
+                "name": entry.name,
+                "role": entry.role,
+                "state": st.state,
+                "size_mb": entry.size_mb,
+                "license": entry.license,
+                "embedded": entry.embedded,
+                "verified_with_real_weights": entry.verified_with_real_weights,
+                "sources": [s["kind"] for s in entry.sources],
+                "detail": st.detail,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -51,8 +60,9 @@ def fetch_model(args: argparse.Namespace) -> int:
     from studio.config import StudioPaths
 
     with progress_bar(args.name) as progress:
-        path = models.fetch(args.name, StudioPaths.from_env().ensure(), accept_license=args.accept_license,
-                            progress=progress)
+        path = models.fetch(
+            args.name, StudioPaths.from_env().ensure(), accept_license=args.accept_license, progress=progress
+        )
     print(path)
     return 0
 
@@ -68,8 +78,10 @@ def verify_models(args: argparse.Namespace) -> int:
         bad += r["ok"] is False
         print(f"{r['name']:32} {r['state']:9} {mark:4} {r['detail']}")
     if bad:
-        print(f"error: {bad} model(s) failed their checksum: run ./launch.sh again or `python app.py models fetch NAME`",
-              file=sys.stderr)
+        print(
+            f"error: {bad} model(s) failed their checksum: run ./launch.sh again or `python app.py models fetch NAME`",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

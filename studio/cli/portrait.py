@@ -10,10 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
-from studio.avatars import DEFAULT_EXPAND, check_expand
 from studio.errors import RejectedError
-from studio.faces import FACE_BACKENDS
-from studio.portrait import FAIL, PASS, SKIP, WARN
+from studio.portrait.avatars import DEFAULT_EXPAND, check_expand
+from studio.portrait.checks import FAIL, PASS, SKIP, WARN
+from studio.portrait.faces import FACE_BACKENDS
 
 
 def add_parser(sub) -> None:
@@ -21,19 +21,29 @@ def add_parser(sub) -> None:
     ps = p.add_subparsers(dest="portrait_command", metavar="ACTION")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
-    c = ps.add_parser("check", help="the face-quality report of a photo as JSON, saving nothing "
-                                    "(exit 0 usable, 3 rejected, 2 unreadable)")
+    c = ps.add_parser(
+        "check",
+        help="the face-quality report of a photo as JSON, saving nothing (exit 0 usable, 3 rejected, 2 unreadable)",
+    )
     c.add_argument("image", type=Path, help="JPEG, PNG, WebP, TIFF or BMP photo")
-    c.add_argument("--landmarks", choices=FACE_BACKENDS, default=FACE_BACKENDS[0],
-                   help="landmark back-end (fan: stronger, downloaded on demand)")
+    c.add_argument(
+        "--landmarks",
+        choices=FACE_BACKENDS,
+        default=FACE_BACKENDS[0],
+        help="landmark back-end (fan: stronger, downloaded on demand)",
+    )
     c.add_argument("--text", action="store_true", help="print a readable list instead of JSON")
     c.set_defaults(func=_check)
 
     a = ps.add_parser("add", help="check a photo and save it as an avatar")
     a.add_argument("name")
     a.add_argument("--image", required=True, type=Path, help="JPEG, PNG, WebP, TIFF or BMP photo")
-    a.add_argument("--expand", type=float, default=None,
-                   help=f"crop size around the face, in face sizes (room for head motion; default {DEFAULT_EXPAND:g})")
+    a.add_argument(
+        "--expand",
+        type=float,
+        default=None,
+        help=f"crop size around the face, in face sizes (room for head motion; default {DEFAULT_EXPAND:g})",
+    )
     a.add_argument("--landmarks", choices=FACE_BACKENDS, default=FACE_BACKENDS[0])
     a.set_defaults(func=_add)
 
@@ -52,7 +62,7 @@ def add_parser(sub) -> None:
 
 
 def _library(landmarks: str = "dlib68"):
-    from studio.avatars import AvatarLibrary
+    from studio.portrait.avatars import AvatarLibrary
     from studio.services import default_studio
 
     studio = default_studio()
@@ -96,9 +106,22 @@ def _add(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     avatars = _library().list()
     if args.json:
-        print(json.dumps([{"name": a.name, "created": a.created, "verdict": a.verdict,
-                           "original": str(a.original_path), "thumbnail": str(a.thumbnail),
-                           "crop_expand": a.settings.get("crop_expand")} for a in avatars], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": a.name,
+                        "created": a.created,
+                        "verdict": a.verdict,
+                        "original": str(a.original_path),
+                        "thumbnail": str(a.thumbnail),
+                        "crop_expand": a.settings.get("crop_expand"),
+                    }
+                    for a in avatars
+                ],
+                indent=2,
+            )
+        )
         return 0
     if not avatars:
         print("no saved avatars: add one with `python app.py portrait add NAME --image PHOTO`")

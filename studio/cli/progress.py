@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -12,8 +12,15 @@ def progress_bar(desc: str) -> Iterator[Callable[[float, str], None]]:
     """Yield a callback that moves a 0–100 % bar and shows the current step's message."""
     from tqdm import tqdm
 
-    with tqdm(total=100, unit="%", desc=desc, file=sys.stderr, disable=not sys.stderr.isatty(),
-              bar_format="{l_bar}{bar}| {n:.0f}% {postfix}") as bar:
+    with tqdm(
+        total=100,
+        unit="%",
+        desc=desc,
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        bar_format="{l_bar}{bar}| {n:.0f}% {postfix}",
+    ) as bar:
+
         def progress(fraction: float, message: str) -> None:
             bar.n = round(fraction * 100, 1)
             bar.set_postfix_str(message)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from studio.script import EMOTIONS
+from studio.script.markup import EMOTIONS
 
 
 def add_parser(sub) -> None:
@@ -27,10 +27,18 @@ def add_parser(sub) -> None:
     p.add_argument("--head-motion", type=float, default=1.0, help="head motion scale (0 = still)")
     p.add_argument("--expression", type=float, default=1.0, help="emotion strength on the face")
     for control in _more_controls():
-        p.add_argument(f"--{control.name.replace('_', '-')}", type=float, default=control.default,
-                       help=f"{control.help.rstrip('.')} ({control.minimum:g}..{control.maximum:g}, default {control.default:g})")
+        p.add_argument(
+            f"--{control.name.replace('_', '-')}",
+            type=float,
+            default=control.default,
+            help=f"{control.help.rstrip('.')} ({control.minimum:g}..{control.maximum:g}, default {control.default:g})",
+        )
     p.add_argument("--watermark", action="store_true", help="hide an invisible provenance watermark in every frame")
-    p.add_argument("--animator", default="procedural", help="animation engine: procedural (default) or musetalk (neural, needs its weights)")
+    p.add_argument(
+        "--animator",
+        default="procedural",
+        help="animation engine: procedural (default) or musetalk (neural, needs its weights)",
+    )
     p.add_argument("--out", required=True, type=Path, help="output .mp4 file")
     p.set_defaults(func=run)
 
@@ -48,23 +56,48 @@ def _more_controls():
 def run(args: argparse.Namespace) -> int:
     from engines.animate.base import AnimationSettings
     from studio.cli.progress import progress_bar
-    from studio.render import RenderJob, RenderRequest
+    from studio.render.pipeline import RenderJob, RenderRequest
     from studio.services import Studio
 
     request = RenderRequest(
-        portrait=args.portrait, out=args.out, text=args.text, script_file=args.script, audio=args.audio,
-        voice=args.voice, emotion=args.emotion, preset=args.preset, subtitles=args.subtitles,
-        burn_subtitles=args.burn_subtitles, animator=args.animator, watermark=args.watermark,
-        animation=AnimationSettings(seed=args.seed, lip_amplitude=args.lip_amplitude, head_motion=args.head_motion,
-                                    expression_strength=args.expression,
-                                    **{c.name: getattr(args, c.name) for c in _more_controls()}),
+        portrait=args.portrait,
+        out=args.out,
+        text=args.text,
+        script_file=args.script,
+        audio=args.audio,
+        voice=args.voice,
+        emotion=args.emotion,
+        preset=args.preset,
+        subtitles=args.subtitles,
+        burn_subtitles=args.burn_subtitles,
+        animator=args.animator,
+        watermark=args.watermark,
+        animation=AnimationSettings(
+            seed=args.seed,
+            lip_amplitude=args.lip_amplitude,
+            head_motion=args.head_motion,
+            expression_strength=args.expression,
+            **{c.name: getattr(args, c.name) for c in _more_controls()},
+        ),
     )
     with progress_bar("render") as progress:
         result = RenderJob(Studio(), request, progress=progress).run()
     for notice in result.notices:
         print(f"note: {notice}", file=sys.stderr)
-    print(json.dumps({"video": str(result.video), "manifest": str(result.manifest), "duration_s": result.duration,
-                      "frames": result.frames, "realtime_factor": round(result.realtime_factor, 3),
-                      "chunks": result.chunks, "chunks_reused": result.chunks_reused,
-                      "timings_ms": result.timings_ms, "subtitles": [str(p) for p in result.subtitles]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "video": str(result.video),
+                "manifest": str(result.manifest),
+                "duration_s": result.duration,
+                "frames": result.frames,
+                "realtime_factor": round(result.realtime_factor, 3),
+                "chunks": result.chunks,
+                "chunks_reused": result.chunks_reused,
+                "timings_ms": result.timings_ms,
+                "subtitles": [str(p) for p in result.subtitles],
+            },
+            indent=2,
+        )
+    )
     return 0

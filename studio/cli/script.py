@@ -71,15 +71,31 @@ def _read_text(name: str) -> str:
 
 
 def check_script(args: argparse.Namespace) -> int:
-    from studio.script import analyze, parse_script
+    from studio.script.markup import analyze, parse_script
 
     text = _read_text(args.file)
     script = parse_script(text)
     if args.json:
-        print(json.dumps({"seconds": round(script.estimated_duration(), 2), "warnings": script.warnings,
-                          "sentences": [{"text": s.text, "emotion": s.emotion, "pause_before": s.pause_before,
-                                         "pause_after": s.pause_after, "paragraph": s.paragraph}
-                                        for s in script.sentences]}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "seconds": round(script.estimated_duration(), 2),
+                    "warnings": script.warnings,
+                    "sentences": [
+                        {
+                            "text": s.text,
+                            "emotion": s.emotion,
+                            "pause_before": s.pause_before,
+                            "pause_after": s.pause_after,
+                            "paragraph": s.paragraph,
+                        }
+                        for s in script.sentences
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return 0
     print(analyze(text).describe())
     for s in script.sentences:
@@ -91,13 +107,21 @@ def check_script(args: argparse.Namespace) -> int:
 
 
 def draft_script(args: argparse.Namespace) -> int:
-    from studio.assistant import DraftRequest, GenerationSettings, ModelChoice, assistant_for, clean_script
+    from studio.script.assistant import ModelChoice, assistant_for
+    from studio.script.cleaning import clean_script
+    from studio.script.prompts import DraftRequest, GenerationSettings
     from studio.services import default_studio
     from studio.storage import atomic_write_bytes
 
-    request = DraftRequest(topic=args.topic, preset=args.preset, seconds=args.seconds, tone=args.tone,
-                           language=args.language, key_points="\n".join(args.points.split(";")),
-                           emotion_tags=not args.no_tags)
+    request = DraftRequest(
+        topic=args.topic,
+        preset=args.preset,
+        seconds=args.seconds,
+        tone=args.tone,
+        language=args.language,
+        key_points="\n".join(args.points.split(";")),
+        emotion_tags=not args.no_tags,
+    )
     choice = ModelChoice(backend=args.backend, model=args.model, url=args.url)
     assistant = assistant_for(default_studio())
     loaded = assistant.model(choice)
@@ -108,7 +132,7 @@ def draft_script(args: argparse.Namespace) -> int:
     live = sys.stderr.isatty()  # show the answer as it is written; the clean script goes to stdout
     for text_so_far in assistant.draft(choice, request, GenerationSettings(args.temperature, args.max_tokens)):
         if live:
-            sys.stderr.write(text_so_far[len(text):])
+            sys.stderr.write(text_so_far[len(text) :])
             sys.stderr.flush()
         text = text_so_far
     if live:
@@ -123,9 +147,9 @@ def draft_script(args: argparse.Namespace) -> int:
 
 
 def dictate_audio(args: argparse.Namespace) -> int:
-    from studio.assistant import dictate
-    from studio.audio import load_audio
+    from studio.script.dictation import dictate
     from studio.services import default_studio
+    from studio.voice.audio import load_audio
 
     audio, sr = load_audio(args.audio)
     print(dictate(default_studio(), audio, sr, language=args.language, model=args.model))
@@ -133,10 +157,10 @@ def dictate_audio(args: argparse.Namespace) -> int:
 
 
 def subtitles_for_audio(args: argparse.Namespace) -> int:
-    from studio.audio import load_audio
     from studio.errors import RejectedError
+    from studio.render.subtitles import cues_from_audio, write_srt, write_vtt
     from studio.services import default_studio
-    from studio.subtitles import cues_from_audio, write_srt, write_vtt
+    from studio.voice.audio import load_audio
 
     audio, sr = load_audio(args.audio)
     cues = cues_from_audio(default_studio(), audio, sr, language=args.language, max_chars=args.max_chars)
@@ -151,8 +175,8 @@ def subtitles_for_audio(args: argparse.Namespace) -> int:
 
 def save_script(args: argparse.Namespace) -> int:
     from studio.config import StudioPaths
-    from studio.projects import save_project
-    from studio.script import analyze
+    from studio.script.markup import analyze
+    from studio.script.projects import save_project
 
     text = _read_text(args.file)
     project = save_project(StudioPaths.from_env().ensure(), args.name, text)
@@ -162,7 +186,7 @@ def save_script(args: argparse.Namespace) -> int:
 
 def load_script(args: argparse.Namespace) -> int:
     from studio.config import StudioPaths
-    from studio.projects import load_project
+    from studio.script.projects import load_project
 
     print(load_project(StudioPaths.from_env(), args.name).script, end="")
     return 0
@@ -170,9 +194,8 @@ def load_script(args: argparse.Namespace) -> int:
 
 def list_scripts(args: argparse.Namespace) -> int:
     from studio.config import StudioPaths
-    from studio.projects import list_projects, load_project
-
-    from studio.script import analyze
+    from studio.script.markup import analyze
+    from studio.script.projects import list_projects, load_project
 
     paths = StudioPaths.from_env()
     for name in list_projects(paths):

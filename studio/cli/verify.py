@@ -15,8 +15,11 @@ from studio.errors import EXIT_REJECTED
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="read a video's AI-generated tags and invisible watermark",
-                       description="Read the provenance a video carries: its AI-generated tags and watermark.")
+    p = sub.add_parser(
+        "verify",
+        help="read a video's AI-generated tags and invisible watermark",
+        description="Read the provenance a video carries: its AI-generated tags and watermark.",
+    )
     p.add_argument("video", type=Path, help="the video file (MP4, MOV, MKV, ...)")
     p.add_argument("--frames", type=int, default=250, help="frames to read for the watermark (default 250)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -24,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.provenance import describe_watermark_id, verify_video
+    from studio.render.provenance import describe_watermark_id, verify_video
 
     v = verify_video(args.video, max_frames=max(1, args.frames))
     if args.json:
@@ -47,16 +50,21 @@ def run(args: argparse.Namespace) -> int:
             print("watermark: not checked (no video stream)")
         elif w.found:
             tagged = (v.provenance or {}).get("watermark_id")
-            match = "" if not tagged else (", matches the tags" if tagged == w.watermark_id
-                                           else f", the tags say {tagged}")
-            print(f"watermark: found, id {w.watermark_id}: {describe_watermark_id(w.watermark_id)} "
-                  f"(confidence {w.confidence:.2f}, {w.frames} frames read{match})")
+            match = (
+                "" if not tagged else (", matches the tags" if tagged == w.watermark_id else f", the tags say {tagged}")
+            )
+            print(
+                f"watermark: found, id {w.watermark_id}: {describe_watermark_id(w.watermark_id)} "
+                f"(confidence {w.confidence:.2f}, {w.frames} frames read{match})"
+            )
         else:
             print(f"watermark: none found ({w.frames} frames read)")
     if not v.found:
         if not args.json:
-            print("error: no provenance found: this video carries neither Avatar Studio's tags nor its watermark",
-                  file=sys.stderr)
+            print(
+                "error: no provenance found: this video carries neither Avatar Studio's tags nor its watermark",
+                file=sys.stderr,
+            )
         return EXIT_REJECTED
     return 0
 

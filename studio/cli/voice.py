@@ -19,8 +19,13 @@ def add_parser(sub) -> None:
     a.add_argument("name")
     a.add_argument("--audio", required=True, type=Path, help="WAV, FLAC, OGG, MP3 or M4A file")
     d = a.add_mutually_exclusive_group()
-    d.add_argument("--denoise", dest="denoise", action="store_true", default=None,
-                   help="remove background noise (default: only when the recording is noisy)")
+    d.add_argument(
+        "--denoise",
+        dest="denoise",
+        action="store_true",
+        default=None,
+        help="remove background noise (default: only when the recording is noisy)",
+    )
     d.add_argument("--no-denoise", dest="denoise", action="store_false", help="never remove noise")
     a.set_defaults(func=_add)
 
@@ -47,14 +52,19 @@ def add_parser(sub) -> None:
     s.add_argument("--text", required=True)
     s.add_argument("--out", required=True, type=Path, help="WAV file to write")
     s.add_argument("--emotion", default="neutral", choices=("neutral", "happy", "sad", "angry", "surprised"))
-    s.add_argument("--engine", choices=("auto", "match", "xtts"), default="auto",
-                   help="voice match (offline) or the XTTS-v2 clone (default: the clone when set up)")
+    s.add_argument(
+        "--engine",
+        choices=("auto", "match", "xtts"),
+        default="auto",
+        help="voice match (offline) or the XTTS-v2 clone (default: the clone when set up)",
+    )
     s.set_defaults(func=_say)
 
     cl = vs.add_parser("clone", help="prepare XTTS-v2 neural cloning for a voice (model download, CPML license)")
     cl.add_argument("name")
-    cl.add_argument("--accept-license", action="store_true",
-                    help="accept the Coqui Public Model License (non-commercial use only)")
+    cl.add_argument(
+        "--accept-license", action="store_true", help="accept the Coqui Public Model License (non-commercial use only)"
+    )
     cl.set_defaults(func=_clone)
 
 
@@ -65,7 +75,7 @@ def _progress(fraction: float, message: str) -> None:
 
 def _library():
     from studio.services import default_studio
-    from studio.voices import VoiceLibrary
+    from studio.voice.profiles import VoiceLibrary
 
     studio = default_studio()
     return studio, VoiceLibrary(studio.paths, studio=studio)
@@ -84,7 +94,7 @@ def _print_report(report) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from studio.recording import check_usable
+    from studio.voice.recording import check_usable
 
     _, lib = _library()
     if lib.exists(args.name):
@@ -99,11 +109,15 @@ def _add(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     match = profile.settings.get("match", {})
-    print(f"saved voice '{profile.name}' in {profile.folder}"
-          f"{' (noise removed)' if profile.settings.get('denoised') else ''}")
+    print(
+        f"saved voice '{profile.name}' in {profile.folder}"
+        f"{' (noise removed)' if profile.settings.get('denoised') else ''}"
+    )
     if match.get("score") is not None:
-        print(f"voice match similarity {match['score']:.2f} "
-              f"(default voice {profile.settings.get('default_voice_similarity', 0):.2f})")
+        print(
+            f"voice match similarity {match['score']:.2f} "
+            f"(default voice {profile.settings.get('default_voice_similarity', 0):.2f})"
+        )
     return 0
 
 
@@ -123,9 +137,22 @@ def _list(args: argparse.Namespace) -> int:
     _, lib = _library()
     profiles = lib.list()
     if args.json:
-        print(json.dumps([{"name": p.name, "key": p.key, "created": p.created,
-                           "speech_s": p.report.get("speech_s"), "verdict": p.report.get("verdict"),
-                           "xtts": p.has_xtts} for p in profiles], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": p.name,
+                        "key": p.key,
+                        "created": p.created,
+                        "speech_s": p.report.get("speech_s"),
+                        "verdict": p.report.get("verdict"),
+                        "xtts": p.has_xtts,
+                    }
+                    for p in profiles
+                ],
+                indent=2,
+            )
+        )
         return 0
     if not profiles:
         print("no saved voices: add one with `python app.py voice add NAME --audio FILE`")
@@ -149,7 +176,7 @@ def _rename(args: argparse.Namespace) -> int:
 
 
 def _say(args: argparse.Namespace) -> int:
-    from studio.voices import say
+    from studio.voice.speakers import say
 
     studio, lib = _library()
     voice = None if args.name == "default" and not lib.exists("default") else args.name
@@ -163,7 +190,7 @@ def _say(args: argparse.Namespace) -> int:
 
 
 def _clone(args: argparse.Namespace) -> int:
-    from studio.voices import enable_xtts
+    from studio.voice.xtts_setup import enable_xtts
 
     studio, _ = _library()
     profile = enable_xtts(studio, args.name, accept_license=args.accept_license, progress=_progress)

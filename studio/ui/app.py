@@ -27,7 +27,10 @@ def build_app(studio: Studio | None = None):
 
     studio = studio or default_studio()
     with gr.Blocks(title="Avatar Studio") as demo:
-        gr.Markdown("# Avatar Studio\nRecord a voice, pick a portrait, write a script, export a talking-head video — all on this computer.")
+        gr.Markdown(
+            "# Avatar Studio\nRecord a voice, pick a portrait, write a script, "
+            "export a talking-head video — all on this computer."
+        )
         with gr.Tabs():
             for module, label in TABS:
                 if importlib.util.find_spec(f"studio.ui.{module}") is None:

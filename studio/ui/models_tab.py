@@ -19,9 +19,18 @@ def model_rows(studio: Studio) -> list[list[str]]:
     rows = []
     for e in models.catalog().values():
         st = models.status(e, studio.paths)
-        rows.append([e.name, e.role, st.state, f"{e.size_mb:.0f}", e.license, e.commercial_use,
-                     ", ".join(s["kind"] for s in e.sources),
-                     "yes" if e.verified_with_real_weights else "no — code path tested with random weights only"])
+        rows.append(
+            [
+                e.name,
+                e.role,
+                st.state,
+                f"{e.size_mb:.0f}",
+                e.license,
+                e.commercial_use,
+                ", ".join(s["kind"] for s in e.sources),
+                "yes" if e.verified_with_real_weights else "no — code path tested with random weights only",
+            ]
+        )
     return rows
 
 
@@ -38,8 +47,10 @@ def engine_rows(studio: Studio, rows: list[dict[str, Any]] | None = None) -> lis
     """
     from engines.animate.neural.status import describe_key
 
-    return [[r["kind"], r["folder"], f"{r['bytes'] / 1e6:.1f}", describe_key(r)]
-            for r in (_cache_rows(studio) if rows is None else rows)]
+    return [
+        [r["kind"], r["folder"], f"{r['bytes'] / 1e6:.1f}", describe_key(r)]
+        for r in (_cache_rows(studio) if rows is None else rows)
+    ]
 
 
 def neural_summary(studio: Studio, rows: list[dict[str, Any]] | None = None) -> str:
@@ -56,9 +67,11 @@ def engine_view(studio: Studio) -> tuple[list[list[str]], str]:
 
 
 def build(studio: Studio) -> None:
-    gr.Markdown("Embedded models ship with the studio and work offline. Larger models download on demand; "
-                "their license is shown first. Models marked *random weights only* have working code that was "
-                "tested without the real weights.")
+    gr.Markdown(
+        "Embedded models ship with the studio and work offline. Larger models download on demand; "
+        "their license is shown first. Models marked *random weights only* have working code that was "
+        "tested without the real weights."
+    )
     table = gr.Dataframe(model_rows(studio), headers=HEADERS, interactive=False, wrap=True)
     with gr.Row():
         name = gr.Dropdown([e for e in models.catalog()], label="Model")
@@ -101,7 +114,8 @@ def build(studio: Studio) -> None:
         return f"Removed {n} cached engine(s); they are rebuilt on next use.", *engine_view(studio)
 
     def build_engines(progress=gr.Progress()):
-        from studio.cli.engines import build as build_neural, describe_build
+        from studio.ops.engines import build as build_neural
+        from studio.ops.engines import describe_build
 
         @contextlib.contextmanager
         def bar(mode):

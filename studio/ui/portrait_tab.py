@@ -7,13 +7,14 @@ import html
 
 import gradio as gr
 
-from studio.avatars import DEFAULT_EXPAND, EXPAND_RANGE, AvatarLibrary
 from studio.errors import StudioError
-from studio.faces import FACE_BACKENDS
-from studio.portrait import FAIL, PASS, REJECTED, USABLE, WARN, PortraitReport, draw_report
+from studio.portrait.avatars import DEFAULT_EXPAND, EXPAND_RANGE, AvatarLibrary
+from studio.portrait.checks import FAIL, PASS, REJECTED, USABLE, WARN, PortraitReport, draw_report
+from studio.portrait.faces import FACE_BACKENDS
 from studio.safety import check_image_upload
 from studio.services import Studio
-from studio.ui.widgets import error_html as _error, manage_controls
+from studio.ui.widgets import error_html as _error
+from studio.ui.widgets import manage_controls
 
 LIGHTS = {PASS: "🟢", WARN: "🟡", FAIL: "🔴"}
 VERDICT_COLOURS = {USABLE: "#1e8e3e", REJECTED: "#d93025"}
@@ -26,22 +27,31 @@ def checks_html(report: PortraitReport) -> str:
     for c in report.checks:
         light = LIGHTS.get(c.status, "⚪")
         advice = f"<br><i>{html.escape(c.advice)}</i>" if c.advice else ""
-        rows.append(f"<tr><td style='font-size:1.2em'>{light}</td><td><b>{html.escape(c.label)}</b></td>"
-                    f"<td>{html.escape(c.message)}{advice}</td>"
-                    f"<td style='color:#666;font-size:0.85em'>{html.escape(c.threshold)}</td></tr>")
+        rows.append(
+            f"<tr><td style='font-size:1.2em'>{light}</td><td><b>{html.escape(c.label)}</b></td>"
+            f"<td>{html.escape(c.message)}{advice}</td>"
+            f"<td style='color:#666;font-size:0.85em'>{html.escape(c.threshold)}</td></tr>"
+        )
     what = ""
     if report.verdict == REJECTED:
         fixes = [c.advice for c in report.problems if c.status == FAIL and c.advice]
-        what = ("<p><b>What to change:</b></p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in dict.fromkeys(fixes))
-                + "</ul>")
+        what = (
+            "<p><b>What to change:</b></p><ul>"
+            + "".join(f"<li>{html.escape(a)}</li>" for a in dict.fromkeys(fixes))
+            + "</ul>"
+        )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
-    return (f"<p id='portrait-verdict' style='color:{colour};font-weight:600;font-size:1.15em'>"
-            f"Verdict: {html.escape(report.verdict)}</p><p>{html.escape(report.summary())}</p>{what}"
-            "<table style='width:100%'><tr><th></th><th>check</th><th>result</th><th>threshold</th></tr>"
-            + "".join(rows) + "</table>"
-            + (f"<p style='color:#666'>Notes:</p><ul style='color:#666'>{notes}</ul>" if notes else "")
-            + f"<p style='color:#666;font-size:0.85em'>Checked in {report.seconds:.2f} s with {html.escape(report.backend)} "
-              "landmarks.</p>")
+    return (
+        f"<p id='portrait-verdict' style='color:{colour};font-weight:600;font-size:1.15em'>"
+        f"Verdict: {html.escape(report.verdict)}</p><p>{html.escape(report.summary())}</p>{what}"
+        "<table style='width:100%'><tr><th></th><th>check</th><th>result</th><th>threshold</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + (f"<p style='color:#666'>Notes:</p><ul style='color:#666'>{notes}</ul>" if notes else "")
+        + f"<p style='color:#666;font-size:0.85em'>Checked in {report.seconds:.2f} s "
+        f"with {html.escape(report.backend)} "
+        "landmarks.</p>"
+    )
 
 
 def build(studio: Studio) -> None:
@@ -54,35 +64,64 @@ def build(studio: Studio) -> None:
     def avatar_names():
         return library().names()
 
-    gr.Markdown("Upload a **clear, front-facing photo of one person**. Every photo is checked before it "
-                "becomes an avatar: one face, its size, head pose, sharpness, light and whether the "
-                "landmarks fit. 🟢 good · 🟡 usable, but check the advice · 🔴 must be fixed.")
+    gr.Markdown(
+        "Upload a **clear, front-facing photo of one person**. Every photo is checked before it "
+        "becomes an avatar: one face, its size, head pose, sharpness, light and whether the "
+        "landmarks fit. 🟢 good · 🟡 usable, but check the advice · 🔴 must be fixed."
+    )
     checked = gr.State(None)  # (photo path, PortraitReport) of the last check
     with gr.Row():
         with gr.Column(scale=2):
-            photo = gr.File(label="Portrait photo (JPEG, PNG or WebP)", file_count="single", type="filepath",
-                            file_types=[".png", ".jpg", ".jpeg", ".webp"], elem_id="portrait-upload")
-            backend = gr.Radio(list(FACE_BACKENDS), value=FACE_BACKENDS[0], label="Landmarks",
-                               info="dlib68 is built in; FAN is stronger and is downloaded in the Models tab")
+            photo = gr.File(
+                label="Portrait photo (JPEG, PNG or WebP)",
+                file_count="single",
+                type="filepath",
+                file_types=[".png", ".jpg", ".jpeg", ".webp"],
+                elem_id="portrait-upload",
+            )
+            backend = gr.Radio(
+                list(FACE_BACKENDS),
+                value=FACE_BACKENDS[0],
+                label="Landmarks",
+                info="dlib68 is built in; FAN is stronger and is downloaded in the Models tab",
+            )
             check_btn = gr.Button("Check photo", variant="secondary")
             annotated = gr.Image(label="Face box and landmarks", interactive=False, elem_id="portrait-annotated")
         with gr.Column(scale=3):
             report_box = gr.HTML("<p>The quality report appears here.</p>", elem_id="portrait-report")
             with gr.Row():
                 name = gr.Textbox(label="Avatar name", placeholder="e.g. Me in the office", scale=3)
-                expand = gr.Slider(*EXPAND_RANGE, value=DEFAULT_EXPAND, step=0.1, scale=2, label="Crop expand ratio",
-                                   info="space around the face kept for head motion, in face sizes")
+                expand = gr.Slider(
+                    *EXPAND_RANGE,
+                    value=DEFAULT_EXPAND,
+                    step=0.1,
+                    scale=2,
+                    label="Crop expand ratio",
+                    info="space around the face kept for head motion, in face sizes",
+                )
             save_btn = gr.Button("Save as avatar", variant="primary")
             save_status = gr.HTML()
 
     gr.Markdown("### Avatars")
-    gallery = gr.Gallery(gallery_items(), label="Saved avatars", columns=6, height=220, allow_preview=False,
-                         preview=False, fit_columns=False, object_fit="contain",
-                         elem_id="portrait-gallery")
+    gallery = gr.Gallery(
+        gallery_items(),
+        label="Saved avatars",
+        columns=6,
+        height=220,
+        allow_preview=False,
+        preview=False,
+        fit_columns=False,
+        object_fit="contain",
+        elem_id="portrait-gallery",
+    )
     manage = manage_controls(lambda: gr.Dropdown(avatar_names(), label="Avatar", value=None, scale=3))
     chosen, new_name, rename_btn, delete_btn = manage.picked, manage.new_name, manage.rename_btn, manage.delete_btn
-    confirm_row, confirm_text, confirm_btn, cancel_btn = (manage.confirm_row, manage.confirm_text,
-                                                          manage.confirm_btn, manage.cancel_btn)
+    confirm_row, confirm_text, confirm_btn, cancel_btn = (
+        manage.confirm_row,
+        manage.confirm_text,
+        manage.confirm_btn,
+        manage.cancel_btn,
+    )
     manage_status = manage.status
 
     # -- callbacks: a few lines each; the work is in studio.portrait and studio.avatars --
@@ -119,8 +158,11 @@ def build(studio: Studio) -> None:
             return _error(exc), gr.update(), gr.update()
         if avatar is None:
             return _error("choose an avatar first"), gr.update(), gr.update()
-        return (f"<p>Renamed to {html.escape(avatar.name)}.</p>", gallery_items(),
-                gr.update(choices=avatar_names(), value=avatar.name))
+        return (
+            f"<p>Renamed to {html.escape(avatar.name)}.</p>",
+            gallery_items(),
+            gr.update(choices=avatar_names(), value=avatar.name),
+        )
 
     def ask_delete(avatar_name):
         if not avatar_name:
@@ -132,8 +174,12 @@ def build(studio: Studio) -> None:
             library().remove(avatar_name)
         except StudioError as exc:
             return gr.update(visible=False), _error(exc), gr.update(), gr.update()
-        return (gr.update(visible=False), f"<p>Deleted {html.escape(avatar_name)}.</p>", gallery_items(),
-                gr.update(choices=avatar_names(), value=None))
+        return (
+            gr.update(visible=False),
+            f"<p>Deleted {html.escape(avatar_name)}.</p>",
+            gallery_items(),
+            gr.update(choices=avatar_names(), value=None),
+        )
 
     photo.upload(do_check, [photo, backend], [annotated, report_box, checked, save_status])
     check_btn.click(do_check, [photo, backend], [annotated, report_box, checked, save_status])

@@ -7,18 +7,25 @@ from typing import Any
 
 import gradio as gr
 
-from studio import assistant as asst
 from studio.errors import StudioError
-from studio.projects import list_projects, load_project, save_project
-from studio.script import MARKUP_GUIDE, analyze
+from studio.script import assistant as asst
+from studio.script import cleaning, dictation, prompts
+from studio.script.markup import MARKUP_GUIDE, analyze
+from studio.script.projects import list_projects, load_project, save_project
 from studio.services import Studio
 from studio.ui.widgets import error_html as _error
 
-MARKUP_HELP = ("[happy] [sad] [angry] [surprised] [neutral] set the mood until the next tag · "
-               "[pause 0.5s] adds silence · a blank line starts a paragraph")
-BACKEND_CHOICES = [("Built-in (Qwen2.5 0.5B, offline)", "built-in"), ("Other GGUF model", "gguf"),
-                   ("Transformers model", "transformers"), ("Local server (Ollama, LM Studio…)", "server"),
-                   ("No AI: fill a template", "template")]
+MARKUP_HELP = (
+    "[happy] [sad] [angry] [surprised] [neutral] set the mood until the next tag · "
+    "[pause 0.5s] adds silence · a blank line starts a paragraph"
+)
+BACKEND_CHOICES = [
+    ("Built-in (Qwen2.5 0.5B, offline)", "built-in"),
+    ("Other GGUF model", "gguf"),
+    ("Transformers model", "transformers"),
+    ("Local server (Ollama, LM Studio…)", "server"),
+    ("No AI: fill a template", "template"),
+]
 COPY_TO_STUDIO_JS = """
 async (text) => {
   const tab = [...document.querySelectorAll('button[role="tab"]')].find(b => b.textContent.trim() === 'Studio');
@@ -35,8 +42,10 @@ async (text) => {
   return [];
 }
 """
-EXAMPLE_SCRIPT = ("[happy] Hi, I'm your new avatar! [pause 0.5s] Write what I should say here, "
-                  "or ask the assistant on the right for a draft.")
+EXAMPLE_SCRIPT = (
+    "[happy] Hi, I'm your new avatar! [pause 0.5s] Write what I should say here, "
+    "or ask the assistant on the right for a draft."
+)
 
 
 def _summary(text: str) -> str:
@@ -53,9 +62,11 @@ def _backend_note() -> str:
 
     if llama_cpp.available():
         return "The built-in model runs on llama.cpp (fast)."
-    return ("**Note: llama-cpp-python is not installed**, so the built-in model falls back to transformers: "
-            "about a minute to load and a few words per second. Run `./launch.sh` to build llama-cpp-python, "
-            "or choose *No AI: fill a template*.")
+    return (
+        "**Note: llama-cpp-python is not installed**, so the built-in model falls back to transformers: "
+        "about a minute to load and a few words per second. Run `./launch.sh` to build llama-cpp-python, "
+        "or choose *No AI: fill a template*."
+    )
 
 
 def _text_of(content: Any) -> str:
@@ -80,7 +91,7 @@ def _history(chat: list[Any] | None) -> list[dict[str, str]]:
 
 
 def build(studio: Studio) -> None:
-    cfg = asst.prompt_presets()
+    cfg = prompts.prompt_presets()
     defaults = cfg["defaults"]
     helper = asst.assistant_for(studio)
     helper.preload()  # the built-in model loads while the user types: the first answer starts sooner
@@ -89,56 +100,101 @@ def build(studio: Studio) -> None:
         # ---------------------------------------------------------------- editor
         with gr.Column(scale=3):
             with gr.Row():
-                project = gr.Dropdown(list_projects(studio.paths), value=None, allow_custom_value=True, scale=5,
-                                      label="Project", info="pick a saved project, or type a new name to save as")
+                project = gr.Dropdown(
+                    list_projects(studio.paths),
+                    value=None,
+                    allow_custom_value=True,
+                    scale=5,
+                    label="Project",
+                    info="pick a saved project, or type a new name to save as",
+                )
                 open_btn = gr.Button("Open", scale=1, size="sm")
                 save_btn = gr.Button("Save", scale=1, size="sm", variant="primary")
                 to_studio = gr.Button("Use in the Studio tab", scale=1, size="sm", elem_id="script-to-studio")
-            editor = gr.Textbox(EXAMPLE_SCRIPT, lines=14, max_lines=40, label="Script", info=MARKUP_HELP,
-                                elem_id="script-editor", buttons=["copy"])
+            editor = gr.Textbox(
+                EXAMPLE_SCRIPT,
+                lines=14,
+                max_lines=40,
+                label="Script",
+                info=MARKUP_HELP,
+                elem_id="script-editor",
+                buttons=["copy"],
+            )
             summary = gr.Markdown(_summary(EXAMPLE_SCRIPT), elem_id="script-summary")
             with gr.Accordion("Markup guide", open=False):
                 gr.Markdown(MARKUP_GUIDE)
-            editor_mic = gr.Audio(sources=["microphone", "upload"], type="numpy", label="Dictate into the editor (record or upload)",
-                                  elem_id="editor-mic")
+            editor_mic = gr.Audio(
+                sources=["microphone", "upload"],
+                type="numpy",
+                label="Dictate into the editor (record or upload)",
+                elem_id="editor-mic",
+            )
             status = gr.Markdown("", elem_id="script-status")
 
         # ---------------------------------------------------------------- assistant
         with gr.Column(scale=2):
-            chat = gr.Chatbot(height=360, label="Script assistant", elem_id="script-chat",
-                              placeholder="Fill in the brief below and press **Draft**, or ask for anything: "
-                                          "*make it shorter*, *more upbeat*, *add a question at the start*…")
-            message = gr.Textbox(lines=2, show_label=False, placeholder="Ask for a draft or a change…",
-                                 elem_id="chat-message")
+            chat = gr.Chatbot(
+                height=360,
+                label="Script assistant",
+                elem_id="script-chat",
+                placeholder="Fill in the brief below and press **Draft**, or ask for anything: "
+                "*make it shorter*, *more upbeat*, *add a question at the start*…",
+            )
+            message = gr.Textbox(
+                lines=2, show_label=False, placeholder="Ask for a draft or a change…", elem_id="chat-message"
+            )
             with gr.Row():
                 send = gr.Button("Send", variant="primary", size="sm")
                 draft = gr.Button("Draft from the brief", size="sm")
                 stop = gr.Button("Stop", size="sm", variant="stop")
                 use = gr.Button("Use this draft", size="sm", elem_id="use-draft")
-            chat_mic = gr.Audio(sources=["microphone", "upload"], type="numpy", label="Dictate a message (record or upload)",
-                                elem_id="chat-mic")
+            chat_mic = gr.Audio(
+                sources=["microphone", "upload"],
+                type="numpy",
+                label="Dictate a message (record or upload)",
+                elem_id="chat-mic",
+            )
             with gr.Accordion("Brief", open=True):
                 topic = gr.Textbox(label="Topic", placeholder="e.g. Sunny Bread, our new neighbourhood bakery")
                 points = gr.Textbox(lines=2, label="Key points (optional, one per line)")
                 with gr.Row():
-                    preset = gr.Dropdown([(title, key) for key, title in asst.preset_titles().items()],
-                                         value=defaults["preset"], label="Kind of video")
-                    tone = gr.Dropdown(list(cfg["tones"]), value=defaults["tone"], allow_custom_value=True, label="Tone")
+                    preset = gr.Dropdown(
+                        [(title, key) for key, title in prompts.preset_titles().items()],
+                        value=defaults["preset"],
+                        label="Kind of video",
+                    )
+                    tone = gr.Dropdown(
+                        list(cfg["tones"]), value=defaults["tone"], allow_custom_value=True, label="Tone"
+                    )
                 with gr.Row():
                     seconds = gr.Slider(5, 300, defaults["seconds"], step=5, label="Target length (seconds)")
-                    language = gr.Dropdown(cfg["languages"], value=defaults["language"], allow_custom_value=True,
-                                           label="Language")
+                    language = gr.Dropdown(
+                        cfg["languages"], value=defaults["language"], allow_custom_value=True, label="Language"
+                    )
                 tags = gr.Checkbox(True, label="Emotion tags in drafts ([happy], [sad], …)")
                 revise = gr.Checkbox(True, label="Let the assistant see the editor's script (for revisions)")
             with gr.Accordion("Model", open=False):
                 backend = gr.Radio(BACKEND_CHOICES, value="built-in", label="Language model")
-                model_name = gr.Textbox(label="Model", visible=False,
-                                        info="a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id")
-                url = gr.Textbox("http://127.0.0.1:11434/v1", label="Server address", visible=False,
-                                 info="Ollama: …:11434/v1 · LM Studio: …:1234/v1 · llama.cpp server: …:8080/v1")
+                model_name = gr.Textbox(
+                    label="Model",
+                    visible=False,
+                    info="a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id",
+                )
+                url = gr.Textbox(
+                    "http://127.0.0.1:11434/v1",
+                    label="Server address",
+                    visible=False,
+                    info="Ollama: …:11434/v1 · LM Studio: …:1234/v1 · llama.cpp server: …:8080/v1",
+                )
                 with gr.Row():
-                    temperature = gr.Slider(0.0, 1.5, defaults["temperature"], step=0.05, label="Temperature",
-                                            info="0 = predictable, higher = more creative")
+                    temperature = gr.Slider(
+                        0.0,
+                        1.5,
+                        defaults["temperature"],
+                        step=0.05,
+                        label="Temperature",
+                        info="0 = predictable, higher = more creative",
+                    )
                     max_tokens = gr.Slider(0, 2048, 0, step=16, label="Max tokens", info="0 = from the target length")
                 gr.Markdown(_backend_note())
 
@@ -146,9 +202,16 @@ def build(studio: Studio) -> None:
     model_inputs = [backend, model_name, url]
     sampling = [temperature, max_tokens]
 
-    def request_of(topic_v, preset_v, seconds_v, tone_v, language_v, points_v, tags_v) -> asst.DraftRequest:
-        return asst.DraftRequest(topic=topic_v or "", preset=preset_v, seconds=float(seconds_v), tone=tone_v or "friendly",
-                                 language=language_v or "English", key_points=points_v or "", emotion_tags=bool(tags_v))
+    def request_of(topic_v, preset_v, seconds_v, tone_v, language_v, points_v, tags_v) -> prompts.DraftRequest:
+        return prompts.DraftRequest(
+            topic=topic_v or "",
+            preset=preset_v,
+            seconds=float(seconds_v),
+            tone=tone_v or "friendly",
+            language=language_v or "English",
+            key_points=points_v or "",
+            emotion_tags=bool(tags_v),
+        )
 
     # -- editor ---------------------------------------------------------------------------------
     editor.change(_summary, editor, summary, show_progress="hidden", queue=False)
@@ -158,13 +221,26 @@ def build(studio: Studio) -> None:
             return gr.update(), _error("type a project name first")
         try:
             request = request_of(*form_values)
-            saved = save_project(studio.paths, name, text or "", settings={
-                "topic": request.topic, "preset": request.preset, "seconds": request.seconds, "tone": request.tone,
-                "language": request.language, "key_points": request.key_points, "emotion_tags": request.emotion_tags})
+            saved = save_project(
+                studio.paths,
+                name,
+                text or "",
+                settings={
+                    "topic": request.topic,
+                    "preset": request.preset,
+                    "seconds": request.seconds,
+                    "tone": request.tone,
+                    "language": request.language,
+                    "key_points": request.key_points,
+                    "emotion_tags": request.emotion_tags,
+                },
+            )
         except StudioError as exc:
             return gr.update(), _error(str(exc))
-        return (gr.update(choices=list_projects(studio.paths), value=saved.folder.name),
-                f"Saved **{saved.name}** ({analyze(text or '').describe()}).")
+        return (
+            gr.update(choices=list_projects(studio.paths), value=saved.folder.name),
+            f"Saved **{saved.name}** ({analyze(text or '').describe()}).",
+        )
 
     save_btn.click(on_save, [project, editor, *form], [project, status])
 
@@ -176,9 +252,18 @@ def build(studio: Studio) -> None:
         except StudioError as exc:
             return (listed,) + (gr.update(),) * 8 + (_error(str(exc)),)
         s = p.settings
-        return (listed, p.script, s.get("topic", gr.update()), s.get("preset", gr.update()), s.get("seconds", gr.update()),
-                s.get("tone", gr.update()), s.get("language", gr.update()), s.get("key_points", gr.update()),
-                s.get("emotion_tags", gr.update()), f"Opened **{p.name}**.")
+        return (
+            listed,
+            p.script,
+            s.get("topic", gr.update()),
+            s.get("preset", gr.update()),
+            s.get("seconds", gr.update()),
+            s.get("tone", gr.update()),
+            s.get("language", gr.update()),
+            s.get("key_points", gr.update()),
+            s.get("emotion_tags", gr.update()),
+            f"Opened **{p.name}**.",
+        )
 
     open_btn.click(on_open, project, [project, editor, *form, status])
 
@@ -190,7 +275,7 @@ def build(studio: Studio) -> None:
         if recording is None:
             return gr.update(), gr.update()
         try:
-            words = asst.dictate(studio, recording[1], recording[0], language=asst.language_code(language_v))
+            words = dictation.dictate(studio, recording[1], recording[0], language=dictation.language_code(language_v))
         except StudioError as exc:
             return gr.update(), _error(str(exc))
         return ((text.rstrip() + "\n\n" if (text or "").strip() else "") + words), "Dictation added to the script."
@@ -201,44 +286,65 @@ def build(studio: Studio) -> None:
     # -- assistant ------------------------------------------------------------------------------
     def on_backend(choice):
         server = choice == "server"
-        return (gr.update(visible=choice in ("gguf", "transformers", "server"),
-                          label="Model name on the server (empty = the server's first)" if server else "Model",
-                          info="e.g. llama3.2 for Ollama" if server else
-                          "a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id"),
-                gr.update(visible=choice == "server"))
+        return (
+            gr.update(
+                visible=choice in ("gguf", "transformers", "server"),
+                label="Model name on the server (empty = the server's first)" if server else "Model",
+                info="e.g. llama3.2 for Ollama"
+                if server
+                else "a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id",
+            ),
+            gr.update(visible=choice == "server"),
+        )
 
     backend.change(on_backend, backend, [model_name, url], queue=False)
 
     def on_preset(key):
-        chosen = asst.prompt_presets()["presets"].get(key, {})
+        chosen = prompts.prompt_presets()["presets"].get(key, {})
         return chosen.get("seconds", defaults["seconds"]), chosen.get("tone", defaults["tone"])
 
     # each kind of video suggests its usual length and tone (the user can still change both)
     preset.input(on_preset, preset, [seconds, tone], queue=False)
 
-    def respond(chat_v, user_text, script_text, revise_v, backend_v, model_v, url_v, temp_v, tokens_v, *form_values,
-                draft_mode=False):
+    def respond(
+        chat_v,
+        user_text,
+        script_text,
+        revise_v,
+        backend_v,
+        model_v,
+        url_v,
+        temp_v,
+        tokens_v,
+        *form_values,
+        draft_mode=False,
+    ):
         history = _history(chat_v)
         try:
             request = request_of(*form_values)
             if draft_mode:
-                user_text = asst.draft_prompt(request)
-            messages = asst.build_messages(request, history, user_text or "",
-                                           current_script=script_text if revise_v and not draft_mode else "")
+                user_text = prompts.draft_prompt(request)
+            messages = prompts.build_messages(
+                request, history, user_text or "", current_script=script_text if revise_v and not draft_mode else ""
+            )
             choice = asst.ModelChoice(backend=backend_v, model=model_v or "", url=url_v or "")
             history = history + [{"role": "user", "content": user_text.strip()}, {"role": "assistant", "content": "…"}]
             ticket = helper.stops
             yield history, "", "Loading the language model…"
             loaded = helper.model(choice)
             note = f"**Note:** {loaded.notice}" if loaded.notice else f"Writing with {loaded.description}…"
-            settings = asst.GenerationSettings(float(temp_v), int(tokens_v))
+            settings = prompts.GenerationSettings(float(temp_v), int(tokens_v))
             for text in helper.stream(choice, messages, request, settings, since=ticket):
                 history[-1] = {"role": "assistant", "content": text}
                 yield history, "", note
-            done = analyze(asst.clean_script(history[-1]["content"], keep_tags=request.emotion_tags))
+            done = analyze(cleaning.clean_script(history[-1]["content"], keep_tags=request.emotion_tags))
             ending = "Stopped" if helper.stops != ticket else "Draft ready"
-            yield history, "", (f"**Note:** {loaded.notice}\n\n" if loaded.notice else "") + \
-                f"{ending}: {done.describe()}. Press **Use this draft** to put it in the editor."
+            yield (
+                history,
+                "",
+                (f"**Note:** {loaded.notice}\n\n" if loaded.notice else "")
+                + f"{ending}: {done.describe()}. Press **Use this draft** to put it in the editor.",
+            )
         except StudioError as exc:
             if history and history[-1].get("content") == "…":
                 history = history[:-1]
@@ -259,7 +365,7 @@ def build(studio: Studio) -> None:
         answers = [m["content"] for m in _history(chat_v) if m["role"] == "assistant" and m["content"].strip("… ")]
         if not answers:
             return gr.update(), _error("there is no draft yet: ask the assistant first")
-        script = asst.clean_script(answers[-1], keep_tags=bool(tags_v))
+        script = cleaning.clean_script(answers[-1], keep_tags=bool(tags_v))
         return script, f"The draft is in the editor ({analyze(script).describe()})."
 
     use.click(on_use, [chat, tags], [editor, status])
@@ -268,7 +374,7 @@ def build(studio: Studio) -> None:
         if recording is None:
             return gr.update(), gr.update()
         try:
-            words = asst.dictate(studio, recording[1], recording[0], language=asst.language_code(language_v))
+            words = dictation.dictate(studio, recording[1], recording[0], language=dictation.language_code(language_v))
         except StudioError as exc:
             return gr.update(), _error(str(exc))
         return ((text.rstrip() + " " if (text or "").strip() else "") + words), "Dictation added to your message."

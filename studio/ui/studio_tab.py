@@ -14,15 +14,17 @@ import gradio as gr
 
 from engines.animate import base as animate_base
 from engines.animate.base import AnimationSettings
-from studio import jobs
 from studio.config import load_output_presets
 from studio.errors import CancelledError, StudioError
-from studio.render import RenderJob
-from studio.script import EMOTIONS
+from studio.render import jobs
+from studio.render.pipeline import RenderJob
+from studio.script.markup import EMOTIONS
 from studio.services import Studio
 from studio.ui.widgets import error_html as _error
 
-DEFAULT_SCRIPT = "[happy] Hello! Welcome to Avatar Studio. [pause 0.3s] [neutral] I was made from a single photo, on this computer."
+DEFAULT_SCRIPT = (
+    "[happy] Hello! Welcome to Avatar Studio. [pause 0.3s] [neutral] I was made from a single photo, on this computer."
+)
 DEMO = "(demo portrait)"
 DEFAULT_VOICE = "(default voice)"
 POLL_S = 1.0  # how often the export list refreshes
@@ -30,7 +32,7 @@ POLL_S = 1.0  # how often the export list refreshes
 
 def _voices(studio: Studio) -> list[str]:
     try:
-        from studio.voices import VoiceLibrary
+        from studio.voice.profiles import VoiceLibrary
     except ImportError:
         return [DEFAULT_VOICE]
     return [DEFAULT_VOICE] + [v.name for v in VoiceLibrary(studio.paths).list()]
@@ -38,7 +40,7 @@ def _voices(studio: Studio) -> list[str]:
 
 def _avatars(studio: Studio) -> list[str]:
     try:
-        from studio.avatars import AvatarLibrary
+        from studio.portrait.avatars import AvatarLibrary
     except ImportError:
         return [DEMO]
     return [DEMO] + [a.name for a in AvatarLibrary(studio.paths).list()]
@@ -58,8 +60,7 @@ def animation_controls() -> list[tuple[str, str, float, float, float, float, str
         if f.name == "seed" or not isinstance(f.default, (int, float)):
             continue
         d = float(f.default)
-        rows.append((f.name, f.name.replace("_", " ").capitalize(), min(0.0, d * 2), max(2.0, d * 2, 1.0),
-                     0.05, d, ""))
+        rows.append((f.name, f.name.replace("_", " ").capitalize(), min(0.0, d * 2), max(2.0, d * 2, 1.0), 0.05, d, ""))
     return rows
 
 
@@ -79,27 +80,41 @@ def build(studio: Studio) -> None:
 
     with gr.Row():
         with gr.Column(scale=1):
-            avatar = gr.Dropdown(_avatars(studio), value=DEMO, label="Avatar",
-                                 info="a saved avatar (Portrait tab) or the demo portrait")
+            avatar = gr.Dropdown(
+                _avatars(studio), value=DEMO, label="Avatar", info="a saved avatar (Portrait tab) or the demo portrait"
+            )
             upload = gr.Image(type="filepath", label="…or use a photo just for this video", height=200)
-            voice = gr.Dropdown(_voices(studio), value=DEFAULT_VOICE, label="Voice",
-                                info="voice profiles come from the Voice tab")
+            voice = gr.Dropdown(
+                _voices(studio), value=DEFAULT_VOICE, label="Voice", info="voice profiles come from the Voice tab"
+            )
             refresh = gr.Button("↻ Refresh avatars and voices", size="sm")
-            script = gr.Textbox(DEFAULT_SCRIPT, lines=6, label="Script", elem_id="studio-script",
-                                info="[happy] [sad] [angry] [surprised] [neutral] set the mood; [pause 0.5s] adds silence")
+            script = gr.Textbox(
+                DEFAULT_SCRIPT,
+                lines=6,
+                label="Script",
+                elem_id="studio-script",
+                info="[happy] [sad] [angry] [surprised] [neutral] set the mood; [pause 0.5s] adds silence",
+            )
             with gr.Row():
                 emotion = gr.Dropdown(list(EMOTIONS), value="neutral", label="Starting emotion")
                 presets = load_output_presets()
-                preset = gr.Dropdown([(f"{p.name} — {p.description}", p.name) for p in presets.values() if p.name != "preview"],
-                                     value="512", label="Output")
+                preset = gr.Dropdown(
+                    [(f"{p.name} — {p.description}", p.name) for p in presets.values() if p.name != "preview"],
+                    value="512",
+                    label="Output",
+                )
             subtitles = gr.Checkbox(True, label="Write subtitles (.srt / .vtt)")
             burn = gr.Checkbox(False, label="Burn subtitles into the video")
-            watermark = gr.Checkbox(False, label="Invisible watermark",
-                                    info="hides an 'AI-generated' mark in every frame; `app.py verify` reads it back")
+            watermark = gr.Checkbox(
+                False,
+                label="Invisible watermark",
+                info="hides an 'AI-generated' mark in every frame; `app.py verify` reads it back",
+            )
             with gr.Accordion("Advanced animation", open=False):
-                sliders = [gr.Slider(lo, hi, value=default, step=step, label=label, info=help_ or None,
-                                     elem_id=f"anim-{name}")
-                           for name, label, lo, hi, step, default, help_ in controls_spec]
+                sliders = [
+                    gr.Slider(lo, hi, value=default, step=step, label=label, info=help_ or None, elem_id=f"anim-{name}")
+                    for name, label, lo, hi, step, default, help_ in controls_spec
+                ]
                 seed = gr.Number(0, precision=0, label="Seed", info="same seed, same blinks and head motion")
         with gr.Column(scale=1):
             with gr.Row():
@@ -107,12 +122,20 @@ def build(studio: Studio) -> None:
                 export_btn = gr.Button("⬇ Export video", variant="primary")
                 cancel_btn = gr.Button("✖ Cancel", variant="stop")
             video = gr.Video(label="Video", autoplay=True, height=420, elem_id="studio-video")
-            status = gr.Markdown("Ready. Preview plays the first sentence at low resolution within moments, then the "
-                                 "rest; Export renders at full quality in the background queue.", elem_id="studio-status")
+            status = gr.Markdown(
+                "Ready. Preview plays the first sentence at low resolution within moments, then the "
+                "rest; Export renders at full quality in the background queue.",
+                elem_id="studio-status",
+            )
             queue_md = gr.Markdown("No exports yet.", elem_id="export-queue")
             with gr.Row():
-                job_pick = gr.Dropdown([], label="Queued or running export", scale=3, elem_id="export-pick",
-                                       info="pick one to stop it; the others carry on")
+                job_pick = gr.Dropdown(
+                    [],
+                    label="Queued or running export",
+                    scale=3,
+                    elem_id="export-pick",
+                    info="pick one to stop it; the others carry on",
+                )
                 stop_job_btn = gr.Button("Stop this export", scale=1, elem_id="export-stop")
             files = gr.File(label="Downloads (MP4, subtitles, manifest)", file_count="multiple")
     shown = gr.State(0)  # id of the last finished export shown in the player
@@ -123,10 +146,18 @@ def build(studio: Studio) -> None:
 
     def request_for(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, anim):
         return jobs.make_request(
-            studio, avatar=None if avatar_v in (None, DEMO) else avatar_v, photo=upload_v,
-            voice=None if voice_v in (None, DEFAULT_VOICE) else voice_v, script=script_v or "", emotion=emotion_v,
-            preset=preset_v, subtitles=bool(subs_v), burn_subtitles=bool(burn_v), watermark=bool(mark_v),
-            animation=settings_from(names, list(anim), seed_v))
+            studio,
+            avatar=None if avatar_v in (None, DEMO) else avatar_v,
+            photo=upload_v,
+            voice=None if voice_v in (None, DEFAULT_VOICE) else voice_v,
+            script=script_v or "",
+            emotion=emotion_v,
+            preset=preset_v,
+            subtitles=bool(subs_v),
+            burn_subtitles=bool(burn_v),
+            watermark=bool(mark_v),
+            animation=settings_from(names, list(anim), seed_v),
+        )
 
     # One preview at a time per studio (a local, single-user app), so Cancel needs no session.
     preview_cancel = threading.Event()
@@ -135,8 +166,9 @@ def build(studio: Studio) -> None:
         cancel = preview_cancel
         cancel.clear()
         try:
-            req = request_for(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v,
-                              seed_v, anim)
+            req = request_for(
+                avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, anim
+            )
             for update in jobs.preview_stream(studio, req, cancel):
                 if update.result is not None:
                     yield str(update.video), jobs.summary_markdown(update.result)
@@ -151,8 +183,9 @@ def build(studio: Studio) -> None:
 
     def do_export(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, *anim):
         try:
-            req = request_for(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v,
-                              seed_v, anim)
+            req = request_for(
+                avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, anim
+            )
             RenderJob(studio, req).check()  # bad input is reported now, not when the job starts
         except StudioError as exc:
             return _error(exc), queue_markdown()
@@ -179,8 +212,15 @@ def build(studio: Studio) -> None:
         if not done:
             return queue_markdown(), gr.update(), gr.update(), gr.update(), last_shown, pick, offered
         job = done[-1]
-        return (queue_markdown(), str(job.result.video), jobs.summary_markdown(job.result),
-                [str(p) for p in job.result.all_files()], job.id, pick, offered)
+        return (
+            queue_markdown(),
+            str(job.result.video),
+            jobs.summary_markdown(job.result),
+            [str(p) for p in job.result.all_files()],
+            job.id,
+            pick,
+            offered,
+        )
 
     def do_stop_job(job_id):
         if job_id is None:
@@ -194,14 +234,23 @@ def build(studio: Studio) -> None:
         unfinished = [j for j in queue.jobs() if not j.is_finished]
         if unfinished:
             queue.cancel(unfinished[-1].id)
-            return (f"Cancelling export #{unfinished[-1].id}… the current frame finishes, then it stops. "
-                    "Earlier exports are untouched."), queue_markdown()
+            return (
+                f"Cancelling export #{unfinished[-1].id}… the current frame finishes, then it stops. "
+                "Earlier exports are untouched."
+            ), queue_markdown()
         return "Cancelled the preview.", queue_markdown()
 
     preview_event = preview_btn.click(do_preview, inputs, [video, status])
     export_btn.click(do_export, inputs, [status, queue_md], queue=False)
     cancel_btn.click(do_cancel, None, [status, queue_md], queue=False, cancels=[preview_event])
     stop_job_btn.click(do_stop_job, job_pick, [status, queue_md], queue=False)
-    timer.tick(poll, [shown, pending], [queue_md, video, status, files, shown, job_pick, pending], queue=False,
-               show_progress="hidden")
-    refresh.click(lambda: (gr.update(choices=_avatars(studio)), gr.update(choices=_voices(studio))), None, [avatar, voice])
+    timer.tick(
+        poll,
+        [shown, pending],
+        [queue_md, video, status, files, shown, job_pick, pending],
+        queue=False,
+        show_progress="hidden",
+    )
+    refresh.click(
+        lambda: (gr.update(choices=_avatars(studio)), gr.update(choices=_voices(studio))), None, [avatar, voice]
+    )

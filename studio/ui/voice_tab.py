@@ -8,11 +8,14 @@ import gradio as gr
 
 from studio import models
 from studio.errors import StudioError
-from studio.recording import RecordingReport
 from studio.safety import check_audio_upload
 from studio.services import Studio
-from studio.ui.widgets import error_html as _error, manage_controls
-from studio.voices import EMOTIONS, VoiceLibrary, enable_xtts, say, xtts_status
+from studio.ui.widgets import error_html as _error
+from studio.ui.widgets import manage_controls
+from studio.voice.profiles import VoiceLibrary
+from studio.voice.recording import RecordingReport
+from studio.voice.speakers import EMOTIONS, say
+from studio.voice.xtts_setup import enable_xtts, xtts_status
 
 LIGHTS = {"ok": ("#1e8e3e", "good"), "warn": ("#f29900", "check"), "reject": ("#d93025", "problem")}
 
@@ -22,13 +25,18 @@ def report_html(report: RecordingReport) -> str:
     rows = []
     for r in report.rows:
         colour, word = LIGHTS[r.status]
-        rows.append(f"<tr><td><span style='color:{colour};font-size:1.3em'>&#9679;</span> {word}</td>"
-                    f"<td><b>{html.escape(r.label)}</b></td><td>{html.escape(r.value)}</td>"
-                    f"<td>{html.escape(r.advice)}</td></tr>")
+        rows.append(
+            f"<tr><td><span style='color:{colour};font-size:1.3em'>&#9679;</span> {word}</td>"
+            f"<td><b>{html.escape(r.label)}</b></td><td>{html.escape(r.value)}</td>"
+            f"<td>{html.escape(r.advice)}</td></tr>"
+        )
     verdict_colour = {"good": "#1e8e3e", "usable": "#f29900", "rejected": "#d93025"}[report.verdict]
-    return (f"<p style='color:{verdict_colour};font-weight:600'>{html.escape(report.summary())}</p>"
-            "<table style='width:100%'><tr><th></th><th>check</th><th>measured</th><th>advice</th></tr>"
-            + "".join(rows) + "</table>")
+    return (
+        f"<p style='color:{verdict_colour};font-weight:600'>{html.escape(report.summary())}</p>"
+        "<table style='width:100%'><tr><th></th><th>check</th><th>measured</th><th>advice</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def build(studio: Studio) -> None:
@@ -37,24 +45,33 @@ def build(studio: Studio) -> None:
     def voice_names() -> list[str]:
         return [p.name for p in lib.list()]
 
-    gr.Markdown("Read any text aloud for **about a minute** in a quiet room, then check and save it as a voice. "
-                "The studio's own voice is then *matched* toward yours (pitch, speaking rate and timbre) — "
-                "that is **voice match, not a full clone**. For a true neural clone, use XTTS-v2 below "
-                "(a download with a non-commercial license).")
+    gr.Markdown(
+        "Read any text aloud for **about a minute** in a quiet room, then check and save it as a voice. "
+        "The studio's own voice is then *matched* toward yours (pitch, speaking rate and timbre) — "
+        "that is **voice match, not a full clone**. For a true neural clone, use XTTS-v2 below "
+        "(a download with a non-commercial license)."
+    )
     checked = gr.State(None)  # (audio path, RecordingReport) of the last check
     with gr.Row():
         with gr.Column(scale=3):
-            audio = gr.Audio(sources=["microphone", "upload"], type="filepath",
-                             label="Your recording (about 60 s of speech)")
+            audio = gr.Audio(
+                sources=["microphone", "upload"], type="filepath", label="Your recording (about 60 s of speech)"
+            )
             check_btn = gr.Button("Check recording", variant="secondary")
         with gr.Column(scale=4):
             report_box = gr.HTML("<p>The quality report appears here.</p>")
-            transcript = gr.Textbox(label="What the studio heard (check it matches what you said)",
-                                    interactive=False, lines=3)
+            transcript = gr.Textbox(
+                label="What the studio heard (check it matches what you said)", interactive=False, lines=3
+            )
     with gr.Row():
         name = gr.Textbox(label="Voice name", placeholder="e.g. My narration voice", scale=3)
-        denoise = gr.Radio(["Auto", "On", "Off"], value="Auto", label="Noise removal", scale=2,
-                           info="Auto cleans noisy recordings only; the original file is always kept")
+        denoise = gr.Radio(
+            ["Auto", "On", "Off"],
+            value="Auto",
+            label="Noise removal",
+            scale=2,
+            info="Auto cleans noisy recordings only; the original file is always kept",
+        )
         save_btn = gr.Button("Save voice", variant="primary", scale=1)
     save_status = gr.HTML()
 
@@ -65,8 +82,12 @@ def build(studio: Studio) -> None:
     voice_info = gr.Markdown()
     manage = manage_controls()
     new_name, rename_btn, delete_btn = manage.new_name, manage.rename_btn, manage.delete_btn
-    confirm_row, confirm_text, confirm_btn, cancel_btn = (manage.confirm_row, manage.confirm_text,
-                                                          manage.confirm_btn, manage.cancel_btn)
+    confirm_row, confirm_text, confirm_btn, cancel_btn = (
+        manage.confirm_row,
+        manage.confirm_text,
+        manage.confirm_btn,
+        manage.cancel_btn,
+    )
     manage_status = manage.status
 
     gr.Markdown("### Say this")
@@ -81,13 +102,17 @@ def build(studio: Studio) -> None:
 
     with gr.Accordion("Clone with XTTS-v2 (download, non-commercial license)", open=False):
         entry = models.entry("xtts-v2")
-        gr.Markdown(f"**{entry.title}.** License: **{entry.license}**. Commercial use: {entry.commercial_use}. "
-                    f"Download about {entry.size_mb / 1000:.1f} GB, plus its own Python environment "
-                    "(`./launch.sh xtts`, about 5.6 GB). Slow on a CPU (several seconds per sentence). "
-                    "The recording is turned into voice latents once and cached with the voice.")
+        gr.Markdown(
+            f"**{entry.title}.** License: **{entry.license}**. Commercial use: {entry.commercial_use}. "
+            f"Download about {entry.size_mb / 1000:.1f} GB, plus its own Python environment "
+            "(`./launch.sh xtts`, about 5.6 GB). Slow on a CPU (several seconds per sentence). "
+            "The recording is turned into voice latents once and cached with the voice."
+        )
         xtts_info = gr.Markdown()
-        accept = gr.Checkbox(False, label="I have read the Coqui Public Model License and will use XTTS-v2 "
-                                          "for non-commercial purposes only")
+        accept = gr.Checkbox(
+            False,
+            label="I have read the Coqui Public Model License and will use XTTS-v2 for non-commercial purposes only",
+        )
         clone_btn = gr.Button("Clone the selected voice with XTTS-v2")
         clone_status = gr.HTML()
 
@@ -110,13 +135,16 @@ def build(studio: Studio) -> None:
         choice = {"Auto": None, "On": True, "Off": False}[noise]
         try:
             check_audio_upload(path)
-            profile = lib.add(voice_name, path, denoise=choice, report=report,
-                              progress=lambda f, m: progress(f, desc=m))
+            profile = lib.add(
+                voice_name, path, denoise=choice, report=report, progress=lambda f, m: progress(f, desc=m)
+            )
         except StudioError as exc:
             return _error(exc), gr.update()
         score = profile.settings["match"]["score"]
-        msg = (f"<p style='color:#1e8e3e'>Saved <b>{html.escape(profile.name)}</b>. Voice match similarity "
-               f"{score:.2f} (the unmodified default voice: {profile.settings['default_voice_similarity']:.2f}).</p>")
+        msg = (
+            f"<p style='color:#1e8e3e'>Saved <b>{html.escape(profile.name)}</b>. Voice match similarity "
+            f"{score:.2f} (the unmodified default voice: {profile.settings['default_voice_similarity']:.2f}).</p>"
+        )
         return msg, gr.update(choices=voice_names(), value=profile.name)
 
     def show_voice(voice_name):
@@ -130,8 +158,10 @@ def build(studio: Studio) -> None:
 
     def xtts_text(profile) -> str:
         st = xtts_status(studio.paths)
-        parts = ["environment: " + ("installed" if st.python else "not installed (`./launch.sh xtts`)"),
-                 "model: " + ("downloaded" if st.model_dir else "not downloaded")]
+        parts = [
+            "environment: " + ("installed" if st.python else "not installed (`./launch.sh xtts`)"),
+            "model: " + ("downloaded" if st.model_dir else "not downloaded"),
+        ]
         if profile is not None:
             if profile.has_xtts:
                 parts.append(f"{profile.name}: latents cached" + (", clone ready" if st.ready else ""))
@@ -149,7 +179,11 @@ def build(studio: Studio) -> None:
             lib.remove(voice_name)
         except StudioError as exc:
             return gr.update(visible=False), _error(exc), gr.update()
-        return gr.update(visible=False), f"<p>Deleted {html.escape(voice_name)}.</p>", gr.update(choices=voice_names(), value=None)
+        return (
+            gr.update(visible=False),
+            f"<p>Deleted {html.escape(voice_name)}.</p>",
+            gr.update(choices=voice_names(), value=None),
+        )
 
     def do_rename(voice_name, new):
         try:
@@ -160,8 +194,9 @@ def build(studio: Studio) -> None:
 
     def do_say(voice_name, text, emo, eng):
         try:
-            result = say(studio, voice_name or None, text, emotion=emo,
-                         engine="xtts" if eng == "XTTS-v2 clone" else "match")
+            result = say(
+                studio, voice_name or None, text, emotion=emo, engine="xtts" if eng == "XTTS-v2 clone" else "match"
+            )
         except StudioError as exc:
             return None, _error(exc)
         sim = "" if result.similarity is None else f" — similarity to your recording: **{result.similarity:.2f}**"

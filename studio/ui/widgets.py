@@ -27,6 +27,14 @@ def manage_controls(choices_row_extra=None) -> SimpleNamespace:
         confirm_btn = gr.Button("Yes, delete it", variant="stop")
         cancel_btn = gr.Button("Cancel")
     status = gr.HTML()
-    return SimpleNamespace(picked=picked, new_name=new_name, rename_btn=rename_btn, delete_btn=delete_btn,
-                           confirm_row=confirm_row, confirm_text=confirm_text, confirm_btn=confirm_btn,
-                           cancel_btn=cancel_btn, status=status)
+    return SimpleNamespace(
+        picked=picked,
+        new_name=new_name,
+        rename_btn=rename_btn,
+        delete_btn=delete_btn,
+        confirm_row=confirm_row,
+        confirm_text=confirm_text,
+        confirm_btn=confirm_btn,
+        cancel_btn=cancel_btn,
+        status=status,
+    )

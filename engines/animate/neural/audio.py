@@ -11,7 +11,8 @@ two after, at 25 fps), flattened to 50 tokens of 384 dimensions: the UNet's cros
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,9 @@ class WhisperFeatures:
         from transformers import WhisperFeatureExtractor
 
         self.encoder = encoder
-        self.extractor = WhisperFeatureExtractor(feature_size=int(encoder.config.num_mel_bins),
-                                                 sampling_rate=AUDIO_RATE, chunk_length=WINDOW_SECONDS)
+        self.extractor = WhisperFeatureExtractor(
+            feature_size=int(encoder.config.num_mel_bins), sampling_rate=AUDIO_RATE, chunk_length=WINDOW_SECONDS
+        )
         self.windows_per_batch = windows_per_batch
 
     def encode(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -53,11 +55,11 @@ class WhisperFeatures:
         pcm = resample_to_16k(audio, sample_rate)
         n_steps = max(1, math.ceil(len(pcm) * FEATURE_RATE / AUDIO_RATE))
         window = WINDOW_SECONDS * AUDIO_RATE
-        segments = [pcm[i:i + window] for i in range(0, max(len(pcm), 1), window)] or [pcm]
+        segments = [pcm[i : i + window] for i in range(0, max(len(pcm), 1), window)] or [pcm]
         param = next(self.encoder.parameters())
         parts = []
         for b in range(0, len(segments), self.windows_per_batch):
-            batch = segments[b:b + self.windows_per_batch]
+            batch = segments[b : b + self.windows_per_batch]
             mel = self.extractor(batch, sampling_rate=AUDIO_RATE, return_tensors="np")["input_features"]
             with torch.inference_mode():
                 out = self.encoder(torch.from_numpy(mel).to(param.device, param.dtype), output_hidden_states=True)
@@ -66,8 +68,16 @@ class WhisperFeatures:
         return np.concatenate(parts, axis=0)[:n_steps].astype(np.float32)
 
 
-def frame_windows(features: np.ndarray, frames: Sequence[int] | np.ndarray, fps: float, *,
-                  before: int = 2, after: int = 2, offset_s: float = 0.0, smoothing: float = 0.0) -> np.ndarray:
+def frame_windows(
+    features: np.ndarray,
+    frames: Sequence[int] | np.ndarray,
+    fps: float,
+    *,
+    before: int = 2,
+    after: int = 2,
+    offset_s: float = 0.0,
+    smoothing: float = 0.0,
+) -> np.ndarray:
     """Audio tokens of video frames ``frames``: float32 ``(len(frames), steps * layers, width)``.
 
     Frame ``i`` (shown at ``i / fps`` seconds) sees ``2 * (before + after + 1)`` encoder steps

@@ -47,7 +47,7 @@ def crop_resize(image: np.ndarray, box: Box, out_w: int, out_h: int) -> np.ndarr
     h, w = image.shape[:2]
     pad = max(0, -box.x, -box.y, box.x + box.w - w, box.y + box.h - h)
     src = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else image
-    roi = src[box.y + pad: box.y + pad + box.h, box.x + pad: box.x + pad + box.w]
+    roi = src[box.y + pad : box.y + pad + box.h, box.x + pad : box.x + pad + box.w]
     shrink = out_w < box.w or out_h < box.h
     return cv2.resize(roi, (out_w, out_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
@@ -134,11 +134,11 @@ class ColourMatch:
     offset: np.ndarray
 
     @classmethod
-    def identity(cls) -> "ColourMatch":
+    def identity(cls) -> ColourMatch:
         return cls(np.ones(3, np.float32), np.zeros(3, np.float32))
 
     @classmethod
-    def fit(cls, original: np.ndarray, generated: np.ndarray, mask: np.ndarray) -> "ColourMatch":
+    def fit(cls, original: np.ndarray, generated: np.ndarray, mask: np.ndarray) -> ColourMatch:
         """Fit on the feathered band of ``mask`` (where seams would show); gain clamped to 0.75..1.33."""
         band = (mask * (1.0 - mask) * 4.0).astype(np.float64) + 0.05 * mask
         total = band.sum()
@@ -170,8 +170,8 @@ def paste(frame: np.ndarray, generated: np.ndarray, mask: np.ndarray, box: Box) 
     xb, yb = min(box.x + box.w, w), min(box.y + box.h, h)
     if xa >= xb or ya >= yb:
         return out
-    g = gen[ya - box.y: yb - box.y, xa - box.x: xb - box.x]
-    mm = m[ya - box.y: yb - box.y, xa - box.x: xb - box.x, None]
+    g = gen[ya - box.y : yb - box.y, xa - box.x : xb - box.x]
+    mm = m[ya - box.y : yb - box.y, xa - box.x : xb - box.x, None]
     bg = frame[ya:yb, xa:xb].astype(np.float32)
     blended = bg + (g - bg) * mm
     region = np.clip(np.round(blended), 0, 255).astype(np.uint8)

@@ -32,9 +32,10 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -95,21 +96,35 @@ class NeuralRig:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for an ``.npz`` cache (no pickling)."""
         return {
-            "key": np.array(self.key), "model": np.array(self.model), "background": self.background,
-            "crop": self.crop, "latents": self.latents, "mask": self.mask.astype(np.float32),
-            "colour_gain": self.colour.gain, "colour_offset": self.colour.offset,
+            "key": np.array(self.key),
+            "model": np.array(self.model),
+            "background": self.background,
+            "crop": self.crop,
+            "latents": self.latents,
+            "mask": self.mask.astype(np.float32),
+            "colour_gain": self.colour.gain,
+            "colour_offset": self.colour.offset,
             "face": np.array([self.face.x, self.face.y, self.face.w, self.face.h], np.int64),
-            "image": self.image, "landmarks": self.landmarks.astype(np.float32),
+            "image": self.image,
+            "landmarks": self.landmarks.astype(np.float32),
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> "NeuralRig":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> NeuralRig:
         x, y, w, h = (int(v) for v in arrays["face"])
-        return cls(key=str(arrays["key"]), model=str(arrays["model"]), background=arrays["background"],
-                   face=Box(x, y, w, h), crop=arrays["crop"], latents=arrays["latents"].astype(np.float32),
-                   mask=arrays["mask"],
-                   colour=ColourMatch(arrays["colour_gain"].astype(np.float32), arrays["colour_offset"].astype(np.float32)),
-                   image=arrays["image"], landmarks=arrays["landmarks"], settings=settings or AnimationSettings())
+        return cls(
+            key=str(arrays["key"]),
+            model=str(arrays["model"]),
+            background=arrays["background"],
+            face=Box(x, y, w, h),
+            crop=arrays["crop"],
+            latents=arrays["latents"].astype(np.float32),
+            mask=arrays["mask"],
+            colour=ColourMatch(arrays["colour_gain"].astype(np.float32), arrays["colour_offset"].astype(np.float32)),
+            image=arrays["image"],
+            landmarks=arrays["landmarks"],
+            settings=settings or AnimationSettings(),
+        )
 
 
 @dataclass
@@ -175,9 +190,19 @@ class NeuralLipSync:
 
     name = "musetalk"
 
-    def __init__(self, *, models_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                 factory: SessionFactory | None = None, mode: str = "export", allow_cpu: bool = False,
-                 fallback: str = "procedural", random_spec: Any = None, seed: int = 0, torch_cuda: bool = True):
+    def __init__(
+        self,
+        *,
+        models_dir: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        factory: SessionFactory | None = None,
+        mode: str = "export",
+        allow_cpu: bool = False,
+        fallback: str = "procedural",
+        random_spec: Any = None,
+        seed: int = 0,
+        torch_cuda: bool = True,
+    ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
@@ -244,8 +269,10 @@ class NeuralLipSync:
         if self.random_spec is None:
             gone = self.weights.missing()
             if gone:
-                return (f"the neural lip-sync weights are not downloaded ({', '.join(gone)}): "
-                        f"fetch them in the Models & Engines tab or with `python app.py models fetch {gone[0]}`")
+                return (
+                    f"the neural lip-sync weights are not downloaded ({', '.join(gone)}): "
+                    f"fetch them in the Models & Engines tab or with `python app.py models fetch {gone[0]}`"
+                )
         if not self._gpu_providers() and not self.allow_cpu and not self._torch_cuda_available():
             return "no NVIDIA GPU is available (neither ONNX Runtime's TensorRT/CUDA providers nor PyTorch CUDA)"
         return None
@@ -273,7 +300,7 @@ class NeuralLipSync:
             return self._fall_back(reason)
         try:
             self._load(progress)
-        except Exception as exc:  # noqa: BLE001 - any load/export/session failure means: use the fallback
+        except Exception as exc:
             log.debug("neural engine failed to start", exc_info=True)
             return self._fall_back(f"the neural lip-sync failed to start ({_short(exc)})")
         self._ready = True
@@ -342,13 +369,20 @@ class NeuralLipSync:
         self._ready = True
 
     def _open_onnx(self, export, nets, load_unet, spec, weights, step) -> OrtLipSync:
-        exported = export.ensure_exported(onnx_root(self.cache_dir), load_unet, spec_digest=spec.digest(),
-                                          weights=weights, name=spec.name,
-                                          progress=lambda f, m: step(0.1 + 0.5 * f, m))
+        exported = export.ensure_exported(
+            onnx_root(self.cache_dir),
+            load_unet,
+            spec_digest=spec.digest(),
+            weights=weights,
+            name=spec.name,
+            progress=lambda f, m: step(0.1 + 0.5 * f, m),
+        )
         step(0.6, "opening ONNX Runtime sessions (TensorRT builds its engine on first use)")
         lo, opt, hi = MODES[self.mode]
-        return OrtLipSync(self.factory.create(exported.unet, profile=export.unet_profile(spec, lo, opt, hi)),
-                          self.factory.create(exported.vae_decoder, profile=export.vae_profile(spec, lo, opt, hi)))
+        return OrtLipSync(
+            self.factory.create(exported.unet, profile=export.unet_profile(spec, lo, opt, hi)),
+            self.factory.create(exported.vae_decoder, profile=export.vae_profile(spec, lo, opt, hi)),
+        )
 
     def build(self, progress: ProgressFn | None = None) -> dict[str, Any]:
         """Pre-build (export, compile TensorRT engines) by running one batch at the profile's best size.
@@ -369,17 +403,24 @@ class NeuralLipSync:
             models = {n: str(s.model_path) for n, s in self._runner.sessions.items()}
         if progress:
             progress(1.0, "built")
-        return {"mode": self.mode, "provider": self.provider, "batch": MODES[self.mode],
-                "notices": self.all_notices(), "models": models}
+        return {
+            "mode": self.mode,
+            "provider": self.provider,
+            "batch": MODES[self.mode],
+            "notices": self.all_notices(),
+            "models": models,
+        }
 
     # --------------------------------------------------------------- fallback
     def _procedural(self) -> Any:
         if self._fallback is None:
             try:
                 self._fallback = create("animate", self.fallback_name)
-            except Exception as exc:  # noqa: BLE001
-                raise RuntimeError(f"{self.reason or 'the neural engine is unavailable'}, and the "
-                                   f"'{self.fallback_name}' animation could not be loaded ({_short(exc)})") from exc
+            except Exception as exc:
+                raise RuntimeError(
+                    f"{self.reason or 'the neural engine is unavailable'}, and the "
+                    f"'{self.fallback_name}' animation could not be loaded ({_short(exc)})"
+                ) from exc
         return self._fallback
 
     def _procedural_rig(self, rig: Any) -> Any:
@@ -397,8 +438,14 @@ class NeuralLipSync:
         return track.procedural
 
     # ------------------------------------------------------------- interface
-    def prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
-                settings: AnimationSettings | None = None) -> Any:
+    def prepare(
+        self,
+        image: np.ndarray,
+        landmarks: np.ndarray,
+        width: int,
+        height: int,
+        settings: AnimationSettings | None = None,
+    ) -> Any:
         """Per-avatar rig for ``width`` x ``height`` output frames (pixels); cached on disk by content."""
         settings = settings or AnimationSettings()
         if not self.ready():
@@ -427,12 +474,23 @@ class NeuralLipSync:
         """Where the preparation with cache key ``key`` is kept."""
         return avatars_root(self.cache_dir) / f"{key}.npz"
 
-    def rig_key(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
-                settings: AnimationSettings) -> str:
+    def rig_key(
+        self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int, settings: AnimationSettings
+    ) -> str:
         """Cache key of an avatar preparation: pixels, landmarks, output size, framing, model."""
         h = hashlib.sha256()
-        h.update(json.dumps([list(image.shape), int(width), int(height), round(float(settings.crop_expand), 4),
-                             self._digest, RIG_VERSION]).encode())
+        h.update(
+            json.dumps(
+                [
+                    list(image.shape),
+                    int(width),
+                    int(height),
+                    round(float(settings.crop_expand), 4),
+                    self._digest,
+                    RIG_VERSION,
+                ]
+            ).encode()
+        )
         h.update(np.ascontiguousarray(image).tobytes())
         h.update(np.round(np.asarray(landmarks, np.float64), 2).tobytes())
         return h.hexdigest()[:24]
@@ -448,8 +506,9 @@ class NeuralLipSync:
             raise ValueError("this rig was made by another lip-sync model; prepare it again")
         return rig
 
-    def _prepare(self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int,
-                 settings: AnimationSettings, key: str) -> NeuralRig:
+    def _prepare(
+        self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int, settings: AnimationSettings, key: str
+    ) -> NeuralRig:
         size = self.spec.image_size
         fbox = frame_box(landmarks, image.shape[1], image.shape[0], width, height, settings.crop_expand)
         background = crop_resize(image, fbox, width, height)
@@ -460,8 +519,19 @@ class NeuralLipSync:
         latents = self._nets.reference_latents(crop)
         silent = self._runner.generate(latents[None], self._silence_tokens())[0]
         colour = ColourMatch.fit(crop, silent, mask)
-        return NeuralRig(key=key, model=self._digest, background=background, face=face, crop=crop, latents=latents,
-                         mask=mask, colour=colour, image=image, landmarks=landmarks, settings=settings)
+        return NeuralRig(
+            key=key,
+            model=self._digest,
+            background=background,
+            face=face,
+            crop=crop,
+            latents=latents,
+            mask=mask,
+            colour=colour,
+            image=image,
+            landmarks=landmarks,
+            settings=settings,
+        )
 
     def _silence_tokens(self) -> np.ndarray:
         from engines.animate.neural.audio import AUDIO_RATE, frame_windows
@@ -469,25 +539,48 @@ class NeuralLipSync:
         if self._silence is None:
             spec = self.spec
             feats = self._features.encode(np.zeros(AUDIO_RATE, np.float32), AUDIO_RATE)
-            self._silence = frame_windows(feats, [12], 25, before=spec.audio_frames_before, after=spec.audio_frames_after)
+            self._silence = frame_windows(
+                feats, [12], 25, before=spec.audio_frames_before, after=spec.audio_frames_after
+            )
         return self._silence
 
-    def track(self, *, duration: float, fps: int, phonemes: Sequence[Any] | None = None,
-              audio: np.ndarray | None = None, sample_rate: int | None = None,
-              emotions: Sequence[EmotionSpan] = (), settings: AnimationSettings | None = None) -> Any:
+    def track(
+        self,
+        *,
+        duration: float,
+        fps: int,
+        phonemes: Sequence[Any] | None = None,
+        audio: np.ndarray | None = None,
+        sample_rate: int | None = None,
+        emotions: Sequence[EmotionSpan] = (),
+        settings: AnimationSettings | None = None,
+    ) -> Any:
         """Whisper features of ``audio`` (any rate, Hz) for ``duration`` seconds at ``fps`` frames per second."""
         settings = settings or AnimationSettings()
-        args = dict(duration=duration, fps=fps, phonemes=phonemes, audio=audio, sample_rate=sample_rate,
-                    emotions=emotions, settings=settings)
+        args = dict(
+            duration=duration,
+            fps=fps,
+            phonemes=phonemes,
+            audio=audio,
+            sample_rate=sample_rate,
+            emotions=emotions,
+            settings=settings,
+        )
         if not self.ready():
             return self._procedural().track(**args)
         if audio is None or sample_rate is None or len(audio) == 0:
             self._notice("the neural lip-sync needs the speech audio; this clip uses the procedural animation")
             return self._procedural().track(**args)
         features = self._features.encode(audio, int(sample_rate))
-        return NeuralTrack(fps=int(fps), duration=float(duration), features=features,
-                           offset_s=settings.av_offset_ms / 1000.0, smoothing=0.5 * settings.smoothing,
-                           strength=float(np.clip(settings.lip_amplitude, 0.0, 1.0)), fallback_args=args)
+        return NeuralTrack(
+            fps=int(fps),
+            duration=float(duration),
+            features=features,
+            offset_s=settings.av_offset_ms / 1000.0,
+            smoothing=0.5 * settings.smoothing,
+            strength=float(np.clip(settings.lip_amplitude, 0.0, 1.0)),
+            fallback_args=args,
+        )
 
     def frames(self, rig: Any, track: Any, start: int, stop: int) -> Iterator[np.ndarray]:
         """RGB uint8 frames ``start..stop-1`` (height, width, 3); the same pixels however the range is chunked."""
@@ -500,15 +593,24 @@ class NeuralLipSync:
         batch = MODES[self.mode][1]
         for b0 in range(start, stop, batch):
             idx = np.arange(b0, min(b0 + batch, stop))
-            tokens = frame_windows(track.features, idx, track.fps, before=spec.audio_frames_before,
-                                   after=spec.audio_frames_after, offset_s=track.offset_s, smoothing=track.smoothing)
+            tokens = frame_windows(
+                track.features,
+                idx,
+                track.fps,
+                before=spec.audio_frames_before,
+                after=spec.audio_frames_after,
+                offset_s=track.offset_s,
+                smoothing=track.smoothing,
+            )
             problem = None
             try:
                 if hasattr(self._runner, "frames"):  # PyTorch: generate and paste on the GPU
                     out = list(self._runner.frames(rig, rig.latents[None], tokens, track.strength))
                 else:
-                    out = [self.compose(rig, crop, track.strength)
-                           for crop in self._runner.generate(rig.latents[None], tokens)]
+                    out = [
+                        self.compose(rig, crop, track.strength)
+                        for crop in self._runner.generate(rig.latents[None], tokens)
+                    ]
             except Exception as exc:  # noqa: BLE001 - even the last provider failed (e.g. out of memory)
                 problem = f"the neural lip-sync failed at frame {b0} ({_short(exc)})"
             else:

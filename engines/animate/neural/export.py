@@ -20,9 +20,10 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engines.files import file_sha256, write_json_atomic
 
@@ -92,8 +93,15 @@ def cached_export(root: Path, name: str, key: str) -> ExportedModels | None:
     return ExportedModels(folder=folder, unet=unet, vae_decoder=vae, digest=meta["weights"])
 
 
-def ensure_exported(root: str | os.PathLike, nets_fn: Callable[[], Any], *, spec_digest: str, weights: str,
-                    name: str = "musetalk", progress: ProgressFn | None = None) -> ExportedModels:
+def ensure_exported(
+    root: str | os.PathLike,
+    nets_fn: Callable[[], Any],
+    *,
+    spec_digest: str,
+    weights: str,
+    name: str = "musetalk",
+    progress: ProgressFn | None = None,
+) -> ExportedModels:
     """Return the cached export for these weights, exporting once if needed (atomically).
 
     ``nets_fn`` is only called when an export must be made (loading the full weights takes a while).
@@ -115,9 +123,17 @@ def ensure_exported(root: str | os.PathLike, nets_fn: Callable[[], Any], *, spec
         if progress:
             progress(0.6, "exporting the VAE decoder to ONNX")
         export_vae_decoder(nets, staging / "vae_decoder.onnx", meta)
-        write_json_atomic(staging / "export.json", {"key": key, "weights": weights, "spec": spec_digest,
-                                                    "unet": "unet.onnx", "vae_decoder": "vae_decoder.onnx",
-                                                    "opset": OPSET})
+        write_json_atomic(
+            staging / "export.json",
+            {
+                "key": key,
+                "weights": weights,
+                "spec": spec_digest,
+                "unet": "unet.onnx",
+                "vae_decoder": "vae_decoder.onnx",
+                "opset": OPSET,
+            },
+        )
         if folder.exists():  # an unfinished or stale export with the same key
             shutil.rmtree(folder)
         os.replace(staging, folder)
@@ -139,8 +155,17 @@ def _export(module: Any, args: tuple, path: Path, inputs: tuple[str, ...], outpu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks in diffusers
         with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(module, args, str(raw / path.name), input_names=list(inputs), output_names=[output],
-                              dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+            torch.onnx.export(
+                module,
+                args,
+                str(raw / path.name),
+                input_names=list(inputs),
+                output_names=[output],
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
     _finish(raw / path.name, path, meta)
     shutil.rmtree(raw, ignore_errors=True)
     return path
@@ -156,8 +181,14 @@ def _finish(src: Path, dst: Path, meta: dict[str, str]) -> None:
         entry.key, entry.value = key, value
     size = sum(t.ByteSize() for t in model.graph.initializer)
     if size > _PROTO_LIMIT:
-        onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=dst.name + ".data", size_threshold=1024)
+        onnx.save_model(
+            model,
+            str(dst),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=dst.name + ".data",
+            size_threshold=1024,
+        )
     else:
         onnx.save_model(model, str(dst))
 
@@ -168,7 +199,9 @@ def export_unet(nets: Any, path: Path, meta: dict[str, str]) -> Path:
 
     spec = nets.spec
     step = nets.unet_step().to(nets.device).eval()
-    lat = torch.zeros(2, 2 * spec.latent_channels, spec.latent_size, spec.latent_size, device=nets.device, dtype=nets.dtype)
+    lat = torch.zeros(
+        2, 2 * spec.latent_channels, spec.latent_size, spec.latent_size, device=nets.device, dtype=nets.dtype
+    )
     aud = torch.zeros(2, spec.audio_tokens, spec.audio_dim, device=nets.device, dtype=nets.dtype)
     return _export(step, (lat, aud), path, UNET_INPUTS, "predicted", meta)
 
@@ -196,8 +229,10 @@ def unet_profile(spec: Any, lo: int, opt: int, hi: int):
     from engines.runtime.session import ShapeProfile
 
     def shapes(b: int) -> dict[str, tuple[int, ...]]:
-        return {"latents": (b, 2 * spec.latent_channels, spec.latent_size, spec.latent_size),
-                "audio": (b, spec.audio_tokens, spec.audio_dim)}
+        return {
+            "latents": (b, 2 * spec.latent_channels, spec.latent_size, spec.latent_size),
+            "audio": (b, spec.audio_tokens, spec.audio_dim),
+        }
 
     return ShapeProfile(min=shapes(lo), opt=shapes(opt), max=shapes(hi))
 

@@ -144,8 +144,14 @@ class MuseTalkSpec:
         return self.audio_steps * self.audio_layers
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "unet": self.unet, "vae": self.vae, "whisper": self.whisper,
-                "audio_frames_before": self.audio_frames_before, "audio_frames_after": self.audio_frames_after}
+        return {
+            "name": self.name,
+            "unet": self.unet,
+            "vae": self.vae,
+            "whisper": self.whisper,
+            "audio_frames_before": self.audio_frames_before,
+            "audio_frames_after": self.audio_frames_after,
+        }
 
     def digest(self) -> str:
         """Short hash of every size that shapes the networks (part of cache keys)."""
@@ -169,15 +175,29 @@ def full_spec() -> MuseTalkSpec:
 def tiny_spec() -> MuseTalkSpec:
     """The same architecture with small channels and a 64-pixel crop: for tests and CPU benches."""
     unet = copy.deepcopy(FULL_UNET)
-    unet.update(block_out_channels=[32, 64], layers_per_block=1, norm_num_groups=8, cross_attention_dim=64,
-                down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
-                up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], sample_size=8)
+    unet.update(
+        block_out_channels=[32, 64],
+        layers_per_block=1,
+        norm_num_groups=8,
+        cross_attention_dim=64,
+        down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
+        up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"],
+        sample_size=8,
+    )
     vae = copy.deepcopy(FULL_VAE)
     vae.update(block_out_channels=[8, 16, 16, 16], layers_per_block=1, norm_num_groups=4, sample_size=64)
     whisper = copy.deepcopy(FULL_WHISPER)
-    whisper.update(d_model=64, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=128,
-                   decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=128,
-                   max_target_positions=16, vocab_size=128)
+    whisper.update(
+        d_model=64,
+        encoder_layers=2,
+        encoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_layers=1,
+        decoder_attention_heads=4,
+        decoder_ffn_dim=128,
+        max_target_positions=16,
+        vocab_size=128,
+    )
     return MuseTalkSpec(unet=unet, vae=vae, whisper=whisper, name="musetalk-tiny")
 
 
@@ -186,8 +206,14 @@ def _whisper_config(params: dict[str, Any]):
 
     extra = {}
     if int(params.get("vocab_size", 51865)) < 51865:  # tiny test vocabularies: keep special ids in range
-        extra = dict(pad_token_id=1, bos_token_id=2, eos_token_id=1, decoder_start_token_id=2,
-                     suppress_tokens=[], begin_suppress_tokens=[])
+        extra = dict(
+            pad_token_id=1,
+            bos_token_id=2,
+            eos_token_id=1,
+            decoder_start_token_id=2,
+            suppress_tokens=[],
+            begin_suppress_tokens=[],
+        )
     return WhisperConfig(**{**params, **extra})
 
 
@@ -220,22 +246,33 @@ class MuseTalkWeights:
             out.append(UNET_DIR)
         if not ((self.vae_dir / "config.json").is_file() and _weight_file(self.vae_dir, "diffusion_pytorch_model")):
             out.append(VAE_DIR)
-        if not ((self.whisper_dir / "config.json").is_file() and _weight_file(self.whisper_dir, "model", "pytorch_model")):
+        if not (
+            (self.whisper_dir / "config.json").is_file() and _weight_file(self.whisper_dir, "model", "pytorch_model")
+        ):
             out.append(WHISPER_DIR)
         return out
 
     def files(self) -> list[Path]:
         """The weight files whose content decides the exported ONNX graphs."""
-        return [self.unet_weights, self.unet_config, self.vae_dir / "config.json",
-                _weight_file(self.vae_dir, "diffusion_pytorch_model") or self.vae_dir / "missing",
-                self.whisper_dir / "config.json",
-                _weight_file(self.whisper_dir, "model", "pytorch_model") or self.whisper_dir / "missing"]
+        return [
+            self.unet_weights,
+            self.unet_config,
+            self.vae_dir / "config.json",
+            _weight_file(self.vae_dir, "diffusion_pytorch_model") or self.vae_dir / "missing",
+            self.whisper_dir / "config.json",
+            _weight_file(self.whisper_dir, "model", "pytorch_model") or self.whisper_dir / "missing",
+        ]
 
     def spec(self) -> MuseTalkSpec:
         """The sizes written in the configs that come with the weights."""
-        unet = {k: v for k, v in json.loads(self.unet_config.read_text(encoding="utf-8")).items() if not k.startswith("_")}
-        vae = {k: v for k, v in json.loads((self.vae_dir / "config.json").read_text(encoding="utf-8")).items()
-               if not k.startswith("_")}
+        unet = {
+            k: v for k, v in json.loads(self.unet_config.read_text(encoding="utf-8")).items() if not k.startswith("_")
+        }
+        vae = {
+            k: v
+            for k, v in json.loads((self.vae_dir / "config.json").read_text(encoding="utf-8")).items()
+            if not k.startswith("_")
+        }
         whisper_all = json.loads((self.whisper_dir / "config.json").read_text(encoding="utf-8"))
         whisper = {k: whisper_all[k] for k in FULL_WHISPER if k in whisper_all}
         spec = MuseTalkSpec(unet=unet, vae=vae, whisper=whisper)
@@ -271,7 +308,7 @@ class MuseTalkNets:
     whisper: Any  # a transformers WhisperEncoder
     sources: dict[str, str] = field(default_factory=dict)
 
-    def to(self, device: str, dtype: Any = None) -> "MuseTalkNets":
+    def to(self, device: str, dtype: Any = None) -> MuseTalkNets:
         for module in (m for m in (self.unet, self.vae, self.whisper) if m is not None):
             module.to(device=device) if dtype is None else module.to(device=device, dtype=dtype)
         return self
@@ -301,7 +338,7 @@ class MuseTalkNets:
             raise ValueError(f"the face crop must be {size}x{size} pixels")
         x = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device, torch.float32).permute(2, 0, 1)[None] / 255.0
         masked = x.clone()
-        masked[:, :, size // 2:, :] = 0.0  # the mouth half is hidden; the network paints it from the audio
+        masked[:, :, size // 2 :, :] = 0.0  # the mouth half is hidden; the network paints it from the audio
         batch = torch.cat([masked, x]) * 2.0 - 1.0
         with torch.inference_mode():
             z = self.vae.encode(batch.to(self.dtype)).latent_dist.mean * self.spec.latent_scale
@@ -386,8 +423,9 @@ class WeightsError(RuntimeError):
     """A weight file is missing, damaged, or not a plain tensor checkpoint."""
 
 
-def load_released(weights: MuseTalkWeights, device: str = "cpu", dtype: Any = None, *,
-                  with_unet: bool = True) -> MuseTalkNets:
+def load_released(
+    weights: MuseTalkWeights, device: str = "cpu", dtype: Any = None, *, with_unet: bool = True
+) -> MuseTalkNets:
     """Load the released MuseTalk 1.5 UNet, SD VAE and Whisper-tiny encoder from ``weights``.
 
     ``with_unet=False`` skips the 3.4 GB UNet (enough for avatar preparation and audio features
@@ -405,12 +443,18 @@ def load_released(weights: MuseTalkWeights, device: str = "cpu", dtype: Any = No
     spec = weights.spec()
     try:
         vae = AutoencoderKL.from_pretrained(weights.vae_dir, local_files_only=True, torch_dtype=torch.float32)
-        whisper = WhisperModel.from_pretrained(weights.whisper_dir, local_files_only=True, dtype=torch.float32).get_encoder()
-    except Exception as exc:  # noqa: BLE001 - library errors for broken folders
+        whisper = WhisperModel.from_pretrained(
+            weights.whisper_dir, local_files_only=True, dtype=torch.float32
+        ).get_encoder()
+    except Exception as exc:
         raise WeightsError(f"could not load the VAE or Whisper weights ({_first_line(exc)})") from exc
-    nets = MuseTalkNets(spec=spec, unet=None, vae=vae.eval(), whisper=whisper.eval(),
-                        sources={"unet": str(weights.unet_weights), "vae": str(weights.vae_dir),
-                                 "whisper": str(weights.whisper_dir)})
+    nets = MuseTalkNets(
+        spec=spec,
+        unet=None,
+        vae=vae.eval(),
+        whisper=whisper.eval(),
+        sources={"unet": str(weights.unet_weights), "vae": str(weights.vae_dir), "whisper": str(weights.whisper_dir)},
+    )
     if with_unet:
         load_unet(nets, weights)
     return nets.to(device, dtype)
@@ -423,8 +467,10 @@ def load_unet(nets: MuseTalkNets, weights: MuseTalkWeights) -> MuseTalkNets:
 
     try:
         state = torch.load(weights.unet_weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle errors, truncated files, foreign objects
-        raise WeightsError(f"{weights.unet_weights.name} is not a plain tensor checkpoint ({type(exc).__name__})") from exc
+    except Exception as exc:
+        raise WeightsError(
+            f"{weights.unet_weights.name} is not a plain tensor checkpoint ({type(exc).__name__})"
+        ) from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -434,7 +480,9 @@ def load_unet(nets: MuseTalkNets, weights: MuseTalkWeights) -> MuseTalkNets:
     try:
         unet.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise WeightsError(f"{weights.unet_weights.name} does not fit the MuseTalk UNet layout ({str(exc)[:200]})") from exc
+        raise WeightsError(
+            f"{weights.unet_weights.name} does not fit the MuseTalk UNet layout ({str(exc)[:200]})"
+        ) from exc
     nets.unet = unet.eval().to(device=nets.device, dtype=nets.dtype)
     return nets
 
@@ -457,7 +505,9 @@ def write_random_weights(root: str | os.PathLike, spec: MuseTalkSpec, seed: int 
     nets = build_random(spec, seed)
     weights.unet_weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(nets.unet.state_dict(), weights.unet_weights)
-    weights.unet_config.write_text(json.dumps({"_class_name": "UNet2DConditionModel", **spec.unet}, indent=2), encoding="utf-8")
+    weights.unet_config.write_text(
+        json.dumps({"_class_name": "UNet2DConditionModel", **spec.unet}, indent=2), encoding="utf-8"
+    )
     nets.vae.save_pretrained(weights.vae_dir, safe_serialization=True)
     torch.manual_seed(seed + 1)
     model = WhisperModel(_whisper_config(spec.whisper))

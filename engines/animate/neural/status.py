@@ -42,8 +42,16 @@ def cache_rows(engines_dir: str | Path, cache_dir: str | Path) -> list[dict[str,
     rows = []
     for entry in EngineCache(engines_dir).entries():
         key = entry.get("key") or {}
-        rows.append({"kind": "engine", "folder": entry["folder"], "bytes": entry["bytes"],
-                     "key": key or None, "model": entry.get("model"), "valid": bool(key)})
+        rows.append(
+            {
+                "kind": "engine",
+                "folder": entry["folder"],
+                "bytes": entry["bytes"],
+                "key": key or None,
+                "model": entry.get("model"),
+                "valid": bool(key),
+            }
+        )
     root = onnx_root(cache_dir)
     if root.is_dir():
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -51,9 +59,18 @@ def cache_rows(engines_dir: str | Path, cache_dir: str | Path) -> list[dict[str,
                 meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 meta = {}
-            rows.append({"kind": "onnx", "folder": folder.name, "bytes": _folder_bytes(folder),
-                         "key": {"weights": meta.get("weights"), "spec": meta.get("spec"), "opset": meta.get("opset")}
-                         if meta else None, "model": str(folder), "valid": bool(meta)})
+            rows.append(
+                {
+                    "kind": "onnx",
+                    "folder": folder.name,
+                    "bytes": _folder_bytes(folder),
+                    "key": {"weights": meta.get("weights"), "spec": meta.get("spec"), "opset": meta.get("opset")}
+                    if meta
+                    else None,
+                    "model": str(folder),
+                    "valid": bool(meta),
+                }
+            )
     return rows
 
 
@@ -63,13 +80,16 @@ def describe_key(row: dict[str, Any]) -> str:
     if not key:
         return "(no valid manifest: rebuilt on next use)"
     if row["kind"] == "engine":
-        return (f"{key['precision']} {key['gpu_name']} sm{key['compute_capability']} "
-                f"TRT {key['tensorrt_version']} ORT {key['ort_version']} {key['profile']}")
+        return (
+            f"{key['precision']} {key['gpu_name']} sm{key['compute_capability']} "
+            f"TRT {key['tensorrt_version']} ORT {key['ort_version']} {key['profile']}"
+        )
     return f"weights {str(key['weights'])[:16]} spec {key['spec']} opset {key['opset']}"
 
 
-def build_state(models_dir: str | Path, cache_dir: str | Path, engines_dir: str | Path,
-                rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_state(
+    models_dir: str | Path, cache_dir: str | Path, engines_dir: str | Path, rows: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The neural lip-sync's state in plain words plus sizes.
 
     ``state`` is one of ``weights missing``, ``not built``, ``ONNX exported`` (no TensorRT engine
@@ -84,8 +104,11 @@ def build_state(models_dir: str | Path, cache_dir: str | Path, engines_dir: str 
         rows = cache_rows(engines_dir, cache_dir)
     exports = [r for r in rows if r["kind"] == "onnx" and r["valid"]]
     folders = {r["model"] for r in exports}
-    engines = [r for r in rows if r["kind"] == "engine" and r["valid"] and r.get("model")
-               and str(Path(r["model"]).parent) in folders]
+    engines = [
+        r
+        for r in rows
+        if r["kind"] == "engine" and r["valid"] and r.get("model") and str(Path(r["model"]).parent) in folders
+    ]
     if engines:
         state = "TensorRT engines built"
     elif exports:
@@ -95,9 +118,15 @@ def build_state(models_dir: str | Path, cache_dir: str | Path, engines_dir: str 
     else:
         state = "not built"
     profiles = sorted({(r["key"] or {}).get("profile", "?") for r in engines})
-    return {"state": state, "missing_weights": missing, "exports": len(exports),
-            "onnx_bytes": sum(r["bytes"] for r in exports), "engines": len(engines),
-            "engine_bytes": sum(r["bytes"] for r in engines), "profiles": profiles}
+    return {
+        "state": state,
+        "missing_weights": missing,
+        "exports": len(exports),
+        "onnx_bytes": sum(r["bytes"] for r in exports),
+        "engines": len(engines),
+        "engine_bytes": sum(r["bytes"] for r in engines),
+        "profiles": profiles,
+    }
 
 
 def summary(state: dict[str, Any]) -> str:

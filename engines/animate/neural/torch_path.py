@@ -24,9 +24,17 @@ class TorchLipSync:
     moved to ``device`` and ``dtype`` (``float16`` by default on CUDA, ``float32`` on the CPU).
     """
 
-    def __init__(self, nets: Any, *, device: str | None = None, dtype: str | None = None,
-                 channels_last: bool = True, cuda_graphs: bool = True, compile: bool = False,
-                 fuse_qkv: bool = True):
+    def __init__(
+        self,
+        nets: Any,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        channels_last: bool = True,
+        cuda_graphs: bool = True,
+        compile: bool = False,
+        fuse_qkv: bool = True,
+    ):
         import torch
 
         if nets.unet is None:
@@ -78,8 +86,9 @@ class TorchLipSync:
         if batch in self._graphs:
             return self._graphs[batch]
         spec = self.spec
-        lat = torch.zeros(batch, 2 * spec.latent_channels, spec.latent_size, spec.latent_size,
-                          device=self.device, dtype=self.dtype)
+        lat = torch.zeros(
+            batch, 2 * spec.latent_channels, spec.latent_size, spec.latent_size, device=self.device, dtype=self.dtype
+        )
         tok = torch.zeros(batch, spec.audio_tokens, spec.audio_dim, device=self.device, dtype=self.dtype)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -162,14 +171,16 @@ class GpuCompositor:
         self.xb, self.yb = min(box.x + box.w, w), min(box.y + box.h, h)
         self.box = box
         mask = cv2.resize(rig.mask.astype(np.float32), (box.w, box.h), interpolation=cv2.INTER_LINEAR)
-        mask = mask[self.ya - box.y: self.yb - box.y, self.xa - box.x: self.xb - box.x]
+        mask = mask[self.ya - box.y : self.yb - box.y, self.xa - box.x : self.xb - box.x]
         self.mask = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device)[None, None]
         self.background = torch.from_numpy(np.ascontiguousarray(rig.background)).to(self.device)  # (H, W, 3) uint8
-        region = rig.background[self.ya:self.yb, self.xa:self.xb].astype(np.float32)
+        region = rig.background[self.ya : self.yb, self.xa : self.xb].astype(np.float32)
         self.region = torch.from_numpy(np.ascontiguousarray(region.transpose(2, 0, 1))).to(self.device)[None]
         self.gain = torch.from_numpy(rig.colour.gain.astype(np.float32)).to(self.device).view(1, 3, 1, 1)
         self.offset = torch.from_numpy(rig.colour.offset.astype(np.float32)).to(self.device).view(1, 3, 1, 1)
-        self.crop = torch.from_numpy(np.ascontiguousarray(rig.crop.astype(np.float32).transpose(2, 0, 1))).to(self.device)[None]
+        self.crop = torch.from_numpy(np.ascontiguousarray(rig.crop.astype(np.float32).transpose(2, 0, 1))).to(
+            self.device
+        )[None]
 
     def rgb(self, images: Any, strength: float = 1.0) -> Any:
         """Generated crops (B, 3, S, S) in [0, 1] -> frames (B, H, W, 3) uint8, on the device."""
@@ -182,11 +193,11 @@ class GpuCompositor:
         if strength < 1.0:
             gen = self.crop + strength * (gen - self.crop)
         gen = F.interpolate(gen, size=(self.box.h, self.box.w), mode="bilinear", align_corners=False)
-        gen = gen[:, :, self.ya - self.box.y: self.yb - self.box.y, self.xa - self.box.x: self.xb - self.box.x]
+        gen = gen[:, :, self.ya - self.box.y : self.yb - self.box.y, self.xa - self.box.x : self.xb - self.box.x]
         blended = self.region + (gen - self.region) * self.mask
         region = torch.round(blended).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         out = self.background.expand(images.shape[0], *self.background.shape).clone()
-        out[:, self.ya:self.yb, self.xa:self.xb] = region
+        out[:, self.ya : self.yb, self.xa : self.xb] = region
         return out
 
     @staticmethod

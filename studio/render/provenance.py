@@ -24,9 +24,10 @@ import functools
 import json
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -65,10 +66,16 @@ class Provenance:
 
     def metadata(self) -> dict[str, str]:
         """MP4 tags for ffmpeg's ``-metadata key=value`` (kept by the muxer and by re-encodes)."""
-        text = (f"AI-generated video. Tool: {self.tool} {self.version}. Models: {'; '.join(self.models)}. "
-                f"Voice: {self.voice}. {self.consent}")
-        return {"comment": AI_NOTICE, "description": text, "keywords": "AI-generated; synthetic media; Avatar Studio",
-                "synopsis": json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))}
+        text = (
+            f"AI-generated video. Tool: {self.tool} {self.version}. Models: {'; '.join(self.models)}. "
+            f"Voice: {self.voice}. {self.consent}"
+        )
+        return {
+            "comment": AI_NOTICE,
+            "description": text,
+            "keywords": "AI-generated; synthetic media; Avatar Studio",
+            "synopsis": json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")),
+        }
 
     def mark(self, frame: np.ndarray) -> np.ndarray:
         """``frame`` with the watermark when this export carries one, else unchanged."""
@@ -84,8 +91,10 @@ def consent_note(voice: str | None, profile_settings: dict[str, Any] | None = No
     given = (profile_settings or {}).get("consent")
     if given:
         return f"Voice consent: voice profile '{voice}' ({given})."
-    return (f"Voice consent: modelled on the voice profile '{voice}', recorded by the studio's user; "
-            "share only with the speaker's permission.")
+    return (
+        f"Voice consent: modelled on the voice profile '{voice}', recorded by the studio's user; "
+        "share only with the speaker's permission."
+    )
 
 
 def models_used(voice_description: str, animator: str, *, uploaded_audio: bool = False) -> list[str]:
@@ -103,15 +112,26 @@ def models_used(voice_description: str, animator: str, *, uploaded_audio: bool =
     return [voice, "face landmarks: dlib 68-point", anim]
 
 
-def for_render(*, voice: str | None, voice_description: str, animator: str, uploaded_audio: bool = False,
-               watermark: bool = False, profile_settings: dict[str, Any] | None = None) -> Provenance:
+def for_render(
+    *,
+    voice: str | None,
+    voice_description: str,
+    animator: str,
+    uploaded_audio: bool = False,
+    watermark: bool = False,
+    profile_settings: dict[str, Any] | None = None,
+) -> Provenance:
     """The provenance of one render; ``watermark`` picks a fresh random id for the frames."""
     from studio import __version__
 
-    return Provenance(tool=TOOL, version=__version__,
-                      models=models_used(voice_description, animator, uploaded_audio=uploaded_audio),
-                      voice=voice_description, consent=consent_note(voice, profile_settings),
-                      watermark_id=studio_watermark_id() if watermark else None)
+    return Provenance(
+        tool=TOOL,
+        version=__version__,
+        models=models_used(voice_description, animator, uploaded_audio=uploaded_audio),
+        voice=voice_description,
+        consent=consent_note(voice, profile_settings),
+        watermark_id=studio_watermark_id() if watermark else None,
+    )
 
 
 KIND_AI_VIDEO = 1
@@ -192,10 +212,19 @@ def _window() -> np.ndarray:
 _WIN = _window()
 # Ordered dither for rounding the shift to whole grey levels: the 64 pixels of a cell's middle get
 # 64 evenly spread offsets, so their mean moves by the exact fractional shift.
-_BAYER8 = np.array([[0, 32, 8, 40, 2, 34, 10, 42], [48, 16, 56, 24, 50, 18, 58, 26],
-                    [12, 44, 4, 36, 14, 46, 6, 38], [60, 28, 52, 20, 62, 30, 54, 22],
-                    [3, 35, 11, 43, 1, 33, 9, 41], [51, 19, 59, 27, 49, 17, 57, 25],
-                    [15, 47, 7, 39, 13, 45, 5, 37], [63, 31, 55, 23, 61, 29, 53, 21]], np.float32)
+_BAYER8 = np.array(
+    [
+        [0, 32, 8, 40, 2, 34, 10, 42],
+        [48, 16, 56, 24, 50, 18, 58, 26],
+        [12, 44, 4, 36, 14, 46, 6, 38],
+        [60, 28, 52, 20, 62, 30, 54, 22],
+        [3, 35, 11, 43, 1, 33, 9, 41],
+        [51, 19, 59, 27, 49, 17, 57, 25],
+        [15, 47, 7, 39, 13, 45, 5, 37],
+        [63, 31, 55, 23, 61, 29, 53, 21],
+    ],
+    np.float32,
+)
 _ROUND = (np.tile(_BAYER8, (CELL // 8, CELL // 8)) + 0.5) / 64.0
 _TILE_STEPS = 16  # shifts are applied in 1/16 grey level steps, from ready-made 16x16 tiles
 _HALF = int(np.ceil(STEP / 2 * _TILE_STEPS))
@@ -205,8 +234,8 @@ _TILES = np.floor(np.arange(-_HALF, _HALF + 1)[:, None, None] / _TILE_STEPS * _W
 def _cell_means(luma: np.ndarray) -> np.ndarray:
     """Mean luma of the flat middle of every cell, (rows, cols)."""
     rows, cols = luma.shape[0] // CELL, luma.shape[1] // CELL
-    cells = luma[:rows * CELL, :cols * CELL].reshape(rows, CELL, cols, CELL)
-    return cells[:, INNER_START:CELL - INNER_START, :, INNER_START:CELL - INNER_START].mean(axis=(1, 3))
+    cells = luma[: rows * CELL, : cols * CELL].reshape(rows, CELL, cols, CELL)
+    return cells[:, INNER_START : CELL - INNER_START, :, INNER_START : CELL - INNER_START].mean(axis=(1, 3))
 
 
 def _frame_cell_means(frame: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -373,11 +402,11 @@ def verify_video(path: str | Path, *, max_frames: int = 250, watermark: bool = T
                         reader.add(_luma(frame))
                         if reader.frames >= max_frames:
                             break
-                except Exception:  # noqa: BLE001 - a damaged tail: keep the frames read so far
+                except Exception:
                     if reader.frames == 0:
                         raise
                 reading = reader.result()
-    except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for bad files
+    except Exception as exc:
         raise InputError(unreadable) from exc
     if not streams and not tags:
         raise InputError(f"{path.name} has no video stream: give a video file")

@@ -68,7 +68,9 @@ def code_fingerprint(obj_type: type) -> str:
 
 @functools.lru_cache(maxsize=16)
 def module_fingerprint(*modules: str) -> str:
-    """Hash of the source files of the named modules (e.g. ``"studio.subtitles"``); missing ones count as absent."""
+    """Hash of the source files of the named modules (e.g. ``"studio.render.subtitles"``).
+
+    Missing modules count as absent."""
     import importlib.util
 
     h = hashlib.sha256()
@@ -149,8 +151,10 @@ class ChunkStore:
     def commit(self, key: str, frames: int, openings: np.ndarray) -> Chunk:
         """Record the finished video at ``video_path(key)`` (written atomically by the encoder)."""
         video = self.video_path(key)
-        atomic_write_json(self._sidecar(key), {"frames": int(frames), "sha256": file_sha256(video),
-                                               "openings": [round(float(x), 4) for x in openings]})
+        atomic_write_json(
+            self._sidecar(key),
+            {"frames": int(frames), "sha256": file_sha256(video), "openings": [round(float(x), 4) for x in openings]},
+        )
         return Chunk(key=key, video=video, frames=frames, openings=np.asarray(openings, np.float32))
 
     def discard(self, key: str) -> None:
@@ -218,8 +222,17 @@ class WorkFolder:
 
     def record(self, chunks: list[dict[str, Any]], total: int, done: int, reused: int) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.manifest_path, {"request": self.request_key, "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                               "total": total, "done": done, "reused": reused, "chunks": chunks})
+        atomic_write_json(
+            self.manifest_path,
+            {
+                "request": self.request_key,
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "total": total,
+                "done": done,
+                "reused": reused,
+                "chunks": chunks,
+            },
+        )
 
     def scratch(self, name: str) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,11 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from studio.errors import CancelledError, StudioError
-from studio.render import RenderJob, RenderRequest, RenderResult
+from studio.render.pipeline import RenderJob, RenderRequest, RenderResult
 from studio.services import Studio
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,10 @@ def _duration(seconds: float) -> str:
 class RenderQueue:
     """Runs submitted renders one after another on a background thread."""
 
-    def __init__(self, studio: Studio, *, keep: int = 50,
-                 job_factory: Callable[..., RenderJob] = RenderJob):
+    def __init__(self, studio: Studio, *, keep: int = 50, job_factory: Callable[..., RenderJob] = RenderJob):
         self.studio = studio
         self._jobs: dict[int, QueuedRender] = {}
-        self._pending: "queue.Queue[int]" = queue.Queue()
+        self._pending: queue.Queue[int] = queue.Queue()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._keep = keep
@@ -157,7 +156,7 @@ class RenderQueue:
         except StudioError as exc:
             with self._lock:
                 self._finish(job, "failed", error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - the queue must survive any one job
+        except Exception as exc:
             log.exception("render #%s failed", job.id)
             with self._lock:
                 self._finish(job, "failed", error=f"unexpected problem ({type(exc).__name__}: {exc})")

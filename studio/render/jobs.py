@@ -8,15 +8,15 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 from engines.animate.base import AnimationSettings
 from studio.config import DEMO_PORTRAIT
 from studio.errors import InputError, StudioError
-from studio.render import ChunkReady, RenderJob, RenderRequest, RenderResult
-from studio.render_queue import RenderQueue
+from studio.render.pipeline import ChunkReady, RenderJob, RenderRequest, RenderResult
+from studio.render.queue import RenderQueue
 from studio.services import Studio
 from studio.storage import sanitize_name
 
@@ -33,7 +33,7 @@ def portrait_path(studio: Studio, avatar: str | None, photo: str | None) -> Path
 
         return check_image_upload(photo).path  # a PNG, JPEG or WebP of sensible size, whatever its name
     if avatar:
-        from studio.avatars import AvatarLibrary
+        from studio.portrait.avatars import AvatarLibrary
 
         return AvatarLibrary(studio.paths).load(avatar).original_path
     return DEMO_PORTRAIT
@@ -61,20 +61,41 @@ def export_path(studio: Studio, script: str) -> Path:
         return path
 
 
-def make_request(studio: Studio, *, avatar: str | None, photo: str | None, voice: str | None, script: str,
-                 emotion: str, preset: str, subtitles: bool, burn_subtitles: bool, animation: AnimationSettings,
-                 watermark: bool = False, out: Path | None = None) -> RenderRequest:
+def make_request(
+    studio: Studio,
+    *,
+    avatar: str | None,
+    photo: str | None,
+    voice: str | None,
+    script: str,
+    emotion: str,
+    preset: str,
+    subtitles: bool,
+    burn_subtitles: bool,
+    animation: AnimationSettings,
+    watermark: bool = False,
+    out: Path | None = None,
+) -> RenderRequest:
     """The render request for the Studio tab's current settings (an export unless ``out`` is given)."""
     if avatar and not photo and animation.crop_expand == AnimationSettings().crop_expand:
-        from studio.avatars import AvatarLibrary
+        from studio.portrait.avatars import AvatarLibrary
 
         # The framing chosen when the avatar was saved, unless the slider was moved for this video.
         saved = AvatarLibrary(studio.paths).load(avatar).settings.get("crop_expand")
         if saved:
             animation = replace(animation, crop_expand=float(saved))
-    return RenderRequest(portrait=portrait_path(studio, avatar, photo), out=out or export_path(studio, script),
-                         text=script, voice=voice, emotion=emotion, preset=preset, subtitles=subtitles,
-                         burn_subtitles=burn_subtitles, animation=animation, watermark=watermark)
+    return RenderRequest(
+        portrait=portrait_path(studio, avatar, photo),
+        out=out or export_path(studio, script),
+        text=script,
+        voice=voice,
+        emotion=emotion,
+        preset=preset,
+        subtitles=subtitles,
+        burn_subtitles=burn_subtitles,
+        animation=animation,
+        watermark=watermark,
+    )
 
 
 _queues: dict[int, RenderQueue] = {}
@@ -102,22 +123,23 @@ class PreviewUpdate:
 _preview_ids = itertools.count(1)
 
 
-def preview_stream(studio: Studio, request: RenderRequest, cancel: threading.Event | None = None
-                   ) -> Iterator[PreviewUpdate]:
+def preview_stream(
+    studio: Studio, request: RenderRequest, cancel: threading.Event | None = None
+) -> Iterator[PreviewUpdate]:
     """Render ``request`` at the low-resolution preview preset, yielding as it goes.
 
     The first update with a video is the first sentence alone (muxed with its sound as soon as its
     chunk exists); the last is the whole preview. Chunks are cached, so the export reuses nothing
     of the preview's size but a repeated preview is instant. Errors are raised as StudioError.
     """
-    from studio.video import AudioTrack, join_chunks
+    from studio.render.video import AudioTrack, join_chunks
 
     folder = studio.paths.cache / "previews"
     folder.mkdir(parents=True, exist_ok=True)
     _prune_previews(folder)
     tag = f"{time.strftime('%H%M%S')}-{next(_preview_ids)}"
     request = replace(request, preset=PREVIEW_PRESET, subtitles=False, out=folder / f"preview-{tag}.mp4")
-    events: "queue.Queue[tuple[str, object]]" = queue.Queue()
+    events: queue.Queue[tuple[str, object]] = queue.Queue()
 
     def on_chunk(ready: ChunkReady) -> None:
         if ready.index != 0:
@@ -134,8 +156,13 @@ def preview_stream(studio: Studio, request: RenderRequest, cancel: threading.Eve
 
     def work() -> None:
         try:
-            result = RenderJob(studio, request, cancel=cancel, on_chunk=on_chunk,
-                               progress=lambda f, m: events.put(("progress", (f, m)))).run()
+            result = RenderJob(
+                studio,
+                request,
+                cancel=cancel,
+                on_chunk=on_chunk,
+                progress=lambda f, m: events.put(("progress", (f, m))),
+            ).run()
             events.put(("done", result))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             events.put(("error", exc))
@@ -154,8 +181,9 @@ def preview_stream(studio: Studio, request: RenderRequest, cancel: threading.Eve
             fraction, message = payload
             if shown_first and fraction - last_progress >= 0.1:  # nothing delays the first picture
                 last_progress = fraction
-                yield PreviewUpdate(None, f"Playing the first sentence; rendering the rest of the preview "
-                                          f"({fraction:.0%}: {message})")
+                yield PreviewUpdate(
+                    None, f"Playing the first sentence; rendering the rest of the preview ({fraction:.0%}: {message})"
+                )
         elif kind == "done":
             yield PreviewUpdate(payload.video, "Preview ready.", result=payload)
             return
@@ -192,15 +220,19 @@ def warm_up_in_background(studio: Studio) -> threading.Thread:
 
 def summary_markdown(result: RenderResult) -> str:
     """A few lines for the UI: length, speed, lip-sync check, voice similarity, notices."""
-    lines = [f"**Done:** {result.duration:.1f} s, {result.frames} frames — rendered at "
-             f"{1 / max(result.realtime_factor, 1e-6):.1f}× real time.",
-             "Stages (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items())]
+    lines = [
+        f"**Done:** {result.duration:.1f} s, {result.frames} frames — rendered at "
+        f"{1 / max(result.realtime_factor, 1e-6):.1f}× real time.",
+        "Stages (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()),
+    ]
     if result.sync:
         corr = result.sync.get("correlation")
         off = result.sync.get("offset_frames")
         ok = corr is not None and corr >= 0.5 and abs(off or 0) <= 1
-        lines.append(f"Lip-sync check: mouth/loudness correlation {corr:.2f}, offset {off:+d} frame(s) "
-                     f"{'✅' if ok else '⚠️ check the flagged parts'}")
+        lines.append(
+            f"Lip-sync check: mouth/loudness correlation {corr:.2f}, offset {off:+d} frame(s) "
+            f"{'✅' if ok else '⚠️ check the flagged parts'}"
+        )
     if result.similarity is not None:
         lines.append(f"Voice similarity to the profile: {result.similarity:.2f}")
     lines += [f"ℹ️ {n}" for n in result.notices]

@@ -63,8 +63,10 @@ def save_project(paths: StudioPaths, name: str, script: str, settings: dict[str,
         folder=folder,
     )
     atomic_write_bytes(folder / SCRIPT_FILE, script.encode("utf-8"))
-    atomic_write_json(folder / PROJECT_FILE, {"name": project.name, "created": project.created,
-                                              "updated": project.updated, "settings": project.settings})
+    atomic_write_json(
+        folder / PROJECT_FILE,
+        {"name": project.name, "created": project.created, "updated": project.updated, "settings": project.settings},
+    )
     return project
 
 
@@ -82,8 +84,14 @@ def load_project(paths: StudioPaths, name: str) -> Project:
         script = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"the script of project '{name}' cannot be read: {exc}") from exc
-    return Project(name=str(meta.get("name", folder.name)), script=script, created=float(meta.get("created", 0.0)),
-                   updated=float(meta.get("updated", 0.0)), settings=dict(meta.get("settings", {})), folder=folder)
+    return Project(
+        name=str(meta.get("name", folder.name)),
+        script=script,
+        created=float(meta.get("created", 0.0)),
+        updated=float(meta.get("updated", 0.0)),
+        settings=dict(meta.get("settings", {})),
+        folder=folder,
+    )
 
 
 def list_projects(paths: StudioPaths) -> list[str]:
@@ -91,8 +99,11 @@ def list_projects(paths: StudioPaths) -> list[str]:
     root = paths.projects
     if not root.exists():
         return []
-    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-               and ((p / SCRIPT_FILE).exists() or (p / PROJECT_FILE).exists())]
+    folders = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and ((p / SCRIPT_FILE).exists() or (p / PROJECT_FILE).exists())
+    ]
 
     def updated(p: Path) -> float:
         marker = p / PROJECT_FILE if (p / PROJECT_FILE).exists() else p / SCRIPT_FILE

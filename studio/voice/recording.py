@@ -8,9 +8,10 @@ Each row gets a traffic light and one line of plain advice; any red row rejects 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class RecordingReport:
 
     @property
     def verdict(self) -> str:
-        """"rejected", "usable" (some warnings) or "good"."""
+        """ "rejected", "usable" (some warnings) or "good"."""
         states = {r.status for r in self.rows}
         return "rejected" if REJECT in states else "usable" if WARN in states else "good"
 
@@ -126,13 +127,20 @@ def load_recording(path: str | Path) -> Recording:
         raise InputError(f"{path.name} is damaged (invalid samples): export it again as WAV")
     peak = np.max(np.abs(data), axis=1) if data.ndim == 2 else None
     mono = data.mean(axis=1) if data.ndim == 2 else data
-    return Recording(audio=np.ascontiguousarray(mono, dtype=np.float32), sample_rate=int(rate),
-                     channels=channels, path=path, peak_multichannel=peak)
+    return Recording(
+        audio=np.ascontiguousarray(mono, dtype=np.float32),
+        sample_rate=int(rate),
+        channels=channels,
+        path=path,
+        peak_multichannel=peak,
+    )
 
 
 def _too_long(path: Path, seconds: float) -> RejectedError:
-    return RejectedError(f"{path.name} is {seconds / 60:.0f} min long: trim it to at most "
-                         f"{MAX_FILE_S / 60:.0f} minutes (about one minute of speech is best)")
+    return RejectedError(
+        f"{path.name} is {seconds / 60:.0f} min long: trim it to at most "
+        f"{MAX_FILE_S / 60:.0f} minutes (about one minute of speech is best)"
+    )
 
 
 def _decode(path: Path) -> tuple[np.ndarray, int, int]:
@@ -147,7 +155,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int, int]:
             raise _too_long(path, info.frames / info.samplerate)
         try:
             data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+        except Exception as exc:
             raise InputError(f"{path.name} is damaged and cannot be read: export it again as WAV") from exc
         return (data[:, 0] if data.shape[1] == 1 else data), int(rate), int(data.shape[1])
     return _decode_ffmpeg(path)
@@ -178,7 +186,7 @@ def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int, int]:
                     raise _too_long(path, total / rate)
     except (InputError, RejectedError):
         raise
-    except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for bad files
+    except Exception as exc:
         raise InputError(f"{path.name} is not a readable audio file: use WAV, FLAC, OGG, MP3 or M4A") from exc
     if not chunks:
         raise InputError(f"{path.name} holds no audio: record again or choose another file")
@@ -190,7 +198,7 @@ def _frame_db(audio: np.ndarray, sample_rate: int, frame_s: float = 0.02) -> tup
     hop = max(1, int(sample_rate * frame_s))
     n = len(audio) // hop
     frames = audio[: n * hop].reshape(n, hop).astype(np.float64)
-    return 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12), hop
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12), hop
 
 
 def estimate_snr_db(audio: np.ndarray, sample_rate: int, segments: list[tuple[float, float]]) -> float:
@@ -200,7 +208,7 @@ def estimate_snr_db(audio: np.ndarray, sample_rate: int, segments: list[tuple[fl
         return 0.0
     mask = np.zeros(len(db), bool)
     for s, e in segments:
-        mask[int(s * sample_rate / hop): int(np.ceil(e * sample_rate / hop))] = True
+        mask[int(s * sample_rate / hop) : int(np.ceil(e * sample_rate / hop))] = True
     speech = db[mask] if mask.sum() >= 5 else db
     pauses = db[~mask]
     # Pauses are the natural noise sample; with almost none, the quietest tenth of frames stands in.
@@ -224,7 +232,7 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int, segments: list[tuple[floa
     """Integrated loudness (LUFS, ITU-R BS.1770) of the speech parts; -70 for silence."""
     import pyloudnorm
 
-    parts = [audio[int(s * sample_rate): int(e * sample_rate)] for s, e in segments]
+    parts = [audio[int(s * sample_rate) : int(e * sample_rate)] for s, e in segments]
     speech = np.concatenate(parts) if parts and sum(map(len, parts)) > 0.5 * sample_rate else audio
     if len(speech) < int(0.5 * sample_rate):
         return -70.0
@@ -233,8 +241,9 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int, segments: list[tuple[floa
     return float(value) if np.isfinite(value) else -70.0
 
 
-def build_report(rec: Recording, segments: list[tuple[float, float]], transcript: str = "",
-                 transcript_note: str = "") -> RecordingReport:
+def build_report(
+    rec: Recording, segments: list[tuple[float, float]], transcript: str = "", transcript_note: str = ""
+) -> RecordingReport:
     """Score the recording's measurements and write the advice."""
     speech_s = float(sum(e - s for s, e in segments))
     lufs = loudness_lufs(rec.audio, rec.sample_rate, segments)
@@ -243,39 +252,83 @@ def build_report(rec: Recording, segments: list[tuple[float, float]], transcript
     rows: list[ReportRow] = []
 
     if speech_s < 1.0:
-        rows.append(ReportRow("speech", "Speech", "none found", REJECT,
-                              "no speech found: record yourself reading a text aloud for about a minute"))
+        rows.append(
+            ReportRow(
+                "speech",
+                "Speech",
+                "none found",
+                REJECT,
+                "no speech found: record yourself reading a text aloud for about a minute",
+            )
+        )
     elif speech_s < MIN_SPEECH_S:
-        rows.append(ReportRow("speech", "Speech", f"{speech_s:.0f} s", REJECT,
-                              f"only {speech_s:.0f} s of speech: record at least {GOOD_SPEECH_S:.0f} s, "
-                              f"{IDEAL_SPEECH_S:.0f} s is best"))
+        rows.append(
+            ReportRow(
+                "speech",
+                "Speech",
+                f"{speech_s:.0f} s",
+                REJECT,
+                f"only {speech_s:.0f} s of speech: record at least {GOOD_SPEECH_S:.0f} s, "
+                f"{IDEAL_SPEECH_S:.0f} s is best",
+            )
+        )
     elif speech_s < GOOD_SPEECH_S:
-        rows.append(ReportRow("speech", "Speech", f"{speech_s:.0f} s", WARN,
-                              f"only {speech_s:.0f} s of speech: record at least {GOOD_SPEECH_S:.0f} s, "
-                              f"{IDEAL_SPEECH_S:.0f} s is best"))
+        rows.append(
+            ReportRow(
+                "speech",
+                "Speech",
+                f"{speech_s:.0f} s",
+                WARN,
+                f"only {speech_s:.0f} s of speech: record at least {GOOD_SPEECH_S:.0f} s, "
+                f"{IDEAL_SPEECH_S:.0f} s is best",
+            )
+        )
     elif speech_s < 0.8 * IDEAL_SPEECH_S:
-        rows.append(ReportRow("speech", "Speech", f"{speech_s:.0f} s", OK,
-                              f"{speech_s:.0f} s of speech is enough; {IDEAL_SPEECH_S:.0f} s is best"))
+        rows.append(
+            ReportRow(
+                "speech",
+                "Speech",
+                f"{speech_s:.0f} s",
+                OK,
+                f"{speech_s:.0f} s of speech is enough; {IDEAL_SPEECH_S:.0f} s is best",
+            )
+        )
     else:
         rows.append(ReportRow("speech", "Speech", f"{speech_s:.0f} s", OK))
 
     if speech_s >= 1.0:
         if lufs < TOO_QUIET_LUFS:
-            rows.append(ReportRow("loudness", "Loudness", f"{lufs:.0f} LUFS", REJECT,
-                                  "far too quiet: move closer to the microphone and raise the input gain"))
+            rows.append(
+                ReportRow(
+                    "loudness",
+                    "Loudness",
+                    f"{lufs:.0f} LUFS",
+                    REJECT,
+                    "far too quiet: move closer to the microphone and raise the input gain",
+                )
+            )
         elif lufs < QUIET_LUFS:
-            rows.append(ReportRow("loudness", "Loudness", f"{lufs:.0f} LUFS", WARN,
-                                  "too quiet: move closer to the microphone"))
+            rows.append(
+                ReportRow("loudness", "Loudness", f"{lufs:.0f} LUFS", WARN, "too quiet: move closer to the microphone")
+            )
         elif lufs > LOUD_LUFS:
-            rows.append(ReportRow("loudness", "Loudness", f"{lufs:.0f} LUFS", WARN,
-                                  "very loud: lower the input gain a little"))
+            rows.append(
+                ReportRow("loudness", "Loudness", f"{lufs:.0f} LUFS", WARN, "very loud: lower the input gain a little")
+            )
         else:
             rows.append(ReportRow("loudness", "Loudness", f"{lufs:.0f} LUFS", OK))
 
     clip_text = f"{clip * 100:.2f} % of samples"
     if clip >= CLIP_REJECT:
-        rows.append(ReportRow("clipping", "Clipping", clip_text, REJECT,
-                              "heavy clipping (distorted peaks): lower the input gain and record again"))
+        rows.append(
+            ReportRow(
+                "clipping",
+                "Clipping",
+                clip_text,
+                REJECT,
+                "heavy clipping (distorted peaks): lower the input gain and record again",
+            )
+        )
     elif clip >= CLIP_WARN:
         rows.append(ReportRow("clipping", "Clipping", clip_text, WARN, "clipping: lower the input gain"))
     else:
@@ -283,34 +336,76 @@ def build_report(rec: Recording, segments: list[tuple[float, float]], transcript
 
     if speech_s >= 1.0:
         if snr < SNR_REJECT_DB:
-            rows.append(ReportRow("noise", "Background noise", f"SNR {snr:.0f} dB", REJECT,
-                                  "too much background noise: record in a quiet room, away from fans and traffic"))
+            rows.append(
+                ReportRow(
+                    "noise",
+                    "Background noise",
+                    f"SNR {snr:.0f} dB",
+                    REJECT,
+                    "too much background noise: record in a quiet room, away from fans and traffic",
+                )
+            )
         elif snr < SNR_WARN_DB:
-            rows.append(ReportRow("noise", "Background noise", f"SNR {snr:.0f} dB", WARN,
-                                  "noisy: record in a quieter room, or turn on noise removal"))
+            rows.append(
+                ReportRow(
+                    "noise",
+                    "Background noise",
+                    f"SNR {snr:.0f} dB",
+                    WARN,
+                    "noisy: record in a quieter room, or turn on noise removal",
+                )
+            )
         else:
             rows.append(ReportRow("noise", "Background noise", f"SNR {snr:.0f} dB", OK))
 
     rate_text = f"{rec.sample_rate / 1000:g} kHz"
     if rec.sample_rate < MIN_RATE_HZ:
-        rows.append(ReportRow("sample_rate", "Sample rate", rate_text, REJECT,
-                              f"recorded at {rate_text} (telephone quality): record at 44.1 or 48 kHz"))
+        rows.append(
+            ReportRow(
+                "sample_rate",
+                "Sample rate",
+                rate_text,
+                REJECT,
+                f"recorded at {rate_text} (telephone quality): record at 44.1 or 48 kHz",
+            )
+        )
     elif rec.sample_rate < GOOD_RATE_HZ:
-        rows.append(ReportRow("sample_rate", "Sample rate", rate_text, WARN,
-                              f"recorded at {rate_text}: 44.1 or 48 kHz sounds better"))
+        rows.append(
+            ReportRow(
+                "sample_rate", "Sample rate", rate_text, WARN, f"recorded at {rate_text}: 44.1 or 48 kHz sounds better"
+            )
+        )
     else:
         rows.append(ReportRow("sample_rate", "Sample rate", rate_text, OK))
 
-    rows.append(ReportRow("channels", "Channels", "mono" if rec.channels == 1 else f"{rec.channels} (stereo)",
-                          OK, "" if rec.channels == 1 else "stereo is mixed down to mono"))
-    return RecordingReport(file_name=rec.path.name, duration_s=rec.duration, speech_s=speech_s,
-                           sample_rate=rec.sample_rate, channels=rec.channels, loudness_lufs=lufs,
-                           clipping_ratio=clip, snr_db=snr, rows=rows, transcript=transcript,
-                           transcript_note=transcript_note, speech_segments=segments)
+    rows.append(
+        ReportRow(
+            "channels",
+            "Channels",
+            "mono" if rec.channels == 1 else f"{rec.channels} (stereo)",
+            OK,
+            "" if rec.channels == 1 else "stereo is mixed down to mono",
+        )
+    )
+    return RecordingReport(
+        file_name=rec.path.name,
+        duration_s=rec.duration,
+        speech_s=speech_s,
+        sample_rate=rec.sample_rate,
+        channels=rec.channels,
+        loudness_lufs=lufs,
+        clipping_ratio=clip,
+        snr_db=snr,
+        rows=rows,
+        transcript=transcript,
+        transcript_note=transcript_note,
+        speech_segments=segments,
+    )
 
 
-def first_speech(audio: np.ndarray, sample_rate: int, segments: list[tuple[float, float]],
-                 seconds: float = TRANSCRIPT_MAX_S) -> np.ndarray:
+def first_speech(
+    audio: np.ndarray, sample_rate: int, segments: list[tuple[float, float]], seconds: float = TRANSCRIPT_MAX_S
+) -> np.ndarray:
     """The audio from the start up to where ``seconds`` of speech have been said."""
     total = 0.0
     for s, e in segments:
@@ -320,8 +415,9 @@ def first_speech(audio: np.ndarray, sample_rate: int, segments: list[tuple[float
     return audio
 
 
-def analyse_recording(rec: Recording, vad, transcribe: Callable[[np.ndarray, int], str] | None = None,
-                      progress: ProgressFn | None = None) -> RecordingReport:
+def analyse_recording(
+    rec: Recording, vad, transcribe: Callable[[np.ndarray, int], str] | None = None, progress: ProgressFn | None = None
+) -> RecordingReport:
     """The full report: VAD, measurements, then (for usable recordings) the transcript.
 
     ``vad`` has ``speech_segments(audio, sample_rate)``; ``transcribe(audio, sample_rate)`` returns

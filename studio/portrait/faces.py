@@ -36,11 +36,14 @@ def face_engine(studio, name: str = "dlib68"):
     try:
         return studio.engine("face", "fan", weights=folders[0], detector=folders[1] / S3FD_FILE)
     except ImportError as exc:
-        raise InputError("FAN landmarks need the face-alignment package: run "
-                         "`.venv/bin/python -m pip install --no-deps face-alignment==1.5.0 scikit-image`") from exc
+        raise InputError(
+            "FAN landmarks need the face-alignment package: run "
+            "`.venv/bin/python -m pip install --no-deps face-alignment==1.5.0 scikit-image`"
+        ) from exc
     except FileNotFoundError as exc:
-        raise InputError(f"{exc}: run `python app.py models fetch {FAN_MODELS[0]}` and "
-                         f"`python app.py models fetch {FAN_MODELS[1]}`") from exc
+        raise InputError(
+            f"{exc}: run `python app.py models fetch {FAN_MODELS[0]}` and `python app.py models fetch {FAN_MODELS[1]}`"
+        ) from exc
 
 
 def credible_faces(faces: list[FaceDetection]) -> list[FaceDetection]:
@@ -115,15 +118,19 @@ def _map_back(face: FaceDetection, m: np.ndarray) -> FaceDetection:
     x0, y0, x1, y1 = face.box
     corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64) @ inv[:, :2].T + inv[:, 2]
     lo, hi = corners.min(0), corners.max(0)
-    return FaceDetection(box=(int(round(lo[0])), int(round(lo[1])), int(round(hi[0])), int(round(hi[1]))),
-                         score=face.score, landmarks=pts.astype(np.float32))
+    return FaceDetection(
+        box=(int(round(lo[0])), int(round(lo[1])), int(round(hi[0])), int(round(hi[1]))),
+        score=face.score,
+        landmarks=pts.astype(np.float32),
+    )
 
 
 REFIT_SIDE = 360  # pixels: the turned copies are at most this big (the face about 120 across)
 
 
-def _fit_turned(small: np.ndarray, angle: float, centre: tuple[float, float], side: int,
-                face_backend) -> FaceDetection | None:
+def _fit_turned(
+    small: np.ndarray, angle: float, centre: tuple[float, float], side: int, face_backend
+) -> FaceDetection | None:
     """Detect on a ``side``-pixel copy of ``small`` turned ``angle`` degrees about ``centre``; the
     face nearest the middle, in the pixels of ``small``, with the turned copy's score."""
     turned, m = _rotated(small, angle, centre, side)
@@ -190,7 +197,7 @@ def _refit_upright(image: np.ndarray, face: FaceDetection, face_backend) -> Face
     return FaceDetection(box=face.box, score=face.score, landmarks=landmarks.astype(np.float32))
 
 
-def find_faces(image: np.ndarray, face_backend) -> "FaceCount":
+def find_faces(image: np.ndarray, face_backend) -> FaceCount:
     """Detect, pick the subject (see ``count_faces``) and fit its landmarks, whatever its tilt.
 
     When the photo shows no face as given, turned copies are searched too (a head tilted 45
@@ -207,8 +214,12 @@ def find_faces(image: np.ndarray, face_backend) -> "FaceCount":
                 turned, m = _rotated(image, angle, (w / 2.0, h / 2.0))
             again = count_faces(face_backend.detect(turned))
             if again.main is not None:
-                found = FaceCount(_map_back(again.main, m), [_map_back(f, m) for f in again.rivals],
-                                  [_map_back(f, m) for f in again.background], again.faint)
+                found = FaceCount(
+                    _map_back(again.main, m),
+                    [_map_back(f, m) for f in again.rivals],
+                    [_map_back(f, m) for f in again.background],
+                    again.faint,
+                )
                 break
     if found.main is not None and not getattr(face_backend, "fits_tilted_faces", False):
         found.main = _refit_upright(image, found.main, face_backend)
@@ -228,6 +239,5 @@ def primary_face(image: np.ndarray, face_backend) -> FaceDetection:
     if found.main is None:
         raise RejectedError("no face found in the portrait: use a clear, front-facing photo of one person")
     if found.rivals:
-        raise RejectedError(f"{len(found.rivals) + 1} faces found in the portrait: "
-                            "use a photo with exactly one person")
+        raise RejectedError(f"{len(found.rivals) + 1} faces found in the portrait: use a photo with exactly one person")
     return found.main

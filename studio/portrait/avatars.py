@@ -28,10 +28,10 @@ from engines.files import file_sha256
 from studio import storage
 from studio.config import StudioPaths
 from studio.errors import InputError, RejectedError
-from studio.faces import face_engine
-from studio.photo import Photo, read_photo
-from studio.portrait import REJECTED, PortraitReport, Thresholds, check_portrait, face_mask
-from studio.render_cache import landmarks_entry
+from studio.portrait.checks import REJECTED, PortraitReport, Thresholds, check_portrait, face_mask
+from studio.portrait.faces import face_engine
+from studio.portrait.photo import Photo, read_photo
+from studio.render.cache import landmarks_entry
 
 AVATAR_JSON = "avatar.json"
 LANDMARKS_NPZ = "landmarks.npz"
@@ -121,8 +121,11 @@ class AvatarLibrary:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.name.startswith(".") and (p / AVATAR_JSON).is_file())
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / AVATAR_JSON).is_file()
+        )
 
     def list(self) -> list[Avatar]:
         """All avatars, newest first; damaged folders are skipped."""
@@ -143,8 +146,15 @@ class AvatarLibrary:
             raise InputError(f"there is no avatar named '{name}': run `python app.py portrait list` to see them")
         data = storage.read_json(folder / AVATAR_JSON)
         try:
-            return Avatar(name=folder.name, folder=folder, created=data["created"], original=folder / data["original"],
-                          verdict=data["report"]["verdict"], report=data["report"], settings=data.get("settings", {}))
+            return Avatar(
+                name=folder.name,
+                folder=folder,
+                created=data["created"],
+                original=folder / data["original"],
+                verdict=data["report"]["verdict"],
+                report=data["report"],
+                settings=data.get("settings", {}),
+            )
         except (KeyError, TypeError) as exc:
             raise InputError(f"the avatar '{name}' is damaged: remove it and add the photo again") from exc
 
@@ -157,8 +167,9 @@ class AvatarLibrary:
         """The decoded photo and its quality report (the time includes decoding)."""
         t0 = time.perf_counter()
         photo = read_photo(image_path)
-        report = check_portrait(photo.image, self._face(), original_size=photo.original_size,
-                                thresholds=thresholds, notes=photo.notes)
+        report = check_portrait(
+            photo.image, self._face(), original_size=photo.original_size, thresholds=thresholds, notes=photo.notes
+        )
         report.seconds = time.perf_counter() - t0
         return photo, report
 
@@ -169,8 +180,15 @@ class AvatarLibrary:
             raise InputError(f"an avatar named '{safe}' already exists: choose another name or remove it first")
         return safe
 
-    def add(self, name: str, image_path: str | Path, *, report: PortraitReport | None = None,
-            expand: float | None = None, settings: dict[str, Any] | None = None) -> Avatar:
+    def add(
+        self,
+        name: str,
+        image_path: str | Path,
+        *,
+        report: PortraitReport | None = None,
+        expand: float | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Avatar:
         """Check the photo and save it as avatar ``name``.
 
         ``expand``: the face crop's side in face sizes (room for head motion), 1.2-4.0.
@@ -186,7 +204,9 @@ class AvatarLibrary:
         if report is None:
             report = check_portrait(photo.image, self._face(), original_size=photo.original_size, notes=photo.notes)
         if report.verdict == REJECTED or report.face is None:
-            raise RejectedError(f"this photo cannot be used as an avatar: {report.summary().split(': ', 1)[-1].rstrip('.')}")
+            raise RejectedError(
+                f"this photo cannot be used as an avatar: {report.summary().split(': ', 1)[-1].rstrip('.')}"
+            )
         suffix = image_path.suffix.lower() if image_path.suffix.lower() in _PHOTO_SUFFIXES else ".img"
         original_name = f"original{suffix}"
         created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -194,25 +214,35 @@ class AvatarLibrary:
         try:
             with storage.atomic_path(staging / original_name) as tmp:
                 shutil.copyfile(image_path, tmp)  # byte-exact: keeps EXIF and full quality
-            storage.atomic_write_npz(staging / LANDMARKS_NPZ, landmarks=np.asarray(report.face.landmarks, np.float32),
-                                     box=np.asarray(report.face.box, np.int32),
-                                     image_size=np.asarray(report.image_size, np.int32))
+            storage.atomic_write_npz(
+                staging / LANDMARKS_NPZ,
+                landmarks=np.asarray(report.face.landmarks, np.float32),
+                box=np.asarray(report.face.box, np.int32),
+                image_size=np.asarray(report.image_size, np.int32),
+            )
             storage.atomic_write_bytes(staging / THUMBNAIL, _thumbnail(photo.image, report))
             crop, face = face_arrays(photo.image, report.face.landmarks, expand)
             face["key"] = np.array(face_cache_key(image_path, expand, report.backend))
             storage.atomic_write_bytes(staging / FACE_PNG, _png(crop))
             storage.atomic_write_npz(staging / FACE_NPZ, **face)
-            storage.atomic_write_json(staging / AVATAR_JSON, {
-                "name": safe,
-                "display_name": str(name),
-                "created": created,
-                "original": original_name,
-                "source_file": image_path.name,
-                "report": report.to_dict(),
-                "settings": {"face_backend": report.backend, "landmarks_space": "read_photo",
-                             "crop_expand": expand, "crop_box": [int(v) for v in face["crop_box"]],
-                             **(settings or {})},
-            })
+            storage.atomic_write_json(
+                staging / AVATAR_JSON,
+                {
+                    "name": safe,
+                    "display_name": str(name),
+                    "created": created,
+                    "original": original_name,
+                    "source_file": image_path.name,
+                    "report": report.to_dict(),
+                    "settings": {
+                        "face_backend": report.backend,
+                        "landmarks_space": "read_photo",
+                        "crop_expand": expand,
+                        "crop_box": [int(v) for v in face["crop_box"]],
+                        **(settings or {}),
+                    },
+                },
+            )
             storage.replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -256,7 +286,7 @@ def _thumbnail(image: np.ndarray, report: PortraitReport) -> bytes:
     side = min(max(x1 - x0, y1 - y0) * 2.2, w, h)
     left = int(min(max(0, cx - side / 2), w - side))
     top = int(min(max(0, cy - side / 2), h - side))
-    crop = Image.fromarray(image[top:top + int(side), left:left + int(side)])
+    crop = Image.fromarray(image[top : top + int(side), left : left + int(side)])
     crop = crop.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     crop.save(buf, "JPEG", quality=88)
@@ -276,8 +306,10 @@ def check_expand(expand: float | None) -> float:
     expand = DEFAULT_EXPAND if expand is None else float(expand)
     lo, hi = EXPAND_RANGE
     if not lo <= expand <= hi:
-        raise InputError(f"the expand ratio {expand:g} is out of range: use a value from {lo:g} to {hi:g} "
-                         f"(default {DEFAULT_EXPAND:g})")
+        raise InputError(
+            f"the expand ratio {expand:g} is out of range: use a value from {lo:g} to {hi:g} "
+            f"(default {DEFAULT_EXPAND:g})"
+        )
     return expand
 
 
@@ -314,12 +346,14 @@ def face_arrays(image: np.ndarray, landmarks: np.ndarray, expand: float) -> tupl
     h, w = image.shape[:2]
     pad = max(0, -x0, -y0, x1 - w, y1 - h)
     src = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else image
-    crop = np.ascontiguousarray(src[y0 + pad:y1 + pad, x0 + pad:x1 + pad])
+    crop = np.ascontiguousarray(src[y0 + pad : y1 + pad, x0 + pad : x1 + pad])
     side = crop.shape[0]
     lm = (np.asarray(landmarks, dtype=np.float32) - (x0, y0)).astype(np.float32)
     edge = side - 1.0
-    border = np.array([[0, 0], [edge / 2, 0], [edge, 0], [edge, edge / 2], [edge, edge], [edge / 2, edge],
-                       [0, edge], [0, edge / 2]], dtype=np.float32)
+    border = np.array(
+        [[0, 0], [edge / 2, 0], [edge, 0], [edge, edge / 2], [edge, edge], [edge / 2, edge], [0, edge], [0, edge / 2]],
+        dtype=np.float32,
+    )
     points = np.vstack([np.clip(lm, 0, edge), border])
     subdiv = cv2.Subdiv2D((0, 0, side, side))
     for x, y in points:
@@ -337,9 +371,13 @@ def face_arrays(image: np.ndarray, landmarks: np.ndarray, expand: float) -> tupl
 
     face = face_mask((side, side), lm).astype(np.uint8) * 255
     return crop, {
-        "crop_box": box, "landmarks": lm, "mesh_points": points,
+        "crop_box": box,
+        "landmarks": lm,
+        "mesh_points": points,
         "triangles": np.array(tris, dtype=np.int32).reshape(-1, 3),
-        "face_mask": face, "eyes_mask": poly(slice(36, 42)) | poly(slice(42, 48)), "mouth_mask": poly(slice(48, 60)),
+        "face_mask": face,
+        "eyes_mask": poly(slice(36, 42)) | poly(slice(42, 48)),
+        "mouth_mask": poly(slice(48, 60)),
     }
 
 

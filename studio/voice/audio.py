@@ -19,11 +19,12 @@ def rms_envelope(samples: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> 
     hop = max(1, int(sample_rate * hop_s + 1e-6))  # sample_rate // 100 at the default 10 ms
     n = len(samples) // hop
     blocks = np.asarray(samples[: n * hop]).reshape(n, hop).astype(np.float64)
-    return np.sqrt(np.mean(blocks ** 2, axis=1)) if n else np.zeros(0), hop
+    return np.sqrt(np.mean(blocks**2, axis=1)) if n else np.zeros(0), hop
 
 
-def load_audio(path: str | Path, *, mono: bool = True, max_seconds: float = MAX_SECONDS,
-               allow_silent: bool = False) -> tuple[np.ndarray, int]:
+def load_audio(
+    path: str | Path, *, mono: bool = True, max_seconds: float = MAX_SECONDS, allow_silent: bool = False
+) -> tuple[np.ndarray, int]:
     """Decode ``path`` to float32 in [-1, 1] and its sample rate (Hz).
 
     ``mono`` averages the channels (otherwise shape is (samples, channels)). Raises InputError for a
@@ -51,7 +52,9 @@ class _NotSoundfile(Exception):
 
 
 def _too_long(path: Path, seconds: float, limit: float) -> InputError:
-    return InputError(f"{path.name} is {seconds / 60:.0f} minutes long: use a file shorter than {limit / 60:.0f} minutes")
+    return InputError(
+        f"{path.name} is {seconds / 60:.0f} minutes long: use a file shorter than {limit / 60:.0f} minutes"
+    )
 
 
 def _read_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
@@ -93,7 +96,7 @@ def _read_av(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
                     raise _too_long(path, total / sr, max_seconds)
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - PyAV raises many error types for bad files
+    except Exception as exc:
         raise InputError(f"{path.name} is not a readable audio file: use WAV, MP3, M4A, OGG or FLAC") from exc
     if not chunks:
         raise InputError(f"{path.name} contains no audio: record or choose another file")

@@ -15,8 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from studio.config import StudioPaths
 from studio.storage import disk_free_bytes
@@ -36,9 +36,14 @@ def run_checks(paths: StudioPaths, *, checksums: bool = True) -> list[Check]:
     """Every check, in the order they are shown. ``checksums`` hashes the model files (a few seconds)."""
     checks: list[Check] = []
     steps: list[tuple[str, Callable[[], list[Check]]]] = [
-        ("python", lambda: [_python()]), ("ffmpeg", _ffmpeg), ("disk", lambda: [_disk(paths), _writable(paths)]),
-        ("onnxruntime", _onnxruntime), ("gpu", _gpu), ("tensorrt", lambda: [_tensorrt()]),
-        ("llama-cpp-python", lambda: [_llama()]), ("models", lambda: _models(paths, checksums)),
+        ("python", lambda: [_python()]),
+        ("ffmpeg", _ffmpeg),
+        ("disk", lambda: [_disk(paths), _writable(paths)]),
+        ("onnxruntime", _onnxruntime),
+        ("gpu", _gpu),
+        ("tensorrt", lambda: [_tensorrt()]),
+        ("llama-cpp-python", lambda: [_llama()]),
+        ("models", lambda: _models(paths, checksums)),
         ("engine cache", lambda: [_engine_cache(paths)]),
     ]
     for name, step in steps:
@@ -68,8 +73,13 @@ def _ffmpeg() -> list[Check]:
         return [Check("ffmpeg", False, f"{exe} does not run ({exc}): run ./launch.sh again")]
     missing = [enc for enc in ("libx264", "aac") if not re.search(rf"\b{enc}\b", proc.stdout)]
     if proc.returncode != 0 or missing:
-        return [Check("ffmpeg", False, f"{exe} lacks the {', '.join(missing) or 'listed'} encoder(s): "
-                                       "reinstall imageio-ffmpeg (./launch.sh)")]
+        return [
+            Check(
+                "ffmpeg",
+                False,
+                f"{exe} lacks the {', '.join(missing) or 'listed'} encoder(s): reinstall imageio-ffmpeg (./launch.sh)",
+            )
+        ]
     m = re.search(r"ffmpeg version (\S+)", version)
     return [Check("ffmpeg", True, f"bundled {m.group(1) if m else ''} with libx264 + aac: {exe}")]
 
@@ -77,8 +87,11 @@ def _ffmpeg() -> list[Check]:
 def _disk(paths: StudioPaths) -> Check:
     free = disk_free_bytes(paths.home)
     ok = free > MIN_FREE_GB * GB
-    return Check("disk", ok, f"{free / GB:.1f} GB free in {paths.home}"
-                 + ("" if ok else f" — free at least {MIN_FREE_GB:g} GB for renders"))
+    return Check(
+        "disk",
+        ok,
+        f"{free / GB:.1f} GB free in {paths.home}" + ("" if ok else f" — free at least {MIN_FREE_GB:g} GB for renders"),
+    )
 
 
 def _writable(paths: StudioPaths) -> Check:
@@ -90,8 +103,11 @@ def _writable(paths: StudioPaths) -> Check:
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        return Check("data folder", False, f"cannot write in {paths.home} ({exc.strerror or exc}): "
-                                           "set STUDIO_HOME to a writable folder")
+        return Check(
+            "data folder",
+            False,
+            f"cannot write in {paths.home} ({exc.strerror or exc}): set STUDIO_HOME to a writable folder",
+        )
     return Check("data folder", True, f"{paths.home} is writable")
 
 
@@ -108,13 +124,22 @@ def _nvidia_smi() -> tuple[str | None, str]:
     if not exe:
         return None, "no nvidia-smi"
     try:
-        proc = subprocess.run([exe, "--query-gpu=name,driver_version,memory.total,memory.used,compute_cap",
-                               "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=15)
+        proc = subprocess.run(
+            [
+                exe,
+                "--query-gpu=name,driver_version,memory.total,memory.used,compute_cap",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"nvidia-smi did not run ({exc})"
     if proc.returncode != 0 or not proc.stdout.strip():
-        return None, (proc.stderr or proc.stdout).strip().splitlines()[0] if (proc.stderr or proc.stdout).strip() \
-            else f"nvidia-smi failed (exit {proc.returncode})"
+        return None, (proc.stderr or proc.stdout).strip().splitlines()[0] if (
+            proc.stderr or proc.stdout
+        ).strip() else f"nvidia-smi failed (exit {proc.returncode})"
     return proc.stdout.strip().splitlines()[0], ""
 
 
@@ -124,23 +149,37 @@ def _gpu() -> list[Check]:
     if line is None:
         if why == "no nvidia-smi":
             return [Check("gpu", None, "no NVIDIA GPU found: rendering runs on the CPU")]
-        return [Check("gpu", False, f"an NVIDIA tool is installed but the driver does not answer ({why}): "
-                                    "reinstall or update the NVIDIA driver, or reboot")]
+        return [
+            Check(
+                "gpu",
+                False,
+                f"an NVIDIA tool is installed but the driver does not answer ({why}): "
+                "reinstall or update the NVIDIA driver, or reboot",
+            )
+        ]
     parts = [p.strip() for p in line.split(",")]
     name, driver = parts[0], parts[1] if len(parts) > 1 else "?"
     total = parts[2] if len(parts) > 2 else "?"
     used = parts[3] if len(parts) > 3 else "?"
     cap = parts[4] if len(parts) > 4 else "?"
-    checks = [Check("gpu", True, f"{name} (compute {cap}), {used}/{total} MiB in use"),
-              Check("gpu driver", True, f"NVIDIA driver {driver}")]
+    checks = [
+        Check("gpu", True, f"{name} (compute {cap}), {used}/{total} MiB in use"),
+        Check("gpu driver", True, f"NVIDIA driver {driver}"),
+    ]
     import onnxruntime as ort
 
     providers = ort.get_available_providers()
     if "CUDAExecutionProvider" in providers:
         checks.append(Check("gpu runtime", True, "ONNX Runtime can run on the GPU (CUDA provider)"))
     else:
-        checks.append(Check("gpu runtime", None, "ONNX Runtime is the CPU build: neural models run on the CPU "
-                                                 "(GPU users: pip install -r requirements-gpu.txt)"))
+        checks.append(
+            Check(
+                "gpu runtime",
+                None,
+                "ONNX Runtime is the CPU build: neural models run on the CPU "
+                "(GPU users: pip install -r requirements-gpu.txt)",
+            )
+        )
     return checks
 
 
@@ -148,14 +187,20 @@ def _tensorrt() -> Check:
     from engines.runtime.session import tensorrt_version
 
     trt = tensorrt_version()
-    return Check("tensorrt", None if trt == "none" else True,
-                 "not installed (optional; GPU users: pip install -r requirements-gpu.txt)" if trt == "none" else trt)
+    return Check(
+        "tensorrt",
+        None if trt == "none" else True,
+        "not installed (optional; GPU users: pip install -r requirements-gpu.txt)" if trt == "none" else trt,
+    )
 
 
 def _llama() -> Check:
     llama = importlib.util.find_spec("llama_cpp") is not None
-    return Check("llama-cpp-python", llama or None, "installed" if llama else
-                 "not installed: the script assistant falls back to a slower engine or templates")
+    return Check(
+        "llama-cpp-python",
+        llama or None,
+        "installed" if llama else "not installed: the script assistant falls back to a slower engine or templates",
+    )
 
 
 def _models(paths: StudioPaths, checksums: bool) -> list[Check]:
@@ -170,8 +215,13 @@ def _models(paths: StudioPaths, checksums: bool) -> list[Check]:
         detail = f"{st.state}{': ' + st.detail if st.detail else ''}"
         row = verified.get(entry.name)
         if row is not None and row.get("ok") is False:
-            ok, detail = False, (f"{row['detail']}: the file is damaged; run `python app.py models fetch "
-                                 f"{entry.name}` (or ./launch.sh for bundled models) to restore it")
+            ok, detail = (
+                False,
+                (
+                    f"{row['detail']}: the file is damaged; run `python app.py models fetch "
+                    f"{entry.name}` (or ./launch.sh for bundled models) to restore it"
+                ),
+            )
         elif row is not None and row.get("ok"):
             detail = f"ready, sha256 verified ({row['detail']})"
         checks.append(Check(f"model {entry.name}", ok, detail))
@@ -180,10 +230,10 @@ def _models(paths: StudioPaths, checksums: bool) -> list[Check]:
 
 def _engine_cache(paths: StudioPaths) -> Check:
     """Compiled TensorRT engines: how many, how big, and how many no longer fit this machine."""
+    import onnxruntime as ort
+
     from engines.runtime import EngineCache
     from engines.runtime.session import gpu_identity, tensorrt_version
-
-    import onnxruntime as ort
 
     entries = EngineCache(paths.engines).entries()
     size = sum(e["bytes"] for e in entries)
@@ -193,11 +243,17 @@ def _engine_cache(paths: StudioPaths) -> Check:
         key = e.get("key")
         if not isinstance(key, dict):
             damaged += 1
-        elif (key.get("gpu_name"), key.get("compute_capability"), key.get("tensorrt_version"),
-              key.get("ort_version")) != (gpu.name, gpu.compute_capability, trt, ort.__version__):
+        elif (
+            key.get("gpu_name"),
+            key.get("compute_capability"),
+            key.get("tensorrt_version"),
+            key.get("ort_version"),
+        ) != (gpu.name, gpu.compute_capability, trt, ort.__version__):
             stale += 1
     detail = f"{len(entries)} engine(s), {size / 1e6:.1f} MB in {paths.engines}"
     if stale or damaged:
-        detail += (f"; {stale} built for another GPU or runtime version, {damaged} incomplete — they are rebuilt "
-                   "when needed; `python app.py engines clear` frees the space")
+        detail += (
+            f"; {stale} built for another GPU or runtime version, {damaged} incomplete — they are rebuilt "
+            "when needed; `python app.py engines clear` frees the space"
+        )
     return Check("engine cache", True, detail)

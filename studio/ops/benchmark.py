@@ -17,20 +17,31 @@ import platform
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # About 20 s of speech with every emotion and a pause (the script of bench/bench_render.py).
-SCRIPT = ("[happy] Hello and welcome to Avatar Studio! Today I will show you how a single photo becomes a talking "
-          "video. [pause 0.4s] [neutral] First, record about a minute of your voice. Then upload a clear portrait, "
-          "and write what you want to say. [surprised] It all runs on your own computer! [neutral] When you are "
-          "happy with the preview, export the video and share it.")
+SCRIPT = (
+    "[happy] Hello and welcome to Avatar Studio! Today I will show you how a single photo becomes a talking "
+    "video. [pause 0.4s] [neutral] First, record about a minute of your voice. Then upload a clear portrait, "
+    "and write what you want to say. [surprised] It all runs on your own computer! [neutral] When you are "
+    "happy with the preview, export the video and share it."
+)
 SHORT_SCRIPT = "[happy] Hello and welcome to Avatar Studio! [neutral] This is a quick benchmark."
 # Stages in the order a render runs them (names of RenderResult.timings_ms), with table labels.
-STAGES = (("load", "load models"), ("validate", "validate inputs"), ("landmarks", "landmarks"),
-          ("prepare", "prepare portrait"), ("tts", "TTS"), ("audio", "audio"), ("animate", "animation"),
-          ("encode", "encode"), ("assemble", "join + audio"))
+STAGES = (
+    ("load", "load models"),
+    ("validate", "validate inputs"),
+    ("landmarks", "landmarks"),
+    ("prepare", "prepare portrait"),
+    ("tts", "TTS"),
+    ("audio", "audio"),
+    ("animate", "animation"),
+    ("encode", "encode"),
+    ("assemble", "join + audio"),
+)
 
 ProgressFn = Callable[[str], None]
 
@@ -53,8 +64,11 @@ class RenderTiming:
         return self.stages_ms.get(stage, 0.0) / 1000.0 / max(self.video_s, 1e-9)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "rtf": round(self.rtf, 4),
-                "stage_rtf": {k: round(self.stage_rtf(k), 4) for k in self.stages_ms}}
+        return {
+            **asdict(self),
+            "rtf": round(self.rtf, 4),
+            "stage_rtf": {k: round(self.stage_rtf(k), 4) for k in self.stages_ms},
+        }
 
 
 @dataclass
@@ -66,9 +80,13 @@ class BenchReport:
     watermark_ms_per_frame: float = 0.0  # the optional invisible watermark, embedding only
 
     def to_dict(self) -> dict[str, Any]:
-        return {"preset": self.preset, "machine": self.machine, "peak_rss_mb": round(self.peak_rss_mb, 1),
-                "watermark_ms_per_frame": round(self.watermark_ms_per_frame, 2),
-                "renders": [r.to_dict() for r in self.renders]}
+        return {
+            "preset": self.preset,
+            "machine": self.machine,
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "watermark_ms_per_frame": round(self.watermark_ms_per_frame, 2),
+            "renders": [r.to_dict() for r in self.renders],
+        }
 
 
 def machine_info() -> dict[str, Any]:
@@ -79,19 +97,26 @@ def machine_info() -> dict[str, Any]:
 
     gpu = gpu_identity()
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "load_avg_1min": round(load[0], 2), "gpu": gpu.name, "onnx_providers": ort.get_available_providers(),
-            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_avg_1min": round(load[0], 2),
+        "gpu": gpu.name,
+        "onnx_providers": ort.get_available_providers(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
-def run_benchmark(*, preset: str = "512", short: bool = False, portrait: Path | None = None,
-                  progress: ProgressFn | None = None) -> BenchReport:
+def run_benchmark(
+    *, preset: str = "512", short: bool = False, portrait: Path | None = None, progress: ProgressFn | None = None
+) -> BenchReport:
     """Render the benchmark script twice in a fresh data folder; returns the timings.
 
     ``short`` uses a two-sentence script (about 5 s of video) for a quick check.
     """
     from studio.config import DEMO_PORTRAIT, StudioPaths, output_preset
-    from studio.render import RenderJob, RenderRequest
+    from studio.render.pipeline import RenderJob, RenderRequest
     from studio.services import Studio
 
     output_preset(preset)  # unknown preset: InputError before any work
@@ -111,8 +136,13 @@ def run_benchmark(*, preset: str = "512", short: bool = False, portrait: Path | 
         for i, label in enumerate(("cold render", "cached re-render")):
             say(f"{label}: rendering")
             out = Path(home) / f"bench-{i}.mp4"
-            request = RenderRequest(portrait=Path(portrait or DEMO_PORTRAIT), out=out, text=text, preset=preset,
-                                    animation=AnimationSettings(seed=i))
+            request = RenderRequest(
+                portrait=Path(portrait or DEMO_PORTRAIT),
+                out=out,
+                text=text,
+                preset=preset,
+                animation=AnimationSettings(seed=i),
+            )
             t = time.perf_counter()
             result = RenderJob(studio, request).run()
             wall = (time.perf_counter() - t) * 1000.0
@@ -131,8 +161,8 @@ def watermark_cost(preset, frames: int = 50) -> float:
     import numpy as np
 
     from studio.config import DEMO_PORTRAIT
-    from studio.photo import load_image
-    from studio.provenance import watermark_frame
+    from studio.portrait.photo import load_image
+    from studio.render.provenance import watermark_frame
 
     frame = cv2.resize(load_image(DEMO_PORTRAIT), (preset.width, preset.height), interpolation=cv2.INTER_AREA)
     frame = np.ascontiguousarray(frame)
@@ -148,22 +178,31 @@ def format_table(report: BenchReport) -> str:
     renders = report.renders
     head = f"{'stage':18}" + "".join(f"{'ms':>10}{'RTF':>8}" for _ in renders)
     titles = f"{'':18}" + "".join(f"{r.label[:17]:>18}" for r in renders)
-    lines = [f"Avatar Studio benchmark, preset {report.preset}, {report.machine['cpus']} CPUs "
-             f"(load {report.machine['load_avg_1min']}), GPU: {report.machine['gpu']}", titles, head]
+    lines = [
+        f"Avatar Studio benchmark, preset {report.preset}, {report.machine['cpus']} CPUs "
+        f"(load {report.machine['load_avg_1min']}), GPU: {report.machine['gpu']}",
+        titles,
+        head,
+    ]
     known = [k for k, _ in STAGES]
     extra = sorted({k for r in renders for k in r.stages_ms} - set(known))
     for key in known + extra:
         if not any(key in r.stages_ms for r in renders):
             continue
         label = dict(STAGES).get(key, key)
-        cells = "".join(f"{r.stages_ms[key]:10.0f}{r.stage_rtf(key):8.3f}" if key in r.stages_ms
-                        else f"{'-':>10}{'-':>8}" for r in renders)
+        cells = "".join(
+            f"{r.stages_ms[key]:10.0f}{r.stage_rtf(key):8.3f}" if key in r.stages_ms else f"{'-':>10}{'-':>8}"
+            for r in renders
+        )
         lines.append(f"{label:18}{cells}")
     lines.append(f"{'whole render':18}" + "".join(f"{r.wall_ms:10.0f}{r.rtf:8.3f}" for r in renders))
     lines.append(f"{'video':18}" + "".join(f"{r.video_s:9.2f}s{r.frames:7d}f" for r in renders))
-    lines.append(f"{'watermark':18}{report.watermark_ms_per_frame:10.2f} ms per frame (optional; part of animation "
-                 "when on)")
+    lines.append(
+        f"{'watermark':18}{report.watermark_ms_per_frame:10.2f} ms per frame (optional; part of animation when on)"
+    )
     lines.append("cold render: empty caches; cached re-render: same script, new seed (TTS audio and landmarks reused)")
-    lines.append(f"whole render excludes loading the models; RTF = wall time / video duration (< 1 is faster than "
-                 f"real time); peak memory {report.peak_rss_mb:.0f} MB")
+    lines.append(
+        f"whole render excludes loading the models; RTF = wall time / video duration (< 1 is faster than "
+        f"real time); peak memory {report.peak_rss_mb:.0f} MB"
+    )
     return "\n".join(lines)

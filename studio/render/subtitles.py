@@ -15,10 +15,10 @@ from __future__ import annotations
 import bisect
 import html
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -62,8 +62,7 @@ def wrap_lines(text: str, max_chars: int = 42, max_lines: int = 2) -> list[str]:
     if len(" ".join(words)) <= max_chars or max_lines <= 1 or len(words) == 1:
         return [" ".join(words)]
     if max_lines == 2:
-        best = min(range(1, len(words)),
-                   key=lambda i: (max(len(" ".join(words[:i])), len(" ".join(words[i:]))), -i))
+        best = min(range(1, len(words)), key=lambda i: (max(len(" ".join(words[:i])), len(" ".join(words[i:]))), -i))
         return [" ".join(words[:best]), " ".join(words[best:])]
     lines: list[str] = []
     current = ""
@@ -77,8 +76,14 @@ def wrap_lines(text: str, max_chars: int = 42, max_lines: int = 2) -> list[str]:
     return lines
 
 
-def cues_from_words(words: Sequence[WordTiming], *, max_chars: int = 42, max_duration: float = 5.0,
-                    max_lines: int = 2, min_duration: float = 0.7) -> list[Cue]:
+def cues_from_words(
+    words: Sequence[WordTiming],
+    *,
+    max_chars: int = 42,
+    max_duration: float = 5.0,
+    max_lines: int = 2,
+    min_duration: float = 0.7,
+) -> list[Cue]:
     """Group spoken words (times in seconds) into subtitle cues.
 
     ``max_chars`` is per line; a cue lasts at most ``max_duration`` seconds (unless one word is
@@ -138,8 +143,9 @@ def _timestamp(seconds: float, sep: str) -> str:
 
 def srt_text(cues: Sequence[Cue]) -> str:
     """The cues as SubRip (SRT) text."""
-    blocks = [f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{c.text}\n"
-              for i, c in enumerate(cues, 1)]
+    blocks = [
+        f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{c.text}\n" for i, c in enumerate(cues, 1)
+    ]
     return "\n".join(blocks)
 
 
@@ -179,7 +185,7 @@ def parse_subtitles(text: str) -> list[Cue]:
             match = _CUE_LINE.match(line)
             if match:
                 g = match.groups()
-                body = "\n".join(lines[i + 1:]).strip()
+                body = "\n".join(lines[i + 1 :]).strip()
                 cues.append(Cue(_seconds(*g[:4]), _seconds(*g[4:]), html.unescape(body)))
                 break
     return cues
@@ -294,16 +300,25 @@ def _cue_bitmap(text: str, width: int, height: int, style: SubtitleStyle) -> _Bi
     spacing = int(round(size * style.line_spacing))
     body = "\n".join(lines)
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-    left, top, right, bottom = probe.multiline_textbbox((0, 0), body, font=font, spacing=spacing, align="center",
-                                                        stroke_width=stroke)
+    left, top, right, bottom = probe.multiline_textbbox(
+        (0, 0), body, font=font, spacing=spacing, align="center", stroke_width=stroke
+    )
     pad = stroke + 2 + (int(size * 0.3) if style.box_opacity > 0 else 0)
     w, h = int(right - left) + 2 * pad, int(bottom - top) + 2 * pad
     img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     if style.box_opacity > 0:
         draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=pad, fill=(0, 0, 0, int(255 * style.box_opacity)))
-    draw.multiline_text((pad - left, pad - top), body, font=font, fill=(*style.color, 255), spacing=spacing,
-                        align="center", stroke_width=stroke, stroke_fill=(*style.outline_color, 255))
+    draw.multiline_text(
+        (pad - left, pad - top),
+        body,
+        font=font,
+        fill=(*style.color, 255),
+        spacing=spacing,
+        align="center",
+        stroke_width=stroke,
+        stroke_fill=(*style.outline_color, 255),
+    )
     rgba = np.asarray(img, dtype=np.uint16)
     alpha = rgba[..., 3:4]
     # keep the bitmap inside the frame even on tiny frames
@@ -342,7 +357,7 @@ def burn_in(frame: np.ndarray, t_seconds: float, cues: Sequence[Cue], style: Sub
         return frame
     out = frame.copy()
     h, w = bitmap.inverse_alpha.shape[:2]
-    region = out[bitmap.y:bitmap.y + h, bitmap.x:bitmap.x + w]
+    region = out[bitmap.y : bitmap.y + h, bitmap.x : bitmap.x + w]
     # OpenCV's saturating uint8 arithmetic is several times faster than numpy here
     region[...] = cv2.add(cv2.multiply(region, bitmap.inverse_alpha, scale=1 / 255), bitmap.premultiplied)
     return out
@@ -352,21 +367,24 @@ def burn_in(frame: np.ndarray, t_seconds: float, cues: Sequence[Cue], style: Sub
 # Cues for uploaded audio
 
 
-def words_from_audio(studio, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
-                     model: str = "whisper-base") -> list[WordTiming]:
+def words_from_audio(
+    studio, audio: np.ndarray, sample_rate: int, *, language: str | None = None, model: str = "whisper-base"
+) -> list[WordTiming]:
     """Spoken words with start/end in seconds for a recording with no TTS timings (an uploaded
     voice-over at ``sample_rate`` Hz), from faster-whisper word timestamps."""
     from engines.asr.base import ASR_SAMPLE_RATE, to_mono_16k
-    from studio.assistant import speech_recognizer
+    from studio.script.dictation import speech_recognizer
 
     mono = to_mono_16k(audio, sample_rate)  # once, for both Whisper and the loudness check
-    transcript = speech_recognizer(studio, model).transcribe(mono, ASR_SAMPLE_RATE, language=language,
-                                                              word_timestamps=True)
+    transcript = speech_recognizer(studio, model).transcribe(
+        mono, ASR_SAMPLE_RATE, language=language, word_timestamps=True
+    )
     return snap_to_speech(transcript.words, mono, ASR_SAMPLE_RATE)
 
 
-def snap_to_speech(words: Sequence[WordTiming], audio: np.ndarray, sample_rate: int,
-                   frame_s: float = 0.01) -> list[WordTiming]:
+def snap_to_speech(
+    words: Sequence[WordTiming], audio: np.ndarray, sample_rate: int, frame_s: float = 0.01
+) -> list[WordTiming]:
     """Move each word's start later and its end earlier over silence inside it.
 
     ``audio`` is mono float samples at ``sample_rate`` Hz (see ``engines.asr.base.to_mono_16k``).
@@ -374,7 +392,7 @@ def snap_to_speech(words: Sequence[WordTiming], audio: np.ndarray, sample_rate: 
     at 0.0 s although the voice starts later), which would show a subtitle early. Only silence is
     trimmed (loudness below 3 % of the loudest ~10 ms, or 3× the noise floor): a word never grows.
     """
-    from studio.audio import rms_envelope
+    from studio.voice.audio import rms_envelope
 
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1:
@@ -399,9 +417,15 @@ def snap_to_speech(words: Sequence[WordTiming], audio: np.ndarray, sample_rate: 
     return out
 
 
-def cues_from_audio(studio, audio: np.ndarray, sample_rate: int, *, language: str | None = None,
-                    model: str = "whisper-base", **cue_options) -> list[Cue]:
+def cues_from_audio(
+    studio,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    language: str | None = None,
+    model: str = "whisper-base",
+    **cue_options,
+) -> list[Cue]:
     """Subtitle cues for an uploaded recording (see :func:`words_from_audio`).
     ``cue_options`` go to :func:`cues_from_words`."""
-    return cues_from_words(words_from_audio(studio, audio, sample_rate, language=language, model=model),
-                           **cue_options)
+    return cues_from_words(words_from_audio(studio, audio, sample_rate, language=language, model=model), **cue_options)

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from engines.face.base import EYE_LEFT, EYE_RIGHT, MOUTH_OUTER, FaceDetection
-from studio.faces import find_faces
-from studio.photo import read_photo
-
+from studio.portrait.faces import find_faces
+from studio.portrait.photo import read_photo
 
 USABLE = "usable"
 USABLE_WITH_WARNINGS = "usable with warnings"
@@ -69,8 +68,9 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> dict[str, f
     cam = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1]], dtype=np.float64)
     ok, rvec, tvec = cv2.solvePnP(obj, img, cam, np.zeros(4), flags=cv2.SOLVEPNP_EPNP)
     if ok:
-        ok, rvec, tvec = cv2.solvePnP(obj, img, cam, np.zeros(4), rvec, tvec, useExtrinsicGuess=True,
-                                      flags=cv2.SOLVEPNP_ITERATIVE)
+        ok, rvec, tvec = cv2.solvePnP(
+            obj, img, cam, np.zeros(4), rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
+        )
     if not ok:
         return {"yaw": float("nan"), "pitch": float("nan"), "roll": float("nan")}
     rot, _ = cv2.Rodrigues(rvec)
@@ -241,7 +241,7 @@ def landmark_fit(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Any]:
         x0, y0 = np.floor(c - half).astype(int)
         x1, y1 = np.ceil(c + half).astype(int)
         m = np.zeros_like(face)
-        m[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+        m[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
         return m
 
     # Inner parts of the features: an occluder's own outline must not count as detail.
@@ -339,8 +339,11 @@ class PortraitReport:
     def to_dict(self) -> dict[str, Any]:
         face = None
         if self.face is not None:
-            face = {"box": [int(v) for v in self.face.box], "score": round(float(self.face.score), 3),
-                    "landmarks": np.round(self.face.landmarks, 1).tolist()}
+            face = {
+                "box": [int(v) for v in self.face.box],
+                "score": round(float(self.face.score), 3),
+                "landmarks": np.round(self.face.landmarks, 1).tolist(),
+            }
         return {
             "verdict": self.verdict,
             "summary": self.summary(),
@@ -364,8 +367,14 @@ def _grade(value: float, warn: float, reject: float, *, low_is_bad: bool = True)
     return FAIL if value > reject else WARN if value > warn else PASS
 
 
-def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int, int] | None = None,
-                   thresholds: Thresholds | None = None, notes: list[str] | None = None) -> PortraitReport:
+def check_portrait(
+    image: np.ndarray,
+    face_backend,
+    *,
+    original_size: tuple[int, int] | None = None,
+    thresholds: Thresholds | None = None,
+    notes: list[str] | None = None,
+) -> PortraitReport:
     """Measure a portrait (RGB uint8) and decide whether it can be animated.
 
     ``original_size`` is the photo's (width, height) on disk when ``image`` was downscaled on
@@ -379,21 +388,39 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
     checks: list[Check] = []
 
     short = min(original_size)
-    checks.append(Check(
-        "resolution", "Image resolution", _grade(short, th.min_short_side_warn, th.min_short_side_reject),
-        int(short), "px", f"shorter side: warn below {th.min_short_side_warn}, reject below {th.min_short_side_reject}",
-        f"the photo is {original_size[0]}x{original_size[1]} pixels",
-        "use the original photo rather than a thumbnail or screenshot" if short < th.min_short_side_warn else ""))
+    checks.append(
+        Check(
+            "resolution",
+            "Image resolution",
+            _grade(short, th.min_short_side_warn, th.min_short_side_reject),
+            int(short),
+            "px",
+            f"shorter side: warn below {th.min_short_side_warn}, reject below {th.min_short_side_reject}",
+            f"the photo is {original_size[0]}x{original_size[1]} pixels",
+            "use the original photo rather than a thumbnail or screenshot" if short < th.min_short_side_warn else "",
+        )
+    )
 
     found = find_faces(image, face_backend)
     n_clear = (found.main is not None) + len(found.rivals) + len(found.background)
-    report = PortraitReport(REJECTED, checks, (w, h), tuple(original_size), found.main, n_clear,
-                            getattr(face_backend, "name", type(face_backend).__name__), list(notes or []),
-                            other_faces=found.rivals + found.background)
+    report = PortraitReport(
+        REJECTED,
+        checks,
+        (w, h),
+        tuple(original_size),
+        found.main,
+        n_clear,
+        getattr(face_backend, "name", type(face_backend).__name__),
+        list(notes or []),
+        other_faces=found.rivals + found.background,
+    )
     if found.main is None or found.rivals:
         if found.main is None:
-            extra = f" ({found.faint} faint face-like pattern{'s' if found.faint != 1 else ''} ignored)" \
-                if found.faint else ""
+            extra = (
+                f" ({found.faint} faint face-like pattern{'s' if found.faint != 1 else ''} ignored)"
+                if found.faint
+                else ""
+            )
             why, advice = _no_face_hint(image)
             msg = f"no face found{why}{extra}"
         else:
@@ -403,18 +430,36 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
         report.seconds = time.perf_counter() - t0
         return report
     main, small = found.main, len(found.background)
-    checks.append(Check("faces", "One face", WARN if small else PASS, n_clear, "faces", "exactly one clear face",
-                        f"one face found, and {small} smaller one{'s' if small != 1 else ''} in the background"
-                        if small else "one face found",
-                        "the background faces will stay still; crop them out if they distract" if small else ""))
+    checks.append(
+        Check(
+            "faces",
+            "One face",
+            WARN if small else PASS,
+            n_clear,
+            "faces",
+            "exactly one clear face",
+            f"one face found, and {small} smaller one{'s' if small != 1 else ''} in the background"
+            if small
+            else "one face found",
+            "the background faces will stay still; crop them out if they distract" if small else "",
+        )
+    )
     pts = np.asarray(main.landmarks, dtype=np.float64)
 
     size = face_size(pts) * to_original
     st = _grade(size, th.min_face_warn, th.min_face_reject)
-    checks.append(Check("face_size", "Face size", st, round(size, 1), "px",
-                        f"warn below {th.min_face_warn:.0f}, reject below {th.min_face_reject:.0f}",
-                        f"the face is {size:.0f} pixels across",
-                        "use a closer or larger photo" if st != PASS else ""))
+    checks.append(
+        Check(
+            "face_size",
+            "Face size",
+            st,
+            round(size, 1),
+            "px",
+            f"warn below {th.min_face_warn:.0f}, reject below {th.min_face_reject:.0f}",
+            f"the face is {size:.0f} pixels across",
+            "use a closer or larger photo" if st != PASS else "",
+        )
+    )
 
     fr = framing(pts, (w, h))
     if fr["outside"] > 0:
@@ -425,28 +470,51 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
         advice = "leave some space around the head, so it can move"
     else:
         st, msg, advice = PASS, "the whole face is in the photo", ""
-    checks.append(Check("framing", "Whole face in frame", st, fr, "face sizes",
-                        f"no landmark outside the photo; warn when the head is closer than "
-                        f"{th.margin_warn} face sizes to an edge", msg, advice))
+    checks.append(
+        Check(
+            "framing",
+            "Whole face in frame",
+            st,
+            fr,
+            "face sizes",
+            f"no landmark outside the photo; warn when the head is closer than {th.margin_warn} face sizes to an edge",
+            msg,
+            advice,
+        )
+    )
 
     pose = head_pose(pts, (w, h))
     worst_axis = max(pose, key=lambda k: abs(pose[k]) if pose[k] == pose[k] else 999)
     angle = abs(pose[worst_axis])
     st = _grade(angle, th.pose_warn, th.pose_reject, low_is_bad=False)
     words = {"yaw": "turned sideways", "pitch": "tilted up or down", "roll": "tilted to the side"}
-    checks.append(Check("head_pose", "Head pose", st, {k: round(v, 1) for k, v in pose.items()}, "degrees",
-                        f"warn beyond {th.pose_warn:.0f}, reject beyond {th.pose_reject:.0f}",
-                        f"the head is {words[worst_axis]} by {angle:.0f} degrees" if st != PASS
-                        else "the head faces the camera",
-                        "use a photo looking straight into the camera" if st != PASS else ""))
+    checks.append(
+        Check(
+            "head_pose",
+            "Head pose",
+            st,
+            {k: round(v, 1) for k, v in pose.items()},
+            "degrees",
+            f"warn beyond {th.pose_warn:.0f}, reject beyond {th.pose_reject:.0f}",
+            f"the head is {words[worst_axis]} by {angle:.0f} degrees" if st != PASS else "the head faces the camera",
+            "use a photo looking straight into the camera" if st != PASS else "",
+        )
+    )
 
     sharp = sharpness(image, pts)
     st = _grade(sharp, th.sharpness_warn, th.sharpness_reject)
-    checks.append(Check("sharpness", "Sharpness", st, round(sharp, 4), "",
-                        f"warn below {th.sharpness_warn}, reject below {th.sharpness_reject}",
-                        "the face is blurred" if st == FAIL else "the face is a little soft" if st == WARN
-                        else "the face is sharp",
-                        "use a sharper photo (steady camera, focus on the eyes)" if st != PASS else ""))
+    checks.append(
+        Check(
+            "sharpness",
+            "Sharpness",
+            st,
+            round(sharp, 4),
+            "",
+            f"warn below {th.sharpness_warn}, reject below {th.sharpness_reject}",
+            "the face is blurred" if st == FAIL else "the face is a little soft" if st == WARN else "the face is sharp",
+            "use a sharper photo (steady camera, focus on the eyes)" if st != PASS else "",
+        )
+    )
 
     ex = exposure(image, pts)
     bright, clipped = ex["brightness"], ex["clipped"]
@@ -459,25 +527,49 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
         msg, advice = f"the face is too dark (brightness {bright:.0f} of 255)", "use a brighter photo, facing the light"
     else:
         msg, advice = f"brightness {bright:.0f} of 255", ""
-    checks.append(Check("exposure", "Exposure", st, {"brightness": round(bright, 1), "clipped": round(clipped, 3)},
-                        "luma 0-255 / share",
-                        f"brightness: warn below {th.dark_warn:.0f}, reject below {th.dark_reject:.0f}; "
-                        f"blown out: warn above {th.clipped_warn:.0%}, reject above {th.clipped_reject:.0%}",
-                        msg, advice))
+    checks.append(
+        Check(
+            "exposure",
+            "Exposure",
+            st,
+            {"brightness": round(bright, 1), "clipped": round(clipped, 3)},
+            "luma 0-255 / share",
+            f"brightness: warn below {th.dark_warn:.0f}, reject below {th.dark_reject:.0f}; "
+            f"blown out: warn above {th.clipped_warn:.0%}, reject above {th.clipped_reject:.0%}",
+            msg,
+            advice,
+        )
+    )
 
     contrast = ex["contrast"]
     st = _grade(contrast, th.contrast_warn, th.contrast_reject)
-    checks.append(Check("contrast", "Contrast", st, round(contrast, 1), "luma 0-255",
-                        f"warn below {th.contrast_warn:.0f}, reject below {th.contrast_reject:.0f}",
-                        "the face is flat and washed out" if st != PASS else "the face has good contrast",
-                        "use a photo with clearer light and no haze or heavy filter" if st != PASS else ""))
+    checks.append(
+        Check(
+            "contrast",
+            "Contrast",
+            st,
+            round(contrast, 1),
+            "luma 0-255",
+            f"warn below {th.contrast_warn:.0f}, reject below {th.contrast_reject:.0f}",
+            "the face is flat and washed out" if st != PASS else "the face has good contrast",
+            "use a photo with clearer light and no haze or heavy filter" if st != PASS else "",
+        )
+    )
 
     ratio = ex["side_ratio"]
     st = _grade(ratio, th.side_ratio_warn, th.side_ratio_reject)
-    checks.append(Check("lighting", "Even lighting", st, round(ratio, 3), "dark side / bright side",
-                        f"warn below {th.side_ratio_warn}, reject below {th.side_ratio_reject}",
-                        "one side of the face is in deep shadow" if st != PASS else "the face is evenly lit",
-                        "use a photo lit from the front, not from the side" if st != PASS else ""))
+    checks.append(
+        Check(
+            "lighting",
+            "Even lighting",
+            st,
+            round(ratio, 3),
+            "dark side / bright side",
+            f"warn below {th.side_ratio_warn}, reject below {th.side_ratio_reject}",
+            "one side of the face is in deep shadow" if st != PASS else "the face is evenly lit",
+            "use a photo lit from the front, not from the side" if st != PASS else "",
+        )
+    )
 
     fit = landmark_fit(image, pts)
     checks.append(_fit_check(fit, th))
@@ -489,9 +581,11 @@ def check_portrait(image: np.ndarray, face_backend, *, original_size: tuple[int,
 
 
 def _fit_check(fit: dict[str, Any], th: Thresholds) -> Check:
-    threshold = (f"proportions: warn beyond {th.proportion_warn:.0%}, reject beyond {th.proportion_reject:.0%} "
-                 f"outside the normal range; eye and mouth detail: warn below {th.texture_warn}, "
-                 f"reject below {th.texture_reject}")
+    threshold = (
+        f"proportions: warn beyond {th.proportion_warn:.0%}, reject beyond {th.proportion_reject:.0%} "
+        f"outside the normal range; eye and mouth detail: warn below {th.texture_warn}, "
+        f"reject below {th.texture_reject}"
+    )
     texture = min(fit["eyes_texture"], fit["mouth_texture"])
     covered = "eyes" if fit["eyes_texture"] <= fit["mouth_texture"] else "mouth"
     st_prop = _grade(fit["proportion_error"], th.proportion_warn, th.proportion_reject, low_is_bad=False)
@@ -502,8 +596,11 @@ def _fit_check(fit: dict[str, Any], th: Thresholds) -> Check:
         st_tex, covered = FAIL, "eyes"
     st = FAIL if FAIL in (st_prop, st_tex) else WARN if WARN in (st_prop, st_tex) else PASS
     if st_tex != PASS and (st_prop == PASS or st_tex == FAIL):
-        what = "the eyes look covered (sunglasses, hair or glare?)" if covered == "eyes" \
+        what = (
+            "the eyes look covered (sunglasses, hair or glare?)"
+            if covered == "eyes"
             else "the mouth looks covered (a hand, a mask, hair?)"
+        )
         msg, advice = what, f"use a photo with the {covered} clearly visible"
     elif st_prop != PASS:
         name = fit["worst_proportion"].replace("_", " ") or "feature layout"
@@ -515,9 +612,16 @@ def _fit_check(fit: dict[str, Any], th: Thresholds) -> Check:
 
 
 def _skip_rest(checks: list[Check]) -> None:
-    for name, label in (("face_size", "Face size"), ("framing", "Whole face in frame"), ("head_pose", "Head pose"), ("sharpness", "Sharpness"),
-                        ("exposure", "Exposure"), ("contrast", "Contrast"), ("lighting", "Even lighting"),
-                        ("landmark_fit", "Face visible, landmarks fit")):
+    for name, label in (
+        ("face_size", "Face size"),
+        ("framing", "Whole face in frame"),
+        ("head_pose", "Head pose"),
+        ("sharpness", "Sharpness"),
+        ("exposure", "Exposure"),
+        ("contrast", "Contrast"),
+        ("lighting", "Even lighting"),
+        ("landmark_fit", "Face visible, landmarks fit"),
+    ):
         checks.append(Check(name, label, SKIP, None, "", "", "not measured without one clear face"))
 
 
@@ -539,6 +643,7 @@ def _no_face_hint(image: np.ndarray) -> tuple[str, str]:
         return " (the photo is very dark)", "use a brighter photo: face a window or a lamp"
     if mean > NO_FACE_BRIGHT:
         return " (the photo is washed out)", "use a photo that is not over-exposed, out of direct sunlight"
+
     def detail(g: np.ndarray) -> float:
         return float(cv2.Laplacian(g.astype(np.float32), cv2.CV_32F).var())
 
@@ -553,8 +658,9 @@ def check_portrait_file(path: str | Path, face_backend, thresholds: Thresholds |
     """Load a photo (InputError if unreadable) and check it; the time includes decoding."""
     t0 = time.perf_counter()
     photo = read_photo(path)
-    report = check_portrait(photo.image, face_backend, original_size=photo.original_size,
-                            thresholds=thresholds, notes=photo.notes)
+    report = check_portrait(
+        photo.image, face_backend, original_size=photo.original_size, thresholds=thresholds, notes=photo.notes
+    )
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -572,8 +678,11 @@ def draw_report(image: np.ndarray, report: PortraitReport, max_side: int = 1024,
 
     h, w = image.shape[:2]
     s = min(max_side / max(h, w), max(1.0, min_side / max(h, w)))
-    out = image.copy() if s == 1 else cv2.resize(image, (round(w * s), round(h * s)),
-                                                 interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    out = (
+        image.copy()
+        if s == 1
+        else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    )
     out = np.ascontiguousarray(out)
     if report.face is None:
         return out

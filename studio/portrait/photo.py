@@ -57,8 +57,10 @@ def read_photo(path: str | Path, max_side: int = WORK_MAX_SIDE) -> Photo:
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS or w <= 0 or h <= 0:
-                    raise InputError(f"{path.name} is {w}x{h} pixels, too large to open safely: "
-                                     f"use a photo under {MAX_PIXELS // 1_000_000} megapixels")
+                    raise InputError(
+                        f"{path.name} is {w}x{h} pixels, too large to open safely: "
+                        f"use a photo under {MAX_PIXELS // 1_000_000} megapixels"
+                    )
                 if max(w, h) > max_side and im.format == "JPEG":
                     # Decode straight at 1/2, 1/4 or 1/8 scale: fast and light on memory.
                     im.draft("RGB", (math.ceil(w * max_side / max(w, h)), math.ceil(h * max_side / max(w, h))))
@@ -70,19 +72,22 @@ def read_photo(path: str | Path, max_side: int = WORK_MAX_SIDE) -> Photo:
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{path.name} is too large to open safely: use a photo under "
-                         f"{MAX_PIXELS // 1_000_000} megapixels") from exc
+        raise InputError(
+            f"{path.name} is too large to open safely: use a photo under {MAX_PIXELS // 1_000_000} megapixels"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise InputError(f"{path.name} is not a photo this studio can read: use a JPEG, PNG or WebP file") from exc
     except MemoryError as exc:
         raise InputError(f"{path.name} is too large for the memory of this computer: use a smaller photo") from exc
     except _READ_ERRORS as exc:
-        raise InputError(f"{path.name} is damaged or incomplete (it could not be decoded): "
-                         "export or copy the photo again") from exc
+        raise InputError(
+            f"{path.name} is damaged or incomplete (it could not be decoded): export or copy the photo again"
+        ) from exc
     if max(rgb.size) > max_side:
         f = max_side / max(rgb.size)
-        rgb = rgb.resize((max(1, round(rgb.size[0] * f)), max(1, round(rgb.size[1] * f))), Image.Resampling.LANCZOS,
-                         reducing_gap=2.0)
+        rgb = rgb.resize(
+            (max(1, round(rgb.size[0] * f)), max(1, round(rgb.size[1] * f))), Image.Resampling.LANCZOS, reducing_gap=2.0
+        )
     if rgb.size != orig_size:
         notes.append(f"downscaled from {orig_size[0]}x{orig_size[1]} to {rgb.size[0]}x{rgb.size[1]} pixels")
     return Photo(np.asarray(rgb, dtype=np.uint8).copy(), (int(orig_size[0]), int(orig_size[1])), notes)

@@ -22,26 +22,36 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.tts.base import PhonemeTiming, Speech, WordTiming
-from studio import provenance
 from studio.config import OutputPreset, output_preset
 from studio.errors import CancelledError, InputError
-from studio.faces import primary_face
-from studio.photo import load_image
-from studio.render_cache import (Chunk, ChunkStore, WorkFolder, array_hash, code_fingerprint, content_hash,
-                                 landmarks_entry, load_npz_entry, module_fingerprint)
-from studio.script import Script, parse_script
+from studio.portrait.faces import primary_face
+from studio.portrait.photo import load_image
+from studio.render import provenance
+from studio.render.cache import (
+    Chunk,
+    ChunkStore,
+    WorkFolder,
+    array_hash,
+    code_fingerprint,
+    content_hash,
+    landmarks_entry,
+    load_npz_entry,
+    module_fingerprint,
+)
+from studio.render.video import AUDIO_RATE, AudioTrack, VideoWriter, join_chunks, resample
+from studio.script.markup import Script, parse_script
 from studio.services import Studio
 from studio.storage import atomic_write_json, atomic_write_npz, disk_free_bytes
-from studio.video import AUDIO_RATE, AudioTrack, VideoWriter, join_chunks, resample
 
 ProgressFn = Callable[[float, str], None]
 ChunkFn = Callable[["ChunkReady"], None]
@@ -148,8 +158,15 @@ class ChunkReady:
 class RenderJob:
     """One render. ``run()`` returns a :class:`RenderResult` or raises StudioError."""
 
-    def __init__(self, studio: Studio, request: RenderRequest, *, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None, on_chunk: ChunkFn | None = None):
+    def __init__(
+        self,
+        studio: Studio,
+        request: RenderRequest,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_chunk: ChunkFn | None = None,
+    ):
         self.studio = studio
         self.req = request
         self.progress = progress or (lambda f, m: None)
@@ -206,7 +223,12 @@ class RenderJob:
         """Everything besides the inputs that changes the frames of a chunk."""
         fields = {k: v for k, v in asdict(self.req).items() if k not in _INPUT_FIELDS}
         # the code that touches frames besides the animator (its own fingerprint is in the rig key)
-        code = module_fingerprint("studio.render", "studio.subtitles", "studio.provenance", "engines.animate.sync_check")
+        code = module_fingerprint(
+            "studio.render.pipeline",
+            "studio.render.subtitles",
+            "studio.render.provenance",
+            "engines.animate.sync_check",
+        )
         return {"version": CHUNK_VERSION, "code": code, "preset": asdict(preset), "request": fields}
 
     def check(self) -> None:
@@ -229,7 +251,7 @@ class RenderJob:
         return face.landmarks
 
     def _speaker(self):
-        from studio.voices import speaker_for
+        from studio.voice.speakers import speaker_for
 
         return speaker_for(self.studio, self.req.voice)
 
@@ -239,31 +261,44 @@ class RenderJob:
         path = self.cache / "tts" / f"{key}.npz"
         d = load_npz_entry(path, "audio", "sample_rate", "ph", "ph_start", "ph_end", "w", "w_start", "w_end")
         if d is not None:
-            return Speech(audio=d["audio"], sample_rate=int(d["sample_rate"]), text=text,
-                          phonemes=[PhonemeTiming(str(p), float(s), float(e)) for p, s, e in zip(d["ph"], d["ph_start"], d["ph_end"])],
-                          words=[WordTiming(str(w), float(s), float(e)) for w, s, e in zip(d["w"], d["w_start"], d["w_end"])]), key
+            return Speech(
+                audio=d["audio"],
+                sample_rate=int(d["sample_rate"]),
+                text=text,
+                phonemes=[
+                    PhonemeTiming(str(p), float(s), float(e)) for p, s, e in zip(d["ph"], d["ph_start"], d["ph_end"])
+                ],
+                words=[WordTiming(str(w), float(s), float(e)) for w, s, e in zip(d["w"], d["w_start"], d["w_end"])],
+            ), key
         speech = speaker.synthesize(text, emotion=emotion)
         atomic_write_npz(
-            path, audio=speech.audio.astype(np.float32), sample_rate=np.int64(speech.sample_rate),
-            ph=np.array([p.phoneme for p in speech.phonemes], dtype=str), ph_start=np.array([p.start for p in speech.phonemes]),
-            ph_end=np.array([p.end for p in speech.phonemes]), w=np.array([w.word for w in speech.words], dtype=str),
-            w_start=np.array([w.start for w in speech.words]), w_end=np.array([w.end for w in speech.words]),
+            path,
+            audio=speech.audio.astype(np.float32),
+            sample_rate=np.int64(speech.sample_rate),
+            ph=np.array([p.phoneme for p in speech.phonemes], dtype=str),
+            ph_start=np.array([p.start for p in speech.phonemes]),
+            ph_end=np.array([p.end for p in speech.phonemes]),
+            w=np.array([w.word for w in speech.words], dtype=str),
+            w_start=np.array([w.start for w in speech.words]),
+            w_end=np.array([w.end for w in speech.words]),
         )
         return speech, key
 
     def _uploaded_audio(self) -> Timeline:
-        from studio.audio import load_audio
+        from studio.voice.audio import load_audio
 
         audio, sr = load_audio(self.req.audio)
         emotions = [EmotionSpan(0.0, len(audio) / sr, self.req.emotion)]
         words: list[WordTiming] = []
         if self.req.subtitles or self.req.burn_subtitles:
             words = self._transcribe(audio, sr)
-        return Timeline(audio=audio, sample_rate=sr, phonemes=None, words=words, emotions=emotions, voice="uploaded audio")
+        return Timeline(
+            audio=audio, sample_rate=sr, phonemes=None, words=words, emotions=emotions, voice="uploaded audio"
+        )
 
     def _transcribe(self, audio: np.ndarray, sr: int) -> list[WordTiming]:
         try:
-            from studio.subtitles import words_from_audio
+            from studio.render.subtitles import words_from_audio
         except ImportError:
             self.notices.append("subtitles for uploaded audio need the speech recogniser, which is not installed")
             return []
@@ -272,8 +307,16 @@ class RenderJob:
     def _rig(self, animator, image: np.ndarray, landmarks: np.ndarray, preset: OutputPreset):
         """The animator's per-avatar preparation, cached by portrait, landmarks and output size."""
         settings = self.req.animation
-        key = content_hash(CACHE_VERSION, animator.name, code_fingerprint(type(animator)), array_hash(image),
-                           landmarks.round(2).tolist(), preset.width, preset.height, settings.crop_expand)
+        key = content_hash(
+            CACHE_VERSION,
+            animator.name,
+            code_fingerprint(type(animator)),
+            array_hash(image),
+            landmarks.round(2).tolist(),
+            preset.width,
+            preset.height,
+            settings.crop_expand,
+        )
         path = self.cache / "rigs" / f"{key}.npz"
         if hasattr(animator, "rig_from_arrays"):
             cached = load_npz_entry(path)
@@ -288,8 +331,9 @@ class RenderJob:
         return rig, key
 
     # -- chunk plans -----------------------------------------------------------------------------
-    def _sentence_chunks(self, script: Script, speaker, animator, rig, rig_key: str,
-                         preset: OutputPreset, sims: list[float]) -> Iterator[ChunkPlan]:
+    def _sentence_chunks(
+        self, script: Script, speaker, animator, rig, rig_key: str, preset: OutputPreset, sims: list[float]
+    ) -> Iterator[ChunkPlan]:
         """One chunk per sentence. The next sentence is spoken on a helper thread while the current
         chunk renders (TTS and frames overlap on two cores); the "tts" timing is the time waited."""
         fps = preset.fps
@@ -322,48 +366,96 @@ class RenderJob:
                     body = lead + len(voice) + int(round(after * AUDIO_RATE))
                     frames = max(1, -(-body // spf))
                     audio = np.zeros(frames * spf, np.float32)
-                    audio[lead:lead + len(voice)] = voice
+                    audio[lead : lead + len(voice)] = voice
                     offset = lead / AUDIO_RATE
                     prev_emotion = sentences[i - 1].emotion if i > 0 else None
                     next_emotion = sentences[i + 1].emotion if i + 1 < n else None
-                    key = content_hash("sentence", settings_key, rig_key, speech_key, round(before, 4),
-                                       round(after, 4), prev_emotion, sentence.emotion, next_emotion, i)
+                    key = content_hash(
+                        "sentence",
+                        settings_key,
+                        rig_key,
+                        speech_key,
+                        round(before, 4),
+                        round(after, 4),
+                        prev_emotion,
+                        sentence.emotion,
+                        next_emotion,
+                        i,
+                    )
                     local = speech.shifted(offset)
                     yield ChunkPlan(
-                        index=i, key=key, frames=frames, audio=audio, words=local.words,
-                        make_frames=self._sentence_frames(animator, rig, preset, local.phonemes, audio, frames,
-                                                          (prev_emotion, sentence.emotion, next_emotion), i),
-                        weight=len(sentence.text) / total_chars)
+                        index=i,
+                        key=key,
+                        frames=frames,
+                        audio=audio,
+                        words=local.words,
+                        make_frames=self._sentence_frames(
+                            animator,
+                            rig,
+                            preset,
+                            local.phonemes,
+                            audio,
+                            frames,
+                            (prev_emotion, sentence.emotion, next_emotion),
+                            i,
+                        ),
+                        weight=len(sentence.text) / total_chars,
+                    )
             finally:
                 if ahead is not None:
                     ahead.cancel()
 
-    def _sentence_frames(self, animator, rig, preset: OutputPreset, phonemes: list[PhonemeTiming],
-                         audio: np.ndarray, frames: int, emotions: tuple[str | None, str, str | None], index: int):
+    def _sentence_frames(
+        self,
+        animator,
+        rig,
+        preset: OutputPreset,
+        phonemes: list[PhonemeTiming],
+        audio: np.ndarray,
+        frames: int,
+        emotions: tuple[str | None, str, str | None],
+        index: int,
+    ):
         """Frames of one sentence chunk, with motion computed ``CONTEXT_S`` beyond its edges."""
+
         def make() -> Iterator[np.ndarray]:
             fps = preset.fps
             ctx = int(round(CONTEXT_S * fps))
             ctx_s = ctx / fps
             total = frames + 2 * ctx
             duration = total / fps
-            padded = np.concatenate([np.zeros(ctx * (AUDIO_RATE // fps), np.float32), audio,
-                                     np.zeros(ctx * (AUDIO_RATE // fps), np.float32)])
+            padded = np.concatenate(
+                [
+                    np.zeros(ctx * (AUDIO_RATE // fps), np.float32),
+                    audio,
+                    np.zeros(ctx * (AUDIO_RATE // fps), np.float32),
+                ]
+            )
             prev_e, cur, next_e = emotions
             body_end = ctx_s + frames / fps
-            spans = [EmotionSpan(0.0, ctx_s, prev_e or cur), EmotionSpan(ctx_s, body_end, cur),
-                     EmotionSpan(body_end, duration + 1.0, next_e or cur)]
+            spans = [
+                EmotionSpan(0.0, ctx_s, prev_e or cur),
+                EmotionSpan(ctx_s, body_end, cur),
+                EmotionSpan(body_end, duration + 1.0, next_e or cur),
+            ]
             settings = replace(self.req.animation, seed=(int(self.req.animation.seed) * 1_000_003 + index) & 0x7FFFFFFF)
-            track = animator.track(duration=duration, fps=fps,
-                                   phonemes=[PhonemeTiming(p.phoneme, p.start + ctx_s, p.end + ctx_s) for p in phonemes],
-                                   audio=padded, sample_rate=AUDIO_RATE, emotions=spans, settings=settings)
+            track = animator.track(
+                duration=duration,
+                fps=fps,
+                phonemes=[PhonemeTiming(p.phoneme, p.start + ctx_s, p.end + ctx_s) for p in phonemes],
+                audio=padded,
+                sample_rate=AUDIO_RATE,
+                emotions=spans,
+                settings=settings,
+            )
             _settle_edges(track, ctx, ctx + frames, fps)
             return animator.frames(rig, track, ctx, ctx + frames)
 
         return make
 
-    def _audio_chunks(self, timeline: Timeline, animator, rig, rig_key: str, preset: OutputPreset
-                      ) -> Iterator[ChunkPlan]:
+    def _audio_chunks(
+        self, timeline: Timeline, animator, rig, rig_key: str, preset: OutputPreset
+    ) -> Iterator[ChunkPlan]:
         """Uploaded audio: one motion track for the whole recording, rendered in fixed windows."""
         fps = preset.fps
         spf = AUDIO_RATE // fps
@@ -372,21 +464,35 @@ class RenderJob:
         audio = np.concatenate([audio, np.zeros(n_frames * spf - len(audio), np.float32)])
         t0 = time.perf_counter()
         low = resample(audio, AUDIO_RATE, AUDIO_RATE // TRACK_DECIMATION)
-        track = animator.track(duration=n_frames / fps, fps=fps, phonemes=None, audio=low,
-                               sample_rate=AUDIO_RATE // TRACK_DECIMATION, emotions=timeline.emotions,
-                               settings=self.req.animation)
+        track = animator.track(
+            duration=n_frames / fps,
+            fps=fps,
+            phonemes=None,
+            audio=low,
+            sample_rate=AUDIO_RATE // TRACK_DECIMATION,
+            emotions=timeline.emotions,
+            settings=self.req.animation,
+        )
         self._stage("prepare", t0)
         base = content_hash("audio", self._settings_key(preset), rig_key, array_hash(audio))
         step = max(1, int(round(AUDIO_CHUNK_S * fps)))
         for i, start in enumerate(range(0, n_frames, step)):
             stop = min(n_frames, start + step)
             t_start, t_stop = start / fps, stop / fps
-            words = [WordTiming(w.word, w.start - t_start, w.end - t_start) for w in timeline.words
-                     if w.start < t_stop and w.end > t_start]
-            yield ChunkPlan(index=i, key=content_hash(base, start, stop), frames=stop - start,
-                            audio=audio[start * spf:stop * spf], words=words,
-                            make_frames=lambda a=start, b=stop: animator.frames(rig, track, a, b),
-                            weight=(stop - start) / n_frames)
+            words = [
+                WordTiming(w.word, w.start - t_start, w.end - t_start)
+                for w in timeline.words
+                if w.start < t_stop and w.end > t_start
+            ]
+            yield ChunkPlan(
+                index=i,
+                key=content_hash(base, start, stop),
+                frames=stop - start,
+                audio=audio[start * spf : stop * spf],
+                words=words,
+                make_frames=lambda a=start, b=stop: animator.frames(rig, track, a, b),
+                weight=(stop - start) / n_frames,
+            )
 
     # -- the job -------------------------------------------------------------------------------
     def run(self) -> RenderResult:
@@ -420,22 +526,41 @@ class RenderJob:
             self._stage("audio", t0)
             plans = self._audio_chunks(timeline, animator, rig, rig_key, preset)
             voice = timeline.voice
-            total = -(-max(1, int(np.ceil(timeline.duration * preset.fps))) // max(1, int(round(AUDIO_CHUNK_S * preset.fps))))
+            total = -(
+                -max(1, int(np.ceil(timeline.duration * preset.fps))) // max(1, int(round(AUDIO_CHUNK_S * preset.fps)))
+            )
         else:
             plans = self._sentence_chunks(script, speaker, animator, rig, rig_key, preset, sims)
             voice = speaker.describe()
             total = len(script.sentences)
-        request_key = content_hash("request", self._settings_key(preset), array_hash(image), self.req.text,
-                                   str(self.req.script_file), str(self.req.audio))
+        request_key = content_hash(
+            "request",
+            self._settings_key(preset),
+            array_hash(image),
+            self.req.text,
+            str(self.req.script_file),
+            str(self.req.audio),
+        )
         return self._render_chunks(plans, total, request_key, animator, rig, preset, voice, sims)
 
-    def _render_chunks(self, plans: Iterator[ChunkPlan], total: int, request_key: str, animator, rig,
-                       preset: OutputPreset, voice: str, sims: list[float]) -> RenderResult:
+    def _render_chunks(
+        self,
+        plans: Iterator[ChunkPlan],
+        total: int,
+        request_key: str,
+        animator,
+        rig,
+        preset: OutputPreset,
+        voice: str,
+        sims: list[float],
+    ) -> RenderResult:
         store = ChunkStore(self.cache / "chunks")
         work = WorkFolder(self.cache / "render", request_key)
         if work.previously_done:
-            self.notices.append(f"resuming an interrupted render: {work.previously_done} of {work.previous.get('total')} "
-                                "chunks were already finished")
+            self.notices.append(
+                f"resuming an interrupted render: {work.previously_done} of {work.previous.get('total')} "
+                "chunks were already finished"
+            )
         fd, wav_name = tempfile.mkstemp(prefix="audio.", suffix=".wav", dir=work.scratch(""))
         os.close(fd)
         wav = Path(wav_name)
@@ -459,22 +584,34 @@ class RenderJob:
                     chunks.append(chunk)
                     track.append(plan.audio)
                     envelope_audio.append(plan.audio.reshape(-1, ENVELOPE_DECIMATION).mean(axis=1))
-                    openings.append(chunk.openings if len(chunk.openings) == plan.frames
-                                    else np.full(plan.frames, np.nan, np.float32))
+                    openings.append(
+                        chunk.openings
+                        if len(chunk.openings) == plan.frames
+                        else np.full(plan.frames, np.nan, np.float32)
+                    )
                     words += [WordTiming(w.word, w.start + start_s, w.end + start_s) for w in plan.words]
                     records.append({"index": plan.index, "key": plan.key, "frames": plan.frames, "reused": was_reused})
                     work.record(records, total=total, done=len(records), reused=reused)
                     if self.on_chunk is not None:
-                        self.on_chunk(ChunkReady(index=plan.index, total=total, chunk=chunk, audio=plan.audio,
-                                                 start_s=start_s, reused=was_reused))
+                        self.on_chunk(
+                            ChunkReady(
+                                index=plan.index,
+                                total=total,
+                                chunk=chunk,
+                                audio=plan.audio,
+                                start_s=start_s,
+                                reused=was_reused,
+                            )
+                        )
                     start_s += plan.frames / preset.fps
                     self.progress(min(0.97, self._done_weight), f"rendered part {len(chunks)} of {total}")
             self._check_cancel()
             t0 = time.perf_counter()
             self.progress(0.97, "joining the parts and adding the sound")
             out = Path(self.req.out)
-            join_chunks([c.video for c in chunks], wav, out, audio_bitrate=preset.audio_bitrate,
-                        metadata=self._metadata(voice))
+            join_chunks(
+                [c.video for c in chunks], wav, out, audio_bitrate=preset.audio_bitrate, metadata=self._metadata(voice)
+            )
             self._stage("assemble", t0)
         finally:
             wav.unlink(missing_ok=True)
@@ -489,10 +626,19 @@ class RenderJob:
             sync = report(all_open, np.concatenate(envelope_audio), AUDIO_RATE // ENVELOPE_DECIMATION, preset.fps)
         subs = self._subtitles(words) if (self.req.subtitles or self.req.burn_subtitles) else []
         manifest = out.with_suffix(".json")
-        result = RenderResult(video=out, manifest=manifest, duration=duration, frames=n_frames,
-                              timings_ms={k: round(v, 1) for k, v in self.timings.items()}, subtitles=subs,
-                              notices=list(dict.fromkeys(self.notices)), sync=sync,
-                              similarity=float(np.mean(sims)) if sims else None, chunks=len(chunks), chunks_reused=reused)
+        result = RenderResult(
+            video=out,
+            manifest=manifest,
+            duration=duration,
+            frames=n_frames,
+            timings_ms={k: round(v, 1) for k, v in self.timings.items()},
+            subtitles=subs,
+            notices=list(dict.fromkeys(self.notices)),
+            sync=sync,
+            similarity=float(np.mean(sims)) if sims else None,
+            chunks=len(chunks),
+            chunks_reused=reused,
+        )
         atomic_write_json(manifest, self._manifest(result, voice, preset))
         work.remove()
         store.prune(keep={c.key for c in chunks})
@@ -507,8 +653,16 @@ class RenderJob:
         openings = np.zeros(plan.frames, np.float32)
         anim_ms = enc_ms = 0.0
         count = 0
-        writer = VideoWriter(store.video_path(plan.key), preset.width, preset.height, fps=preset.fps, crf=preset.crf,
-                             x264_preset=preset.x264_preset, expected_frames=plan.frames, faststart=False)
+        writer = VideoWriter(
+            store.video_path(plan.key),
+            preset.width,
+            preset.height,
+            fps=preset.fps,
+            crf=preset.crf,
+            x264_preset=preset.x264_preset,
+            expected_frames=plan.frames,
+            faststart=False,
+        )
         with writer:
             ta = time.perf_counter()
             for frame in plan.make_frames():
@@ -528,8 +682,10 @@ class RenderJob:
                 enc_ms += (ta - te) * 1000
                 if count % 5 == 0:
                     self._check_cancel()
-                    self.progress(min(0.97, self._done_weight + plan.weight * count / plan.frames),
-                                  f"rendering part {plan.index + 1}: frame {count} of {plan.frames}")
+                    self.progress(
+                        min(0.97, self._done_weight + plan.weight * count / plan.frames),
+                        f"rendering part {plan.index + 1}: frame {count} of {plan.frames}",
+                    )
             if count != plan.frames:
                 raise RuntimeError(f"the animator made {count} frames instead of {plan.frames}")
             te = time.perf_counter()
@@ -540,16 +696,20 @@ class RenderJob:
 
     def _metadata(self, voice: str) -> dict[str, str]:
         """Tags written into the MP4: AI-generated, tool, models, voice consent (studio/provenance.py)."""
-        self.provenance = provenance.for_render(voice=self.req.voice, voice_description=voice,
-                                                animator=self.req.animator, uploaded_audio=self.req.audio is not None,
-                                                watermark=self.req.watermark)
+        self.provenance = provenance.for_render(
+            voice=self.req.voice,
+            voice_description=voice,
+            animator=self.req.animator,
+            uploaded_audio=self.req.audio is not None,
+            watermark=self.req.watermark,
+        )
         return self.provenance.metadata()
 
     def _subtitles(self, words: list[WordTiming]) -> list[Path]:
         if not words:
             self.notices.append("no word timings, so no subtitles were written")
             return []
-        from studio.subtitles import cues_from_words, write_srt, write_vtt
+        from studio.render.subtitles import cues_from_words, write_srt, write_vtt
 
         cues = cues_from_words(words)
         out = Path(self.req.out)
@@ -573,9 +733,13 @@ class RenderJob:
             "voice_similarity": result.similarity,
             "animator": self.req.animator,
             "animation": asdict(self.req.animation),
-            "inputs": {"portrait": str(self.req.portrait), "audio": str(self.req.audio) if self.req.audio else None,
-                       "text": self.req.text, "script_file": str(self.req.script_file) if self.req.script_file else None,
-                       "emotion": self.req.emotion},
+            "inputs": {
+                "portrait": str(self.req.portrait),
+                "audio": str(self.req.audio) if self.req.audio else None,
+                "text": self.req.text,
+                "script_file": str(self.req.script_file) if self.req.script_file else None,
+                "emotion": self.req.emotion,
+            },
             "chunks": {"total": result.chunks, "reused": result.chunks_reused},
             "timings_ms": result.timings_ms,
             "realtime_factor": round(result.realtime_factor, 3),
@@ -608,8 +772,8 @@ def _settle_edges(track, start: int, stop: int, fps: int) -> None:
         seg -= (1 - w) * seg[0] + w * seg[-1]  # pinned to rest at both edges, motion kept inside
         ease = np.ones(n, np.float32)
         ramp = np.linspace(0.0, 1.0, min(edge, n // 2) + 1, dtype=np.float32)[1:]
-        ease[:len(ramp)] = ramp
-        ease[n - len(ramp):] = np.minimum(ease[n - len(ramp):], ramp[::-1])
+        ease[: len(ramp)] = ramp
+        ease[n - len(ramp) :] = np.minimum(ease[n - len(ramp) :], ramp[::-1])
         seg *= ease
     if "blink" in names:
         b = controls[start:stop, names.index("blink")]
@@ -634,7 +798,7 @@ def _sync_tools():
 def _subtitle_burner(words: list[WordTiming]):
     if not words:
         return None
-    from studio.subtitles import burn_in, cues_from_words
+    from studio.render.subtitles import burn_in, cues_from_words
 
     cues = cues_from_words(words)
     return lambda frame, t: burn_in(frame, t, cues)

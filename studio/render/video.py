@@ -1,6 +1,7 @@
 """MP4 export: H.264 yuv420p + AAC, faststart, written atomically (bundled ffmpeg of imageio-ffmpeg).
 
-Frames stream in one at a time, so memory stays flat. Probing uses PyAV. The MP4 is written to a temporary name beside the target and renamed only
+Frames stream in one at a time, so memory stays flat. Probing uses PyAV. The MP4 is written to a
+temporary name beside the target and renamed only
 when complete, so an existing export is never replaced by a broken one.
 """
 
@@ -38,11 +39,22 @@ class VideoWriter:
     when the writer closes, so both streams end within one frame of each other.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, *, fps: int = 25,
-                 audio: np.ndarray | None = None, sample_rate: int = AUDIO_RATE, crf: int = 20,
-                 x264_preset: str = "veryfast", audio_bitrate: int = 160_000,
-                 metadata: dict[str, str] | None = None, expected_frames: int | None = None,
-                 faststart: bool = True):
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        *,
+        fps: int = 25,
+        audio: np.ndarray | None = None,
+        sample_rate: int = AUDIO_RATE,
+        crf: int = 20,
+        x264_preset: str = "veryfast",
+        audio_bitrate: int = 160_000,
+        metadata: dict[str, str] | None = None,
+        expected_frames: int | None = None,
+        faststart: bool = True,
+    ):
         import imageio_ffmpeg
         import soundfile as sf
 
@@ -68,9 +80,17 @@ class VideoWriter:
             sf.write(self._wav, _fit(samples, len(samples) + AUDIO_RATE), AUDIO_RATE, subtype="FLOAT")
             params += ["-b:a", str(audio_bitrate), "-ac", "1", "-shortest"]
         self._gen = imageio_ffmpeg.write_frames(
-            str(self._tmp), (width, height), fps=fps, codec="libx264", pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p", quality=None, macro_block_size=2, ffmpeg_log_level="error",
-            output_params=params, audio_path=str(self._wav) if self._wav else None,
+            str(self._tmp),
+            (width, height),
+            fps=fps,
+            codec="libx264",
+            pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p",
+            quality=None,
+            macro_block_size=2,
+            ffmpeg_log_level="error",
+            output_params=params,
+            audio_path=str(self._wav) if self._wav else None,
             audio_codec="aac" if self._wav else None,
         )
         self._gen.send(None)
@@ -112,7 +132,7 @@ class VideoWriter:
             self._gen.close()
         self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -142,15 +162,21 @@ class AudioTrack:
         self._file.close()
         return self.path
 
-    def __enter__(self) -> "AudioTrack":
+    def __enter__(self) -> AudioTrack:
         return self
 
     def __exit__(self, *exc) -> None:
         self._file.close()
 
 
-def join_chunks(videos: list[Path], audio_wav: str | Path, out: str | Path, *, audio_bitrate: int = 160_000,
-                metadata: dict[str, str] | None = None) -> Path:
+def join_chunks(
+    videos: list[Path],
+    audio_wav: str | Path,
+    out: str | Path,
+    *,
+    audio_bitrate: int = 160_000,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Concatenate video-only H.264 chunks losslessly (stream copy), add the audio as AAC, write ``out``.
 
     The chunks must share size, frame rate and encoder settings. ``out`` is written to a temporary
@@ -170,9 +196,35 @@ def join_chunks(videos: list[Path], audio_wav: str | Path, out: str | Path, *, a
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for v in videos:
             fh.write("file '" + str(Path(v).resolve()).replace("'", "'\\''") + "'\n")
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-nostdin", "-v", "error", "-f", "concat", "-safe", "0",
-           "-i", listing, "-i", str(audio_wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-           "-c:a", "aac", "-b:a", str(audio_bitrate), "-ac", "1", "-movflags", "+faststart"]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y",
+        "-nostdin",
+        "-v",
+        "error",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        listing,
+        "-i",
+        str(audio_wav),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-b:a",
+        str(audio_bitrate),
+        "-ac",
+        "1",
+        "-movflags",
+        "+faststart",
+    ]
     for key, value in (metadata or {}).items():
         cmd += ["-metadata", f"{key}={value}"]
     try:
@@ -203,11 +255,19 @@ def probe(path: str | Path) -> dict[str, Any]:
         info["duration"] = (c.duration or 0) / 1e6
         info["metadata"] = dict(c.metadata)
         for s in c.streams:
-            row = {"type": s.type, "codec": s.codec_context.name,
-                   "duration": float(s.duration * s.time_base) if s.duration else None}
+            row = {
+                "type": s.type,
+                "codec": s.codec_context.name,
+                "duration": float(s.duration * s.time_base) if s.duration else None,
+            }
             if s.type == "video":
-                row.update(pix_fmt=s.codec_context.pix_fmt, width=s.codec_context.width, height=s.codec_context.height,
-                           fps=float(s.average_rate) if s.average_rate else None, frames=s.frames)
+                row.update(
+                    pix_fmt=s.codec_context.pix_fmt,
+                    width=s.codec_context.width,
+                    height=s.codec_context.height,
+                    fps=float(s.average_rate) if s.average_rate else None,
+                    frames=s.frames,
+                )
             elif s.type == "audio":
                 row.update(sample_rate=s.codec_context.sample_rate, channels=s.codec_context.channels)
             info["streams"].append(row)

@@ -33,19 +33,44 @@ _TAG = re.compile(r"\[([^\[\]]*)\]")
 _PAUSE = re.compile(r"^pause(?:\s+(\d+(?:\.\d+)?)\s*(ms|s)?)?$", re.IGNORECASE)
 # Words people (and language models) use for the known emotions, for suggestions and clean-up.
 EMOTION_SYNONYMS = {
-    "excited": "happy", "cheerful": "happy", "joyful": "happy", "enthusiastic": "happy", "glad": "happy",
-    "upbeat": "happy", "smiling": "happy", "friendly": "happy", "warm": "happy", "positive": "happy",
-    "sadly": "sad", "unhappy": "sad", "melancholy": "sad", "somber": "sad", "sombre": "sad", "disappointed": "sad",
-    "mad": "angry", "furious": "angry", "annoyed": "angry", "frustrated": "angry", "upset": "angry",
-    "surprise": "surprised", "amazed": "surprised", "shocked": "surprised", "astonished": "surprised", "wow": "surprised",
-    "calm": "neutral", "serious": "neutral", "normal": "neutral", "professional": "neutral", "default": "neutral",
+    "excited": "happy",
+    "cheerful": "happy",
+    "joyful": "happy",
+    "enthusiastic": "happy",
+    "glad": "happy",
+    "upbeat": "happy",
+    "smiling": "happy",
+    "friendly": "happy",
+    "warm": "happy",
+    "positive": "happy",
+    "sadly": "sad",
+    "unhappy": "sad",
+    "melancholy": "sad",
+    "somber": "sad",
+    "sombre": "sad",
+    "disappointed": "sad",
+    "mad": "angry",
+    "furious": "angry",
+    "annoyed": "angry",
+    "frustrated": "angry",
+    "upset": "angry",
+    "surprise": "surprised",
+    "amazed": "surprised",
+    "shocked": "surprised",
+    "astonished": "surprised",
+    "wow": "surprised",
+    "calm": "neutral",
+    "serious": "neutral",
+    "normal": "neutral",
+    "professional": "neutral",
+    "default": "neutral",
 }
 LONG_SENTENCE_WORDS = 40
 
 MARKUP_GUIDE = """\
 | markup | what it does |
 |---|---|
-| `[happy]` `[sad]` `[angry]` `[surprised]` `[neutral]` | the voice and the face take this mood from here until the next mood tag |
+| `[happy]` `[sad]` `[angry]` `[surprised]` `[neutral]` | voice and face take this mood until the next mood tag |
 | `[pause]` | half a second of silence |
 | `[pause 1.5s]` or `[pause 300ms]` | that much silence (at most 10 s) |
 | a blank line | a new paragraph: a short breath (0.4 s) |
@@ -136,7 +161,9 @@ def parse_script(text: str, *, emotion: str = "neutral") -> Script:
         def flush(buf: str) -> None:
             nonlocal pending_pause
             if "[" in buf or "]" in buf:
-                where = f"line {first_line}" if "\n" not in paragraph.strip() else f"the paragraph from line {first_line}"
+                where = (
+                    f"line {first_line}" if "\n" not in paragraph.strip() else f"the paragraph from line {first_line}"
+                )
                 warning = f"{where}: a square bracket without its partner was dropped; write tags like [happy]"
                 if warning not in script.warnings:
                     script.warnings.append(warning)
@@ -148,7 +175,7 @@ def parse_script(text: str, *, emotion: str = "neutral") -> Script:
                 pending_pause = 0.0
 
         for match in _TAG.finditer(paragraph):
-            buffer += paragraph[pos:match.start()]
+            buffer += paragraph[pos : match.start()]
             pos = match.end()
             tag = match.group(1).strip()
             low = tag.lower()
@@ -164,8 +191,10 @@ def parse_script(text: str, *, emotion: str = "neutral") -> Script:
                 if pause.group(2) == "ms":
                     seconds /= 1000.0
                 if seconds > MAX_PAUSE_S:
-                    script.warnings.append(f"line {first_line + paragraph.count(chr(10), 0, match.start())}: "
-                                           f"[{tag}] is shortened to {MAX_PAUSE_S:g} s, the longest pause")
+                    script.warnings.append(
+                        f"line {first_line + paragraph.count(chr(10), 0, match.start())}: "
+                        f"[{tag}] is shortened to {MAX_PAUSE_S:g} s, the longest pause"
+                    )
                 pending_pause += min(seconds, MAX_PAUSE_S)
             else:
                 script.warnings.append(_unknown_tag_warning(tag, first_line + paragraph.count("\n", 0, match.start())))
@@ -175,8 +204,10 @@ def parse_script(text: str, *, emotion: str = "neutral") -> Script:
     script.sentences[-1].pause_after += pending_pause
     for sentence in script.sentences:
         if len(sentence.text.split()) > LONG_SENTENCE_WORDS:
-            script.warnings.append(f"a sentence has {len(sentence.text.split())} words (\"{sentence.text[:40]}…\"): "
-                                   "split it for natural pauses and subtitles")
+            script.warnings.append(
+                f'a sentence has {len(sentence.text.split())} words ("{sentence.text[:40]}…"): '
+                "split it for natural pauses and subtitles"
+            )
     return script
 
 
@@ -193,8 +224,11 @@ class ScriptSummary:
     def describe(self) -> str:
         """One line for the editor, e.g. "≈ 0:42 spoken · 7 sentences · 98 words · happy, sad"."""
         minutes, secs = divmod(int(round(self.seconds)), 60)
-        parts = [f"≈ {minutes}:{secs:02d} spoken", f"{self.sentences} sentence{'s' if self.sentences != 1 else ''}",
-                 f"{self.words} word{'s' if self.words != 1 else ''}"]
+        parts = [
+            f"≈ {minutes}:{secs:02d} spoken",
+            f"{self.sentences} sentence{'s' if self.sentences != 1 else ''}",
+            f"{self.words} word{'s' if self.words != 1 else ''}",
+        ]
         if self.emotions:
             parts.append(", ".join(self.emotions))
         return " · ".join(parts)
