@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from engines.animate.base import AnimationSettings, EmotionSpan  # noqa: E402
 from engines.animate.procedural import ProceduralAnimator  # noqa: E402
 from engines.animate.sync_check import measure_mouth_opening, sync_report  # noqa: E402
-from engines.tts.base import PhonemeTiming  # noqa: E402
+from engines.timing import PhonemeTiming  # noqa: E402
 
 SCRIPT = [
     ("neutral", "Hello, and welcome to the avatar studio."),

@@ -1,4 +1,4 @@
-"""File primitives shared by engines and the studio: atomic replace and checksums."""
+"""File primitives shared by engines and the studio: the data folder, atomic writes and checksums."""
 
 from __future__ import annotations
 
@@ -10,6 +10,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def studio_home() -> Path:
+    """The data folder: ``$STUDIO_HOME``, or ``studio_data`` in the repository (not the current folder)."""
+    home = os.environ.get("STUDIO_HOME")
+    return Path(home).expanduser().resolve() if home else REPO_ROOT / "studio_data"
 
 
 def fsync_dir(folder: Path) -> None:
@@ -46,9 +56,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as pretty UTF-8 JSON through :func:`atomic_path`; numpy values and paths are converted.
+
+    The one JSON writer of the project (``studio.storage.atomic_write_json`` adds plain-words disk errors).
+    """
+    data = (json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable) + "\n").encode()
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_bytes(data)
     return Path(path)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

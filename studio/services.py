@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from engines import registry
+from engines.animate.base import Animator
 from engines.runtime import SessionFactory
 from studio.config import StudioPaths
 
@@ -41,7 +42,9 @@ class Studio:
     def face(self, name: str = "dlib68") -> Any:
         return self.engine("face", name)
 
-    def animator(self, name: str = "procedural") -> Any:
+    def animator(self, name: str = "procedural") -> Animator:
+        """The animation engine ``name``, shared by every render of this process: it keeps no
+        per-render state (each render passes its own ``Notices``)."""
         if name == "musetalk":  # the neural engine reads downloaded weights and shares the engine cache
             return self.engine(
                 "animate", name, models_dir=self.paths.models, cache_dir=self.paths.cache, factory=self.sessions

@@ -78,18 +78,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as pretty, UTF-8 JSON atomically."""
-    return atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable) + "\n").encode())
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    """:func:`engines.files.write_json_atomic` (the one JSON writer), with disk errors in plain words."""
+    try:
+        return files.write_json_atomic(path, obj)
+    except OSError as exc:
+        raise _disk_error(Path(path), exc) from exc
 
 
 def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:

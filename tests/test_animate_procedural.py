@@ -14,7 +14,7 @@ from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.animate.procedural import LIP_LEAD_S, ProceduralAnimator, ProceduralTrack
 from engines.animate.procedural_rig import frame_portrait
 from engines.animate.sync_check import interior_mask, measure_mouth_opening, sync_report, teeth_mask, teeth_pixels
-from engines.tts.base import PhonemeTiming
+from engines.timing import PhonemeTiming
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS = 25
@@ -548,3 +548,18 @@ def test_blinks_come_every_3_to_5_seconds_on_average_and_sometimes_twice():
         np.flatnonzero(np.diff((lids > 0.5).astype(int)) == 1).size
         > 1.6 * np.flatnonzero(np.diff((blink > 0.5).astype(int)) == 1).size
     )
+
+
+def test_chunk_edges_put_the_head_at_rest_and_never_cut_a_blink(animator):
+    names = ProceduralTrack(fps=FPS, controls=np.zeros((1, 1), np.float32)).names
+    controls = np.zeros((100, len(names)), np.float32)
+    head = [i for i, n in enumerate(names) if n.startswith("head_")]
+    controls[:, head] = 0.3
+    blink = names.index("blink")
+    controls[8:14, blink] = 1.0  # a blink the chunk start at frame 10 would cut
+    track = ProceduralTrack(fps=FPS, controls=controls)
+    animator.settle_edges(track, 10, 60, FPS)
+    assert np.abs(track.controls[[10, 59]][:, head]).max() < 1e-6  # at rest on both edge frames
+    assert np.allclose(track.controls[35, head], 0.0, atol=1e-6)  # a constant offset is not motion
+    assert not track.controls[10:14, blink].any()  # the cut blink is gone, not half shown
+    assert track.controls[8:10, blink].all()  # frames outside the chunk are left alone

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from engines.animate.base import AnimationSettings
+from engines.animate.base import AnimationSettings, Notices
 from engines.animate.neural.engine import NeuralLipSync, NeuralRig, NeuralTrack
 from engines.animate.procedural import ProceduralAnimator
 from engines.runtime.session import CPU, CUDA, TRT
@@ -16,9 +16,9 @@ from tests.neural_fixtures import cpu_factory, gpu_factory, portrait, speech_lik
 W, H, FPS = 96, 96, 25
 
 
-def _run(engine, seconds=0.4, start=0, stop=None, rig=None):
+def _run(engine, seconds=0.4, start=0, stop=None, rig=None, notices=None):
     image, landmarks = portrait()
-    rig = rig or engine.prepare(image, landmarks, W, H, AnimationSettings())
+    rig = rig or engine.prepare(image, landmarks, W, H, AnimationSettings(), notices=notices)
     audio = speech_like(seconds)
     track = engine.track(
         duration=seconds,
@@ -28,9 +28,10 @@ def _run(engine, seconds=0.4, start=0, stop=None, rig=None):
         sample_rate=16_000,
         emotions=(),
         settings=AnimationSettings(),
+        notices=notices,
     )
     n = int(round(seconds * FPS))
-    return rig, track, list(engine.frames(rig, track, start, n if stop is None else stop))
+    return rig, track, list(engine.frames(rig, track, start, n if stop is None else stop, notices=notices))
 
 
 @lru_cache(maxsize=1)
@@ -62,9 +63,14 @@ def test_without_weights_it_animates_procedurally_and_says_what_to_download(tmp_
 
 def test_without_a_gpu_it_falls_back_to_the_procedural_engine_with_a_notice():
     engine = tiny_engine(factory=cpu_factory(), allow_cpu=False)
-    _, _, frames = _run(engine, seconds=0.2)
+    notices = Notices()
+    _, _, frames = _run(engine, seconds=0.2, notices=notices)
     assert engine.provider == "procedural" and len(frames) == 5
     assert any("no NVIDIA GPU" in n and "procedural animation instead" in n for n in engine.notices)
+    # every render that starts with the engine is told, not only the first
+    later = Notices()
+    _run(engine, seconds=0.2, notices=later)
+    assert list(later) == list(notices)
 
 
 def test_when_tensorrt_fails_it_runs_on_cuda_and_says_so(tmp_path):
@@ -91,11 +97,17 @@ def test_when_tensorrt_and_cuda_fail_it_falls_back_to_procedural_not_to_a_slow_c
 def test_a_gpu_failure_while_rendering_finishes_the_clip_procedurally(tmp_path):
     factory, _ = gpu_factory(tmp_path / "engines", run_fails=[TRT, CUDA])
     engine = tiny_engine(factory=factory, allow_cpu=False)
-    rig, track, frames = _run(engine, seconds=0.2)
+    notices = Notices()
+    rig, track, frames = _run(engine, seconds=0.2, notices=notices)
     assert len(frames) == 5 and frames[-1].shape == (H, W, 3)
-    text = " ".join(engine.notices)
+    text = " ".join(notices)
     assert "out of memory" in text and "procedural animation" in text
     assert engine.provider == "procedural"
+    # a later render hears that the engine is off, not about this clip's frames
+    later = Notices()
+    _run(engine, seconds=0.2, notices=later)
+    assert any("earlier render" in n and "procedural animation instead" in n for n in later)
+    assert not any("at frame" in n for n in later)
 
 
 def test_preview_mode_uses_a_batch_one_profile(tmp_path):
@@ -110,10 +122,17 @@ def test_preview_mode_uses_a_batch_one_profile(tmp_path):
 
 def test_procedural_track_is_used_when_no_audio_is_given():
     engine, rig, _, _ = cpu_run()
-    track = engine.track(duration=0.2, fps=FPS, phonemes=None, audio=None, sample_rate=None)
-    frames = list(engine.frames(rig, track, 0, 5))
+    notices = Notices()
+    track = engine.track(duration=0.2, fps=FPS, phonemes=None, audio=None, sample_rate=None, notices=notices)
+    frames = list(engine.frames(rig, track, 0, 5, notices=notices))
     assert len(frames) == 5
-    assert any("needs the speech audio" in n for n in engine.notices)
+    assert any("needs the speech audio" in n for n in notices)
+    # the notice belongs to that render: neither the engine nor the next render keeps it
+    assert not any("needs the speech audio" in n for n in engine.notices)
+    image, landmarks = portrait()
+    later = Notices()
+    engine.prepare(image, landmarks, W, H, AnimationSettings(), notices=later)
+    assert not any("needs the speech audio" in n for n in later)
 
 
 # ------------------------------------------------------------------------- frames
@@ -137,6 +156,24 @@ def test_frames_are_the_same_however_the_clip_is_chunked():
     engine, rig, track, frames = cpu_run()
     chunked = list(engine.frames(rig, track, 0, 3)) + list(engine.frames(rig, track, 3, 10))
     assert all(np.array_equal(a, b) for a, b in zip(frames, chunked))
+
+
+def test_mouth_opening_is_measured_in_neural_frames_and_grows_with_a_dark_open_mouth():
+    import cv2
+
+    engine, rig, track, frames = cpu_run()
+    assert all(np.isfinite(engine.mouth_opening(rig, f)) and engine.mouth_opening(rig, f) >= 0 for f in frames)
+    still = engine.mouth_opening(rig, rig.background)
+    lm = rig.frame_landmarks
+    centre = tuple(int(round(v)) for v in 0.5 * (lm[62] + lm[66]))
+    width = float(lm[54, 0] - lm[48, 0])
+    open_mouth = rig.background.copy()
+    cv2.ellipse(open_mouth, centre, (int(0.3 * width), int(0.25 * width)), 0, 0, 360, (40, 15, 15), -1)
+    assert engine.mouth_opening(rig, open_mouth) > still + 0.2 * width
+    # frames drawn procedurally (no audio) are measured with the procedural engine's rig
+    procedural_track = engine.track(duration=0.2, fps=FPS, phonemes=None, audio=None, sample_rate=None)
+    frame = next(iter(engine.frames(rig, procedural_track, 0, 1)))
+    assert engine.mouth_opening(rig, frame) == ProceduralAnimator().mouth_opening(rig.procedural, frame)
 
 
 # ------------------------------------------------------------------------- avatar preparation cache

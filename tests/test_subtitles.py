@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.tts.base import WordTiming
+from engines.timing import WordTiming
 from studio.render.subtitles import (
     DEFAULT_FONT,
     Cue,

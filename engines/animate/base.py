@@ -1,13 +1,20 @@
 """The animation interface shared by the procedural engine and neural lip-sync engines.
 
-A render is three steps:
+Every back-end subclasses :class:`Animator`, and a render calls only its methods:
 
-1. ``rig = animator.prepare(image, landmarks, width, height)`` once per avatar and output size
-   (cacheable: ``rig.to_arrays()`` / ``Animator.rig_from_arrays``);
+1. ``rig = animator.prepare(image, landmarks, width, height, settings)`` once per avatar and output
+   size; ``animator.rig_to_arrays(rig)`` / ``animator.rig_from_arrays(arrays)`` let the caller keep it
+   on disk (None: this rig cannot be kept, prepare it each time);
 2. ``track = animator.track(...)`` turns phoneme timings (or audio), emotion spans and settings
    into per-frame parameters for the whole video (small arrays, cheap);
+   ``animator.settle_edges(track, start, stop, fps)`` makes frames ``start..stop-1`` join their
+   neighbours when a video is rendered in pieces;
 3. ``animator.frames(rig, track, start, stop)`` yields RGB uint8 frames ``(height, width, 3)``
-   for frame indices ``start..stop-1``, so long videos stream in chunks.
+   for frame indices ``start..stop-1``, so long videos stream in chunks;
+4. ``animator.mouth_opening(rig, frame)`` measures the mouth in a made frame, for the lip-sync check.
+
+Whatever the user should know about one render (an engine falling back, a clip without audio)
+goes into the :class:`Notices` that the caller passes in, never onto the shared engine object.
 
 ``AnimationSettings`` holds the user's controls; ``CONTROLS`` describes each one (label, range,
 step, default, a one-line explanation) so a UI can build its sliders from data.
@@ -15,13 +22,14 @@ step, default, a one-line explanation) so a UI can build its sliders from data.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from engines.tts.base import PhonemeTiming
+from engines.timing import PhonemeTiming
 
 
 @dataclass
@@ -173,21 +181,61 @@ class EmotionSpan:
 
 
 class MotionTrack(Protocol):
+    """Per-frame parameters of one clip, made by :meth:`Animator.track`."""
+
     fps: int
 
     @property
     def n_frames(self) -> int: ...
 
 
-class Animator(Protocol):
-    name: str
+class Notices(list[str]):
+    """Plain-words notices of one render (an engine falling back, a clip without audio), in order,
+    each once. The caller makes one per render and shows it; engines only :meth:`add` to it."""
 
+    def add(self, message: str) -> bool:
+        """Keep ``message`` unless it is already here; True when it is new."""
+        if message in self:
+            return False
+        self.append(message)
+        return True
+
+
+class Animator(ABC):
+    """A portrait animation back-end (see the module docstring for how a render calls it).
+
+    ``notices`` is the sink of the render that makes the call (None: nobody is listening); an
+    engine that changes its plan (e.g. falls back to another engine) says so there.
+    """
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The registry name (``animate``/``name``)."""
+
+    @abstractmethod
     def prepare(
-        self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int, settings: AnimationSettings
+        self,
+        image: np.ndarray,
+        landmarks: np.ndarray,
+        width: int,
+        height: int,
+        settings: AnimationSettings | None = None,
+        *,
+        notices: Notices | None = None,
     ) -> Any:
-        """Per-avatar rig for output frames of ``width`` x ``height`` pixels."""
-        ...
+        """Per-avatar rig for output frames of ``width`` x ``height`` pixels, from an RGB uint8
+        portrait and its 68 landmarks (portrait pixels)."""
 
+    @abstractmethod
+    def rig_to_arrays(self, rig: Any) -> dict[str, np.ndarray] | None:
+        """``rig`` as plain arrays for an ``.npz`` cache, or None when this rig cannot be cached."""
+
+    @abstractmethod
+    def rig_from_arrays(self, arrays: dict[str, np.ndarray], *, notices: Notices | None = None) -> Any:
+        """A rig back from :meth:`rig_to_arrays`; raises (e.g. ValueError) when it is stale: prepare again."""
+
+    @abstractmethod
     def track(
         self,
         *,
@@ -196,10 +244,26 @@ class Animator(Protocol):
         phonemes: Sequence[PhonemeTiming] | None,
         audio: np.ndarray | None,
         sample_rate: int | None,
-        emotions: Sequence[EmotionSpan],
-        settings: AnimationSettings,
+        emotions: Sequence[EmotionSpan] = (),
+        settings: AnimationSettings | None = None,
+        notices: Notices | None = None,
     ) -> MotionTrack:
-        """Per-frame parameters. Uses ``phonemes`` when given, else the ``audio`` loudness/spectrum."""
-        ...
+        """Per-frame parameters for ``duration`` seconds at ``fps`` frames per second. Uses
+        ``phonemes`` when given, else the ``audio`` (mono float32 at ``sample_rate`` Hz)."""
 
-    def frames(self, rig: Any, track: MotionTrack, start: int, stop: int) -> Iterator[np.ndarray]: ...
+    @abstractmethod
+    def settle_edges(self, track: MotionTrack, start: int, stop: int, fps: int) -> None:
+        """Change ``track`` in place so frames ``start..stop-1`` join the frames around them
+        without a jump (e.g. head at rest at both edges, no blink cut); a no-op for tracks whose
+        chunks join by themselves."""
+
+    @abstractmethod
+    def frames(
+        self, rig: Any, track: MotionTrack, start: int, stop: int, *, notices: Notices | None = None
+    ) -> Iterator[np.ndarray]:
+        """RGB uint8 frames ``(height, width, 3)`` for frame indices ``start..stop-1``."""
+
+    @abstractmethod
+    def mouth_opening(self, rig: Any, frame: np.ndarray) -> float:
+        """Vertical inner-mouth opening (pixels) in ``frame``, made with ``rig``: the per-frame
+        measure of the lip-sync check (``sync_check.sync_report``)."""

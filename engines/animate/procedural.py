@@ -2,7 +2,8 @@
 
 ``prepare`` frames the portrait and precomputes displacement fields (see ``procedural_rig``);
 ``track`` turns phonemes (or audio), emotion spans and settings into per-frame controls
-(see ``visemes`` and ``motion``); ``frames`` warps the face with one weighted sum of fields and
+(see ``visemes`` and ``motion``; ``settle_edges`` brings the head to rest where a chunk of a
+longer video starts and ends); ``frames`` warps the face with one weighted sum of fields and
 ``cv2.remap`` per frame, paints the inside of the mouth (dark cavity, subtle upper teeth, a hint of
 tongue, lower teeth only when wide open; see ``_MouthPainter``) into the lip gap, then moves the
 head with a second, smooth warp, so the mouth moves with the head. Vectorised: a few milliseconds
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from engines.animate.base import AnimationSettings, EmotionSpan
+from engines.animate.base import AnimationSettings, Animator, EmotionSpan, Notices
 from engines.animate.motion import CONTROLS, INDEX, blink_curve, emotion_controls, head_motion
 from engines.animate.procedural_rig import (
     HEAD,
@@ -28,6 +29,7 @@ from engines.animate.procedural_rig import (
     prepare_rig,
     smoothstep,
 )
+from engines.animate.sync_check import measure_mouth_opening
 from engines.animate.visemes import (
     clean_phonemes,
     frame_loudness,
@@ -36,10 +38,11 @@ from engines.animate.visemes import (
     stressed_times,
 )
 from engines.registry import register
-from engines.tts.base import PhonemeTiming
+from engines.timing import PhonemeTiming
 
 LIP_LEAD_S = 0.04  # lips move ~50 ms before the sound they make
 LOUDNESS_FLOOR = 0.3  # mouth opening scale for the quietest speech when audio is known
+EDGE_S = 0.4  # head motion eases to its rest pose over this time at each chunk edge
 
 
 @dataclass
@@ -67,15 +70,48 @@ class ProceduralTrack:
             fps=int(d["fps"]), controls=np.asarray(d["controls"], np.float32), names=tuple(str(n) for n in d["names"])
         )
 
+    def settle_edges(self, start: int, stop: int, fps: int) -> None:
+        """Make frames ``start..stop-1`` join their neighbours smoothly (in place): head at rest on
+        the first and last frame, easing over ``EDGE_S`` seconds, and no blink cut in half."""
+        if stop - start < 2:
+            return
+        names = list(self.names)
+        n = stop - start
+        x = np.arange(n, dtype=np.float32) / (n - 1)
+        w = x * x * (3 - 2 * x)  # smoothstep 0..1 across the chunk
+        edge = max(1, int(round(EDGE_S * fps)))
+        for i, name in enumerate(names):
+            if not name.startswith("head_"):
+                continue
+            seg = self.controls[start:stop, i]
+            seg -= (1 - w) * seg[0] + w * seg[-1]  # pinned to rest at both edges, motion kept inside
+            ease = np.ones(n, np.float32)
+            ramp = np.linspace(0.0, 1.0, min(edge, n // 2) + 1, dtype=np.float32)[1:]
+            ease[: len(ramp)] = ramp
+            ease[n - len(ramp) :] = np.minimum(ease[n - len(ramp) :], ramp[::-1])
+            seg *= ease
+        if "blink" in names:
+            b = self.controls[start:stop, names.index("blink")]
+            for edge_idx in (0, n - 1):
+                if b[edge_idx] <= 1e-4:
+                    continue
+                step = 1 if edge_idx == 0 else -1
+                k = edge_idx
+                while 0 <= k < n and b[k] > 1e-4:  # remove the whole blink that the edge would cut
+                    b[k] = 0.0
+                    k += step
+
 
 @register("animate", "procedural")
-class ProceduralAnimator:
-    """Landmark-driven warp animator: visemes, inner mouth and teeth, blinks, head motion, emotion."""
+class ProceduralAnimator(Animator):
+    """Landmark-driven warp animator: visemes, inner mouth and teeth, blinks, head motion, emotion.
+
+    It never falls back or drops anything, so it has nothing to add to a render's notices.
+    """
 
     name = "procedural"
 
     def __init__(self, **_: object):
-        self.notices: list[str] = []
         self._renderers: dict[int, _Renderer] = {}
 
     # ------------------------------------------------------------------ rig
@@ -87,15 +123,21 @@ class ProceduralAnimator:
         width: int,
         height: int,
         settings: AnimationSettings | None = None,
+        *,
+        notices: Notices | None = None,
     ) -> Rig:
         """Rig for ``width`` x ``height`` output frames (pixels) from an RGB uint8 portrait and its
         68 landmarks (pixels)."""
         settings = AnimationSettings.of(settings).clamped()
         return prepare_rig(image, landmarks, width, height, settings.crop_expand)
 
+    def rig_to_arrays(self, rig: Rig) -> dict[str, np.ndarray]:
+        """``rig.to_arrays()``: plain arrays for an ``.npz``."""
+        return rig.to_arrays()
+
     @staticmethod
-    def rig_from_arrays(d) -> Rig:
-        """A rig back from ``rig.to_arrays()`` (e.g. a loaded ``.npz``)."""
+    def rig_from_arrays(d, *, notices: Notices | None = None) -> Rig:
+        """A rig back from ``rig.to_arrays()`` (e.g. a loaded ``.npz``); ValueError when made by another version."""
         return Rig.from_arrays(d)
 
     # ------------------------------------------------------------------ track
@@ -110,6 +152,7 @@ class ProceduralAnimator:
         sample_rate: int | None,
         emotions: Sequence[EmotionSpan] = (),
         settings: AnimationSettings | None = None,
+        notices: Notices | None = None,
     ) -> ProceduralTrack:
         """Per-frame controls for ``duration`` seconds at ``fps`` frames per second.
 
@@ -152,14 +195,30 @@ class ProceduralAnimator:
         controls[:, INDEX["blink"]] = np.clip(controls[:, INDEX["blink"]], 0.0, 1.0)
         return ProceduralTrack(fps=int(fps), controls=controls.astype(np.float32))
 
+    def settle_edges(self, track: ProceduralTrack, start: int, stop: int, fps: int) -> None:
+        """See :meth:`ProceduralTrack.settle_edges`."""
+        track.settle_edges(start, stop, fps)
+
     # ------------------------------------------------------------------ frames
 
-    def frames(self, rig: Rig, track: ProceduralTrack, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+    def frames(
+        self,
+        rig: Rig,
+        track: ProceduralTrack,
+        start: int = 0,
+        stop: int | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Iterator[np.ndarray]:
         """RGB uint8 frames ``(height, width, 3)`` for frame indices ``start .. stop-1``."""
         stop = track.n_frames if stop is None else min(int(stop), track.n_frames)
         renderer = self._renderer(rig)
         for k in range(max(0, int(start)), stop):
             yield renderer.render(track.controls[k])
+
+    def mouth_opening(self, rig: Rig, frame: np.ndarray) -> float:
+        """See :func:`engines.animate.sync_check.measure_mouth_opening` (pixels)."""
+        return measure_mouth_opening(rig, frame)
 
     def render_controls(self, rig: Rig, controls: dict[str, float]) -> np.ndarray:
         """One frame for named control values (others 0); handy for previews and tests."""

@@ -24,6 +24,40 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from engines.face.base import (
+    BROW_LEFT,
+    BROW_LEFT_INNER,
+    BROW_LEFT_OUTER,
+    BROW_RIGHT,
+    BROW_RIGHT_INNER,
+    BROW_RIGHT_OUTER,
+    BROWS,
+    CHEEK_LEFT,
+    CHEEK_RIGHT,
+    CHIN,
+    EYE_LEFT,
+    EYE_RIGHT,
+    EYES,
+    INNER_CORNER_LEFT,
+    INNER_CORNER_RIGHT,
+    INNER_LIP_BOTTOM,
+    INNER_LIP_TOP,
+    JAW_LEFT,
+    JAW_RIGHT,
+    LOWER_LIDS,
+    LOWER_LIP,
+    LOWER_LIP_BOTTOM,
+    MOUTH_CORNER_LEFT,
+    MOUTH_CORNER_RIGHT,
+    MOUTH_OUTER,
+    NOSE_BASE,
+    NOSE_TIP,
+    NOSTRIL_LEFT,
+    NOSTRIL_RIGHT,
+    UPPER_LIDS,
+    UPPER_LIP,
+)
+
 INNER = ("jaw_half", "jaw_full", "jaw_round", "upper_raise")
 OUTER = ("width", "pucker", "smile", "corners_down", "brow_up", "brow_frown", "brow_sad", "eye_wide")
 # "pucker" is driven by negative "width": corners in, lips pushed out, smile flattened.
@@ -215,18 +249,18 @@ class _Mouth:
 
     def __init__(self, lm: np.ndarray):
         self.lm = lm
-        cl, cr = lm[48], lm[54]
-        self.width = float(max(4.0, np.hypot(*(cr - cl))))
-        self.cx = float(0.5 * (cl[0] + cr[0]))
+        cr, cl = lm[MOUTH_CORNER_RIGHT], lm[MOUTH_CORNER_LEFT]  # image left, image right
+        self.width = float(max(4.0, np.hypot(*(cl - cr))))
+        self.cx = float(0.5 * (cr[0] + cl[0]))
         self.half = 0.5 * self.width
-        inner = np.array([0.5 * (lm[a] + lm[b]) for a, b in ((61, 67), (62, 66), (63, 65))])
-        self.line_pts = np.vstack([cl, lm[60], inner, lm[64], cr])
-        self.nose_y = float(lm[33, 1])
-        self.chin_y = float(lm[8, 1])
+        inner = np.array([0.5 * (lm[a] + lm[b]) for a, b in zip(INNER_LIP_TOP, INNER_LIP_BOTTOM)])
+        self.line_pts = np.vstack([cr, lm[INNER_CORNER_RIGHT], inner, lm[INNER_CORNER_LEFT], cl])
+        self.nose_y = float(lm[NOSE_BASE, 1])
+        self.chin_y = float(lm[CHIN, 1])
         line_c = float(self.line(np.array([self.cx]))[0])
         self.up_h = max(3.0, line_c - self.nose_y)
         self.chin_v = max(6.0, self.chin_y - line_c)
-        self.low_lip = max(2.0, float(lm[57, 1]) - line_c)
+        self.low_lip = max(2.0, float(lm[LOWER_LIP_BOTTOM, 1]) - line_c)
 
     def line(self, x):
         return _interp_curve(x, self.line_pts)
@@ -309,21 +343,21 @@ def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
     mouth (not lip), found from colour near the inner-lip landmarks (which are often a pixel or two
     off). Returns ``(columns, top rows, bottom rows)`` or None when the lips look closed."""
     h, w = base.shape[:2]
-    xa, xb = int(np.ceil(lm[48, 0] + 0.5 * px)), int(np.floor(lm[54, 0] - 0.5 * px))
+    xa, xb = int(np.ceil(lm[MOUTH_CORNER_RIGHT, 0] + 0.5 * px)), int(np.floor(lm[MOUTH_CORNER_LEFT, 0] - 0.5 * px))
     if xb - xa < 4:
         return None
-    eye_y = lm[36:48, 1].mean()
-    r = max(2, int(0.06 * (lm[16, 0] - lm[0, 0])))
+    eye_y = lm[EYES, 1].mean()
+    r = max(2, int(0.06 * (lm[JAW_LEFT, 0] - lm[JAW_RIGHT, 0])))
     patch = []
-    for x in (lm[[31, 2]].mean(0)[0], lm[[35, 14]].mean(0)[0]):
-        y = 0.5 * (eye_y + lm[33, 1]) + 0.1 * (lm[33, 1] - eye_y)
+    for x in (lm[[NOSTRIL_RIGHT, CHEEK_RIGHT]].mean(0)[0], lm[[NOSTRIL_LEFT, CHEEK_LEFT]].mean(0)[0]):
+        y = 0.5 * (eye_y + lm[NOSE_BASE, 1]) + 0.1 * (lm[NOSE_BASE, 1] - eye_y)
         xi, yi = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
         patch.append(base[yi - r : yi + r, xi - r : xi + r].reshape(-1, 3).astype(np.float64))
     skin = np.median(np.vstack(patch), axis=0)
     skin_rg = max(8.0, skin[0] - skin[1])
     skin_luma = float(skin @ [0.299, 0.587, 0.114])
-    up_pts = lm[[48, 60, 61, 62, 63, 64, 54]]
-    lo_pts = lm[[48, 60, 67, 66, 65, 64, 54]]
+    up_pts = lm[[MOUTH_CORNER_RIGHT, INNER_CORNER_RIGHT, *INNER_LIP_TOP, INNER_CORNER_LEFT, MOUTH_CORNER_LEFT]]
+    lo_pts = lm[[MOUTH_CORNER_RIGHT, INNER_CORNER_RIGHT, *INNER_LIP_BOTTOM, INNER_CORNER_LEFT, MOUTH_CORNER_LEFT]]
     cols = np.arange(xa, xb + 1)
     t_lm, b_lm = _interp_curve(cols, up_pts), _interp_curve(cols, lo_pts)
     y0 = int(max(0, np.floor(t_lm.min() - 3.0 * px)))
@@ -364,92 +398,122 @@ def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
 
 def mouth_px(lm: np.ndarray) -> float:
     """About one photo pixel at a 45 px wide mouth (the unit of the mouth's pixel measures)."""
-    return max(1.0, float(np.hypot(*(lm[54] - lm[48]))) / 45.0)
+    return max(1.0, float(np.hypot(*(lm[MOUTH_CORNER_LEFT] - lm[MOUTH_CORNER_RIGHT]))) / 45.0)
 
 
-def close_mouth(base: np.ndarray, lm: np.ndarray, seen) -> tuple[np.ndarray, np.ndarray]:
-    """Bring the photo's parted lips together (rest pose without teeth) and darken the lip line.
+@dataclass
+class _LipGap:
+    """The gap between the photo's parted lips, and the motion that closes it.
 
-    ``seen`` is ``_teeth_rows(base, lm, mouth_px(lm))`` (where the photo shows teeth, or None).
-    Returns the new frame and landmarks (inner lip points on the closed line).
+    Every ``x`` is a column and every ``y`` a row of the output frame (pixels, floats allowed);
+    every result is in pixels, vertical offsets + down.
     """
-    lm = lm.astype(np.float64).copy()
-    up_pts = lm[[60, 61, 62, 63, 64]]
-    lo_pts = lm[[60, 67, 66, 65, 64]]
-    xa, xb = float(lm[48, 0]), float(lm[54, 0])
-    height, width = base.shape[:2]
-    px = mouth_px(lm)
 
+    top_pts: np.ndarray  # (N, 2) the gap's upper edge, corner to corner (x, y)
+    bottom_pts: np.ndarray  # (N, 2) the gap's lower edge
+    mouth: _Mouth  # the mouth as the photo shows it (parted)
+    px: float  # about one photo pixel (``mouth_px``)
+
+    def top(self, x):
+        """Row of the gap's upper edge."""
+        return _interp_curve(x, self.top_pts)
+
+    def bottom(self, x):
+        """Row of the gap's lower edge."""
+        return _interp_curve(x, self.bottom_pts)
+
+    def height(self, x):
+        """How far the lips stand apart; 0 outside the mouth corners."""
+        xa, xb = self.mouth.lm[MOUTH_CORNER_RIGHT, 0], self.mouth.lm[MOUTH_CORNER_LEFT, 0]
+        inside = ((x > xa) & (x < xb)).astype(np.float64)
+        return np.maximum(0.0, self.bottom(x) - self.top(x)) * inside
+
+    def widest(self) -> float:
+        """The largest gap between the mouth corners (50 columns sampled)."""
+        lm = self.mouth.lm
+        return float(self.height(np.linspace(lm[MOUTH_CORNER_RIGHT, 0], lm[MOUTH_CORNER_LEFT, 0], 50)).max())
+
+    def middle(self, x):
+        """Row where the lips meet once closed: halfway across the gap."""
+        return 0.5 * (self.top(x) + self.bottom(x))
+
+    def taper(self, x):
+        """Share of the gap to close (0..1): the dark corners of a closed smile are natural, so they stay."""
+        return 1.0 - smoothstep(0.7, 0.97, np.abs(self.mouth.u(x)))
+
+    def closed_top(self, x):
+        """Upper edge of the band that disappears (the band ends at ``closed_bottom``)."""
+        return self.middle(x) - 0.5 * self.height(x) * self.taper(x)
+
+    def closed_bottom(self, x):
+        return self.middle(x) + 0.5 * self.height(x) * self.taper(x)
+
+    def shift(self, x):
+        """How far each lip edge moves: half the gap, plus a tuck that hides the edge (mixed with teeth colour)."""
+        g = self.height(x)
+        overlap = 0.8 * self.px
+        return (0.5 * g + overlap * np.minimum(1.0, g / self.px)) * self.taper(x)
+
+    def move_upper(self, x, y):
+        """Forward motion of the upper lip's rows: down by ``shift`` at the gap, fading up to the nose."""
+        k = (1.0 - np.clip((self.closed_top(x) - y) / self.mouth.up_h, 0.0, 1.0)) ** 2
+        return self.shift(x) * k
+
+    def move_lower(self, x, y):
+        """Forward motion of the lower lip's rows: up by ``shift`` at the gap, fading down to the chin."""
+        m = self.mouth
+        k = 1.0 - smoothstep(1.5 * m.low_lip, m.chin_v, y - self.closed_bottom(x))
+        return -self.shift(x) * k
+
+
+def _lip_gap(lm: np.ndarray, seen) -> _LipGap:
+    """The gap between the lips: from ``seen`` (where the photo shows teeth, see ``_teeth_rows``) when
+    given, else from the inner-lip landmarks. ``lm`` is (68, 2) float64 in output pixels."""
+    top_pts = lm[[INNER_CORNER_RIGHT, *INNER_LIP_TOP, INNER_CORNER_LEFT]]
+    bottom_pts = lm[[INNER_CORNER_RIGHT, *INNER_LIP_BOTTOM, INNER_CORNER_LEFT]]
     if seen is not None:  # the photo's own pixels say where teeth and mouth corners show
         cols, t_rows, b_rows = seen
-        up_pts = np.stack([np.r_[lm[48, 0], cols, lm[54, 0]], np.r_[lm[48, 1], t_rows, lm[54, 1]]], 1)
-        lo_pts = np.stack([np.r_[lm[48, 0], cols, lm[54, 0]], np.r_[lm[48, 1], b_rows, lm[54, 1]]], 1)
+        cr, cl = lm[MOUTH_CORNER_RIGHT], lm[MOUTH_CORNER_LEFT]
+        top_pts = np.stack([np.r_[cr[0], cols, cl[0]], np.r_[cr[1], t_rows, cl[1]]], 1)
+        bottom_pts = np.stack([np.r_[cr[0], cols, cl[0]], np.r_[cr[1], b_rows, cl[1]]], 1)
+    return _LipGap(top_pts, bottom_pts, _Mouth(lm), mouth_px(lm))
 
-    def top(x):
-        return _interp_curve(x, up_pts)
 
-    def bot(x):
-        return _interp_curve(x, lo_pts)
+def _warp_lips_shut(base: np.ndarray, gap: _LipGap) -> np.ndarray:
+    """A copy of the frame with the lips moved together over the mouth box."""
+    height, width = base.shape[:2]
+    box = _mouth_box(gap.mouth, width, height)
+    # baked once, so sample 4 x 4 points per pixel: the seam where the lips meet stays smooth
+    ss = 4
+    dy = _vertical_field(box, gap.closed_top, gap.move_upper, gap.move_lower, lower_start=gap.closed_bottom, ss=ss)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    gx, gy = np.meshgrid(
+        (x0 + (np.arange((x1 - x0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
+        (y0 + (np.arange((y1 - y0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
+    )
+    fine = cv2.remap(base, gx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    base = base.copy()
+    base[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return base
 
-    def inside(x):
-        return ((x > xa) & (x < xb)).astype(np.float64)
 
-    def gap(x):
-        return np.maximum(0.0, bot(x) - top(x)) * inside(x)
+def _landmarks_shut(lm: np.ndarray, gap: _LipGap) -> np.ndarray:
+    """The landmarks moved with the lips (pixels); the inner lip points end on the closed line."""
+    new = lm.copy()
+    for i in UPPER_LIP:
+        new[i, 1] = lm[i, 1] + gap.move_upper(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
+    for i in LOWER_LIP:
+        new[i, 1] = lm[i, 1] + gap.move_lower(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
+    for i in (*INNER_LIP_TOP, *INNER_LIP_BOTTOM):
+        new[i, 1] = float(gap.middle(np.array([lm[i, 0]]))[0])
+    return new
 
-    if float(gap(np.linspace(xa, xb, 50)).max()) > 0.6:
-        m = _Mouth(lm)
-        overlap = 0.8 * px  # tuck the lip edges (mixed with teeth colour) out of sight
 
-        def taper(x):
-            # the dark corners of a closed smile are natural: leave them, close the middle
-            return 1.0 - smoothstep(0.7, 0.97, np.abs(m.u(x)))
-
-        def split(x):
-            return 0.5 * (top(x) + bot(x))
-
-        def top_c(x):  # the band between top_c and bot_c disappears
-            return split(x) - 0.5 * gap(x) * taper(x)
-
-        def bot_c(x):
-            return split(x) + 0.5 * gap(x) * taper(x)
-
-        def delta(x):
-            g = gap(x)
-            return (0.5 * g + overlap * np.minimum(1.0, g / px)) * taper(x)
-
-        def up(x, y):
-            k = (1.0 - np.clip((top_c(x) - y) / m.up_h, 0.0, 1.0)) ** 2
-            return delta(x) * k
-
-        def lo(x, y):
-            k = 1.0 - smoothstep(1.5 * m.low_lip, m.chin_v, y - bot_c(x))
-            return -delta(x) * k
-
-        box = _mouth_box(m, width, height)
-        # baked once, so sample 4 x 4 points per pixel: the seam where the lips meet stays smooth
-        ss = 4
-        dy = _vertical_field(box, top_c, up, lo, lower_start=bot_c, ss=ss)
-        x0, y0, x1, y1 = (int(v) for v in box)
-        gx, gy = np.meshgrid(
-            (x0 + (np.arange((x1 - x0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
-            (y0 + (np.arange((y1 - y0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
-        )
-        fine = cv2.remap(base, gx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        base = base.copy()
-        base[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-        # move the landmarks with the lips
-        new = lm.copy()
-        for i in list(range(48, 55)) + list(range(60, 65)):
-            new[i, 1] = lm[i, 1] + up(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
-        for i in list(range(55, 60)) + list(range(65, 68)):
-            new[i, 1] = lm[i, 1] + lo(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
-        for i in (61, 62, 63, 65, 66, 67):
-            new[i, 1] = float(split(np.array([lm[i, 0]]))[0])
-        lm = new
-    # A soft crease where the lips meet, as in a real closed mouth.
+def _darken_lip_line(base: np.ndarray, lm: np.ndarray, px: float) -> np.ndarray:
+    """A soft crease where the closed lips meet, as in a real closed mouth: a line about ``0.8 * px``
+    pixels wide, darkened by up to 30 %, fading out toward the mouth corners."""
     m = _Mouth(lm)
-    xs = np.linspace(lm[48, 0], lm[54, 0], 40)
+    xs = np.linspace(lm[MOUTH_CORNER_RIGHT, 0], lm[MOUTH_CORNER_LEFT, 0], 40)
     pts = np.stack([xs, m.line(xs)], 1)
     mask = np.zeros(base.shape[:2], np.float32)
     cv2.polylines(
@@ -457,8 +521,22 @@ def close_mouth(base: np.ndarray, lm: np.ndarray, seen) -> tuple[np.ndarray, np.
     )
     mask = cv2.GaussianBlur(mask, (0, 0), 0.7 * px)
     fade = 1.0 - smoothstep(0.6, 1.0, np.abs(m.u(np.arange(base.shape[1]))))[None, :]
-    base = (base.astype(np.float32) * (1.0 - 0.3 * (mask * fade.astype(np.float32)))[..., None]).astype(np.uint8)
-    return base, lm.astype(np.float32)
+    return (base.astype(np.float32) * (1.0 - 0.3 * (mask * fade.astype(np.float32)))[..., None]).astype(np.uint8)
+
+
+def close_mouth(base: np.ndarray, lm: np.ndarray, seen) -> tuple[np.ndarray, np.ndarray]:
+    """Bring the photo's parted lips together (rest pose without teeth) and darken the lip line.
+
+    ``base`` is the framed portrait (H, W, 3) uint8, ``lm`` its (68, 2) landmarks in pixels, ``seen``
+    is ``_teeth_rows(base, lm, mouth_px(lm))`` (where the photo shows teeth, or None). Returns the new
+    frame and landmarks (inner lip points on the closed line).
+    """
+    lm = lm.astype(np.float64).copy()
+    gap = _lip_gap(lm, seen)
+    if gap.widest() > 0.6:  # pixels
+        base = _warp_lips_shut(base, gap)
+        lm = _landmarks_shut(lm, gap)
+    return _darken_lip_line(base, lm, gap.px), lm.astype(np.float32)
 
 
 # ---------------------------------------------------------------- face and head fields
@@ -470,7 +548,7 @@ def _gauss(x, y, cx, cy, sx, sy):
 
 def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """Backward offsets (len(OUTER), h, w, 2) at grid points ``gx``, ``gy`` (first order: -forward)."""
-    eye_r, eye_l = lm[36:42].mean(0), lm[42:48].mean(0)
+    eye_r, eye_l = lm[EYE_RIGHT].mean(0), lm[EYE_LEFT].mean(0)
     s = float(np.hypot(*(eye_l - eye_r)))
     mw = m.width
     u = m.u(gx)
@@ -501,34 +579,35 @@ def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> 
     out[3, ..., 1] = 0.09 * mw * lift * env
 
     # brows
-    brow_pts_r, brow_pts_l = lm[17:22], lm[22:27]
-    brow_y = np.where(gx < 0.5 * (lm[21, 0] + lm[22, 0]), _interp_curve(gx, brow_pts_r), _interp_curve(gx, brow_pts_l))
-    upper_lid = lm[[37, 38, 43, 44], 1].mean()
-    lower_lid = lm[[40, 41, 46, 47], 1].mean()
+    inner_r, inner_l = lm[BROW_RIGHT_INNER], lm[BROW_LEFT_INNER]
+    outer_r, outer_l = lm[BROW_RIGHT_OUTER], lm[BROW_LEFT_OUTER]
+    mid_x = 0.5 * (inner_r[0] + inner_l[0])
+    brow_y = np.where(gx < mid_x, _interp_curve(gx, lm[BROW_RIGHT]), _interp_curve(gx, lm[BROW_LEFT]))
+    upper_lid = lm[UPPER_LIDS, 1].mean()
+    lower_lid = lm[LOWER_LIDS, 1].mean()
     d = gy - brow_y
-    lid_off = max(2.0, float(upper_lid - lm[17:27, 1].mean()))
-    low_off = max(lid_off + 1.0, float(lower_lid - lm[17:27, 1].mean()))
+    lid_off = max(2.0, float(upper_lid - lm[BROWS, 1].mean()))
+    low_off = max(lid_off + 1.0, float(lower_lid - lm[BROWS, 1].mean()))
     vprof = np.interp(d, [-1.3 * s, -0.4 * s, 0.0, lid_off, low_off], [0.0, 0.8, 1.0, 0.3, 0.0])
-    hx0, hx1 = lm[17, 0] - 0.15 * s, lm[26, 0] + 0.15 * s
+    hx0, hx1 = outer_r[0] - 0.15 * s, outer_l[0] + 0.15 * s
     hprof = smoothstep(hx0 - 0.4 * s, hx0, gx) * (1 - smoothstep(hx1, hx1 + 0.4 * s, gx))
     out[4, ..., 1] = -0.13 * s * vprof * hprof
-    mid_x = 0.5 * (lm[21, 0] + lm[22, 0])
-    inner = _gauss(gx, gy, lm[21, 0], lm[21, 1], 0.3 * s, 0.25 * s) + _gauss(
-        gx, gy, lm[22, 0], lm[22, 1], 0.3 * s, 0.25 * s
+    inner = _gauss(gx, gy, inner_r[0], inner_r[1], 0.3 * s, 0.25 * s) + _gauss(
+        gx, gy, inner_l[0], inner_l[1], 0.3 * s, 0.25 * s
     )
     protect = 1 - 0.7 * smoothstep(lid_off * 0.5, low_off, d)  # keep the eyes themselves calmer
     out[5, ..., 0] = -0.07 * s * np.tanh((gx - mid_x) / (0.15 * s)) * inner * protect
     out[5, ..., 1] = 0.11 * s * inner * protect
-    inner_sad = _gauss(gx, gy, lm[21, 0] - 0.05 * s, lm[21, 1], 0.28 * s, 0.28 * s) + _gauss(
-        gx, gy, lm[22, 0] + 0.05 * s, lm[22, 1], 0.28 * s, 0.28 * s
+    inner_sad = _gauss(gx, gy, inner_r[0] - 0.05 * s, inner_r[1], 0.28 * s, 0.28 * s) + _gauss(
+        gx, gy, inner_l[0] + 0.05 * s, inner_l[1], 0.28 * s, 0.28 * s
     )
-    outer_ends = _gauss(gx, gy, lm[17, 0], lm[17, 1], 0.25 * s, 0.25 * s) + _gauss(
-        gx, gy, lm[26, 0], lm[26, 1], 0.25 * s, 0.25 * s
+    outer_ends = _gauss(gx, gy, outer_r[0], outer_r[1], 0.25 * s, 0.25 * s) + _gauss(
+        gx, gy, outer_l[0], outer_l[1], 0.25 * s, 0.25 * s
     )
     lids_still = 1.0 - smoothstep(0.1 * lid_off, lid_off, d)  # sad brows rise, the upper lids do not
     out[6, ..., 1] = (-0.12 * s * inner_sad + 0.025 * s * outer_ends) * protect * lids_still
     # eyes wide (+) / narrowed (-): vertical stretch about each eye's centre
-    for eye in (lm[36:42], lm[42:48]):
+    for eye in (lm[EYE_RIGHT], lm[EYE_LEFT]):
         c = eye.mean(0)
         ew = max(2.0, float(np.hypot(*(eye[3] - eye[0]))))
         eh = max(1.0, float(eye[:, 1].max() - eye[:, 1].min()))
@@ -543,6 +622,8 @@ def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: f
     closed eye shows skin with a thin dark line of lashes at the bottom.
     """
     x0, y0, x1, y1 = (int(v) for v in box)
+    # an eye's six points run from its image-left corner (0) over the upper lid to the other corner (3)
+    # and back under the lower lid
     upper = lm_eye[[0, 1, 2, 3]]
     lower = lm_eye[[0, 5, 4, 3]]
     xs = np.arange(x0, x1, dtype=np.float64)
@@ -568,11 +649,11 @@ def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: f
 
 
 def _head_fields(lm: np.ndarray, gx: np.ndarray, gy: np.ndarray, s: float) -> tuple[np.ndarray, tuple]:
-    jaw_w = float(lm[16, 0] - lm[0, 0])
-    brow_y = float(lm[17:27, 1].mean())
-    chin_y = float(lm[8, 1])
+    jaw_w = float(lm[JAW_LEFT, 0] - lm[JAW_RIGHT, 0])
+    brow_y = float(lm[BROWS, 1].mean())
+    chin_y = float(lm[CHIN, 1])
     fh = max(4.0, chin_y - brow_y)
-    hx, hy = float(0.5 * (lm[0, 0] + lm[16, 0])), brow_y + 0.3 * fh
+    hx, hy = float(0.5 * (lm[JAW_RIGHT, 0] + lm[JAW_LEFT, 0])), brow_y + 0.3 * fh
     a, b_top, b_bot = 0.68 * jaw_w, 1.2 * fh, 0.75 * fh
     w = _head_weight(gx, gy, hx, hy, a, b_top, b_bot)
     px, py = hx, chin_y + 0.35 * fh
@@ -583,7 +664,7 @@ def _head_fields(lm: np.ndarray, gx: np.ndarray, gy: np.ndarray, s: float) -> tu
     out[2, ..., 1] = s * w
     top = brow_y - 0.5 * fh
     out[3, ..., 1] = 0.15 * s * w * np.clip(1 - (gy - top) / (1.8 * fh), 0, 1)
-    nose = lm[30]
+    nose = lm[NOSE_TIP]
     out[4, ..., 0] = s * w * (0.3 + 0.7 * _gauss(gx, gy, nose[0], nose[1], 0.45 * jaw_w, 0.55 * fh))
     return (-out).astype(np.float32), (hx, hy, a, b_top, b_bot)
 
@@ -621,15 +702,15 @@ def _colours(base: np.ndarray, lm: np.ndarray, photo_teeth: np.ndarray | None = 
     """Reference colours (``COLOUR_NAMES``) for the inside of the mouth, from the photo."""
     h, w = base.shape[:2]
     lips = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(lips, [np.round(lm[48:60]).astype(np.int32)], 1)
-    cv2.polylines(lips, [np.round(lm[48:60]).astype(np.int32)], True, 0, 1)
+    cv2.fillPoly(lips, [np.round(lm[MOUTH_OUTER]).astype(np.int32)], 1)
+    cv2.polylines(lips, [np.round(lm[MOUTH_OUTER]).astype(np.int32)], True, 0, 1)
     sel = base[lips > 0]
     lip = np.median(sel, axis=0) if len(sel) > 10 else np.array([170.0, 90.0, 90.0])
-    eye_y = lm[36:48, 1].mean()
+    eye_y = lm[EYES, 1].mean()
     patches = []
-    for x in (lm[[31, 2]].mean(0)[0], lm[[35, 14]].mean(0)[0]):
-        y = 0.5 * (eye_y + lm[33, 1]) + 0.1 * (lm[33, 1] - eye_y)
-        r = max(2, int(0.08 * (lm[16, 0] - lm[0, 0])))
+    for x in (lm[[NOSTRIL_RIGHT, CHEEK_RIGHT]].mean(0)[0], lm[[NOSTRIL_LEFT, CHEEK_LEFT]].mean(0)[0]):
+        y = 0.5 * (eye_y + lm[NOSE_BASE, 1]) + 0.1 * (lm[NOSE_BASE, 1] - eye_y)
+        r = max(2, int(0.08 * (lm[JAW_LEFT, 0] - lm[JAW_RIGHT, 0])))
         xi, yi = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
         patches.append(base[yi - r : yi + r, xi - r : xi + r].reshape(-1, 3))
     skin = np.median(np.vstack(patches), axis=0)
@@ -664,17 +745,17 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
     base, lm = close_mouth(base, lm, seen)
     lm64 = lm.astype(np.float64)
     m = _Mouth(lm64)
-    eye_r, eye_l = lm64[36:42].mean(0), lm64[42:48].mean(0)
+    eye_r, eye_l = lm64[EYE_RIGHT].mean(0), lm64[EYE_LEFT].mean(0)
     s = float(np.hypot(*(eye_l - eye_r)))
     px = max(1.0, m.width / 45.0)
 
     # face box: brows (raised) to below the chin, cheek to cheek
-    fh = float(lm64[8, 1] - lm64[17:27, 1].mean())
+    fh = float(lm64[CHIN, 1] - lm64[BROWS, 1].mean())
     face_box = _box(
         lm64[:, 0].min() - 0.15 * s,
-        lm64[17:27, 1].min() - 0.75 * s,
+        lm64[BROWS, 1].min() - 0.75 * s,
         lm64[:, 0].max() + 0.15 * s,
-        lm64[8, 1] + 1.4 * m.chin_v,
+        lm64[CHIN, 1] + 1.4 * m.chin_v,
         width,
         height,
         STEP,
@@ -706,7 +787,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
         inner.append(_vertical_field(mouth_box, m.line, up, lo))
     inner = np.stack(inner) * _edge_fade(inner[0].shape, 3)[None]
 
-    cols_x = np.linspace(lm64[48, 0], lm64[54, 0], N_COLS)
+    cols_x = np.linspace(lm64[MOUTH_CORNER_RIGHT, 0], lm64[MOUTH_CORNER_LEFT, 0], N_COLS)
     cols_u = m.u(cols_x)
     open_, round_, raise_, _ = _lip_profiles(cols_u)
     cols_top = np.stack(
@@ -715,7 +796,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
     cols_bot = np.stack([0.85 * JAW_GAP * m.width * open_, 0.65 * ROUND_GAP * m.width * round_, np.zeros_like(raise_)])
 
     eye_boxes, eye_basis = [], []
-    for sl, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
+    for sl, brow in ((EYE_RIGHT, BROW_RIGHT), (EYE_LEFT, BROW_LEFT)):
         e = lm64[sl]
         b = lm64[brow]
         box = _box(

@@ -3,12 +3,15 @@
 ``measure_mouth_opening(rig, frame)`` looks only at the frame's pixels: in a box around the rest
 mouth it counts, per column, the pixels whose colour is nearer the mouth's inside (dark cavity,
 teeth, tongue) than the lips and skin, and returns the median count over the middle columns, in
-pixels. ``sync_report`` correlates those openings with the audio loudness at frame rate, finds the
-audio-video offset and flags stretches where they disagree.
+pixels. Where the mouth is and what those colours are comes from a procedural rig or from a
+:class:`MouthProbe` (e.g. made from any engine's still frame and its landmarks with
+:meth:`MouthProbe.of_face`). ``sync_report`` correlates those openings with the audio loudness at
+frame rate, finds the audio-video offset and flags stretches where they disagree.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -22,12 +25,65 @@ MIN_CORRELATION = 0.6  # below this the mouth does not follow the voice well
 TEETH_REFS = (0, 1, 2)  # indices of the lit teeth colours among the inside references
 
 
-def _mouth_window(rig) -> tuple[int, int, int, int]:
-    mw = float(rig.metrics[0])
-    xs = np.asarray(rig.cols_x, np.float64)
-    cx = 0.5 * (xs[0] + xs[-1])
-    line = float(np.asarray(rig.cols_line)[len(xs) // 2])
-    h, w = rig.base.shape[:2]
+@dataclass(frozen=True)
+class MouthProbe:
+    """Where the resting mouth is in a frame and what its inside and surroundings look like."""
+
+    centre_x: float  # pixels: halfway between the mouth corners
+    line_y: float  # pixels: the closed lip line at the centre
+    width: float  # pixels: corner to corner
+    frame_size: tuple[int, int]  # (height, width) pixels
+    colours: np.ndarray  # (5, 3) float32 RGB: cavity, teeth, tongue, lip, skin
+
+    @classmethod
+    def of(cls, rig: Any) -> MouthProbe:
+        """``rig`` itself when it is a probe, else the probe of a procedural rig."""
+        if isinstance(rig, MouthProbe):
+            return rig
+        xs = np.asarray(rig.cols_x, np.float64)
+        return cls(
+            centre_x=0.5 * (xs[0] + xs[-1]),
+            line_y=float(np.asarray(rig.cols_line)[len(xs) // 2]),
+            width=float(rig.metrics[0]),
+            frame_size=tuple(rig.base.shape[:2]),
+            colours=np.asarray(rig.colours[:5], np.float32),
+        )
+
+    @classmethod
+    def of_face(cls, still: np.ndarray, landmarks: np.ndarray) -> MouthProbe:
+        """The probe for frames framed like ``still`` (RGB uint8), whose face has the 68 ``landmarks``
+        (pixels of ``still``). Lip and skin colours come from the still; the inside of the mouth is
+        taken to be a shadowed version of the lips and teeth ivory as bright as the skin allows."""
+        lm = np.asarray(landmarks, np.float64)
+        h, w = still.shape[:2]
+        lips = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(lips, [np.round(lm[48:60]).astype(np.int32)], 1)
+        cv2.fillPoly(lips, [np.round(lm[60:68]).astype(np.int32)], 0)  # the lips, not what shows between them
+        sel = still[lips > 0]
+        lip = np.median(sel, axis=0) if len(sel) > 10 else np.array([170.0, 90.0, 90.0])
+        r = max(2, int(0.08 * (lm[16, 0] - lm[0, 0])))
+        y = 0.5 * (lm[36:48, 1].mean() + lm[33, 1]) + 0.1 * (lm[33, 1] - lm[36:48, 1].mean())
+        patches = []
+        for x in (lm[[31, 2]].mean(0)[0], lm[[35, 14]].mean(0)[0]):  # one patch on each cheek
+            xi, yi = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
+            patches.append(still[yi - r : yi + r, xi - r : xi + r].reshape(-1, 3))
+        skin = np.median(np.vstack(patches), axis=0)
+        lip = np.asarray(lip, np.float64)
+        teeth = np.array([1.04, 1.0, 0.9]) * float(np.clip(0.95 * float(skin @ [0.299, 0.587, 0.114]), 100.0, 200.0))
+        cavity = lip * np.array([0.3, 0.17, 0.17])
+        tongue = lip * np.array([0.55, 0.36, 0.36])
+        return cls(
+            centre_x=float(0.5 * (lm[48, 0] + lm[54, 0])),
+            line_y=float(0.5 * (lm[62, 1] + lm[66, 1])),
+            width=float(max(4.0, np.hypot(*(lm[54] - lm[48])))),
+            frame_size=(int(h), int(w)),
+            colours=np.stack([cavity, teeth, tongue, lip, skin]).astype(np.float32),
+        )
+
+
+def _mouth_window(probe: MouthProbe) -> tuple[int, int, int, int]:
+    mw, cx, line = probe.width, probe.centre_x, probe.line_y
+    h, w = probe.frame_size
     x0 = int(max(0, np.floor(cx - 0.22 * mw)))
     x1 = int(min(w, np.ceil(cx + 0.22 * mw)))
     y0 = int(max(0, np.floor(line - 0.25 * mw)))
@@ -35,8 +91,8 @@ def _mouth_window(rig) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-def _references(rig) -> tuple[np.ndarray, np.ndarray]:
-    cavity, teeth, tongue, lip, skin = (np.asarray(c, np.float32) for c in rig.colours[:5])
+def _references(probe: MouthProbe) -> tuple[np.ndarray, np.ndarray]:
+    cavity, teeth, tongue, lip, skin = (np.asarray(c, np.float32) for c in probe.colours[:5])
     # teeth first (see TEETH_REFS): as lit in the photo, as rendered, in shadow
     inside = np.stack(
         [
@@ -67,17 +123,18 @@ def _references(rig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _classify(rig, frame: np.ndarray):
-    x0, y0, x1, y1 = _mouth_window(rig)
+    probe = MouthProbe.of(rig)
+    x0, y0, x1, y1 = _mouth_window(probe)
     patch = np.asarray(frame[y0:y1, x0:x1, :3], np.float32)
-    inside, outside = _references(rig)
+    inside, outside = _references(probe)
     refs = np.vstack([inside, outside])
     flat = patch.reshape(-1, 3)
     nearest = ((flat[:, None, :] - refs[None]) ** 2).sum(-1).argmin(1).reshape(patch.shape[:2])
     mask = nearest < len(inside)
     # keep only blobs reaching the band around the closed lip line: the mouth opens from there,
     # while bright skin or dark creases elsewhere in the window are not the mouth
-    line = float(np.asarray(rig.cols_line)[len(rig.cols_line) // 2]) - y0
-    band = max(2.0, 0.06 * float(rig.metrics[0]))
+    line = probe.line_y - y0
+    band = max(2.0, 0.06 * probe.width)
     n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
     r0, r1 = int(max(0, np.floor(line - band))), int(min(mask.shape[0], np.ceil(line + band)))
     keep = np.unique(labels[r0:r1])
@@ -104,7 +161,8 @@ def teeth_pixels(rig, frame: np.ndarray) -> int:
 
 
 def measure_mouth_opening(rig, frame: np.ndarray) -> float:
-    """Vertical inner-mouth opening (pixels) seen in an RGB ``frame`` rendered with ``rig``.
+    """Vertical inner-mouth opening (pixels) seen in an RGB ``frame`` rendered with ``rig`` (a
+    procedural rig or a :class:`MouthProbe`).
 
     Per column of the middle of the mouth: the number of pixels coloured like the inside of a mouth
     (cavity, teeth, tongue) rather than lips or skin, in blobs reaching the closed lip line; the

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.tts.base import PhonemeTiming
+from engines.timing import PhonemeTiming
 
 MOUTH_CONTROLS = ("jaw", "jaw_round", "upper_raise", "width")
 

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engines.tts.base import WordTiming
+from engines.timing import WordTiming
 
 ASR_SAMPLE_RATE = 16_000  # Hz; Whisper models hear 16 kHz mono
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from engines.asr.base import ASR_SAMPLE_RATE, Transcript, to_mono_16k
 from engines.registry import register
-from engines.tts.base import WordTiming
+from engines.timing import WordTiming
 
 
 @register("asr", "faster-whisper")

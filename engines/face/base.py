@@ -7,15 +7,41 @@ from typing import Protocol
 
 import numpy as np
 
-# iBUG-68 index ranges.
+# iBUG-68 index ranges. Right and left are the subject's: the subject's right is on the image's left.
 JAW = slice(0, 17)
 BROW_RIGHT = slice(17, 22)  # subject's right (image left)
 BROW_LEFT = slice(22, 27)
+BROWS = slice(17, 27)
 NOSE = slice(27, 36)
 EYE_RIGHT = slice(36, 42)
 EYE_LEFT = slice(42, 48)
+EYES = slice(36, 48)
 MOUTH_OUTER = slice(48, 60)
 MOUTH_INNER = slice(60, 68)
+
+# Single iBUG-68 points.
+JAW_RIGHT, JAW_LEFT = 0, 16  # the jaw line's ends, by the ears
+CHEEK_RIGHT, CHEEK_LEFT = 2, 14  # the jaw line at the height of the nostrils
+CHIN = 8
+BROW_RIGHT_OUTER, BROW_RIGHT_MIDDLE, BROW_RIGHT_INNER = 17, 19, 21
+BROW_LEFT_INNER, BROW_LEFT_MIDDLE, BROW_LEFT_OUTER = 22, 24, 26
+NOSE_BRIDGE = 27  # top of the nose, between the eyes
+NOSE_TIP = 30
+NOSTRIL_RIGHT, NOSTRIL_LEFT = 31, 35  # the nostril wings' outer edges
+NOSE_BASE = 33  # where the nose meets the upper lip
+EYE_RIGHT_OUTER, EYE_RIGHT_INNER = 36, 39  # eye corners
+EYE_LEFT_INNER, EYE_LEFT_OUTER = 42, 45
+MOUTH_CORNER_RIGHT, MOUTH_CORNER_LEFT = 48, 54  # outer lip line's corners
+LOWER_LIP_BOTTOM = 57
+INNER_CORNER_RIGHT, INNER_CORNER_LEFT = 60, 64  # inner lip line's corners
+
+# Groups of points (index arrays), each listed from image left to image right.
+UPPER_LIDS = np.array([37, 38, 43, 44])
+LOWER_LIDS = np.array([40, 41, 46, 47])
+INNER_LIP_TOP = np.array([61, 62, 63])  # the upper lip's inner edge, between the inner corners
+INNER_LIP_BOTTOM = np.array([67, 66, 65])  # the lower lip's inner edge, each below the same INNER_LIP_TOP point
+UPPER_LIP = np.r_[48:55, 60:65]  # the upper lip's outer and inner edges, corners included
+LOWER_LIP = np.r_[55:60, 65:68]  # the lower lip's outer and inner edges, corners excluded
 
 
 @dataclass

@@ -67,6 +67,48 @@ class ShapeProfile:
         return f"min[{self._fmt(self.min)}] opt[{self._fmt(self.opt)}] max[{self._fmt(self.max)}]"
 
 
+NO_NVIDIA_SMI = "no nvidia-smi"  # the reason :func:`nvidia_smi` gives on a machine without an NVIDIA driver
+
+
+@dataclass(frozen=True)
+class GpuReport:
+    """GPU 0 as ``nvidia-smi`` reports it; memory in MiB; ``?`` where the driver did not say."""
+
+    name: str
+    driver: str = "?"
+    memory_total_mib: str = "?"
+    memory_used_mib: str = "?"
+    compute_capability: str = "?"
+
+
+def nvidia_smi() -> tuple[GpuReport | None, str]:
+    """(GPU 0, "") from one ``nvidia-smi`` query, or (None, why not): :data:`NO_NVIDIA_SMI` without one.
+
+    Not cached: the doctor wants the memory in use now (:func:`gpu_identity` caches what it needs).
+    """
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None, NO_NVIDIA_SMI
+    try:
+        proc = subprocess.run(
+            [
+                exe,
+                "--query-gpu=name,driver_version,memory.total,memory.used,compute_cap",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"nvidia-smi did not run ({exc})"
+    said = (proc.stderr or proc.stdout).strip()
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None, said.splitlines()[0] if said else f"nvidia-smi failed (exit {proc.returncode})"
+    parts = [p.strip() for p in proc.stdout.strip().splitlines()[0].split(",")]
+    return GpuReport(*parts[:5]), ""
+
+
 @dataclass(frozen=True)
 class GpuIdentity:
     name: str = "none"
@@ -75,26 +117,11 @@ class GpuIdentity:
 
 @lru_cache(maxsize=1)
 def gpu_identity() -> GpuIdentity:
-    """Name and compute capability of GPU 0 from ``nvidia-smi``; ``none`` without a GPU."""
-    exe = shutil.which("nvidia-smi")
-    if not exe:
+    """Name and compute capability of GPU 0 from :func:`nvidia_smi`; ``none`` without a GPU."""
+    gpu, _why = nvidia_smi()
+    if gpu is None or gpu.compute_capability == "?":
         return GpuIdentity()
-    try:
-        out = (
-            subprocess.run(
-                [exe, "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()
-        )
-        name, cap = (part.strip() for part in out[0].split(",", 1))
-        return GpuIdentity(name=name, compute_capability=cap)
-    except (OSError, subprocess.SubprocessError, IndexError, ValueError):
-        return GpuIdentity()
+    return GpuIdentity(name=gpu.name, compute_capability=gpu.compute_capability)
 
 
 def tensorrt_version() -> str:
@@ -131,6 +158,20 @@ class EngineKey:
         gpu = "".join(c if c.isalnum() else "-" for c in self.gpu_name).strip("-") or "gpu"
         sm = self.compute_capability.replace(".", "")
         return f"{self.model_sha256[:12]}-{gpu}-sm{sm}-{self.precision}-{self.digest()}"
+
+
+def current_machine_key() -> dict[str, str]:
+    """The :class:`EngineKey` fields that depend on this machine (GPU, TensorRT, ONNX Runtime), as it is now.
+
+    A cached engine whose key differs in any of them was built elsewhere and is rebuilt when needed.
+    """
+    gpu = gpu_identity()
+    return {
+        "gpu_name": gpu.name,
+        "compute_capability": gpu.compute_capability,
+        "tensorrt_version": tensorrt_version(),
+        "ort_version": _ort().__version__,
+    }
 
 
 class EngineCache:
@@ -272,13 +313,9 @@ class SessionFactory:
         return chain or [CPU]
 
     def engine_key(self, model_path: str | os.PathLike, profile: ShapeProfile | None) -> EngineKey:
-        gpu = gpu_identity()
         return EngineKey(
             model_sha256=model_sha256(model_path),
-            gpu_name=gpu.name,
-            compute_capability=gpu.compute_capability,
-            tensorrt_version=tensorrt_version(),
-            ort_version=_ort().__version__,
+            **current_machine_key(),
             precision=self.precision,
             profile=profile.describe() if profile else "static",
         )

@@ -1,3 +1,3 @@
 """Text to speech back-ends: ``TTS.synthesize(text, emotion=...) -> Speech`` with timings."""
 
-from engines.tts.base import PhonemeTiming, Speech, WordTiming  # noqa: F401
+from engines.tts.base import Speech  # noqa: F401

@@ -7,23 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class PhonemeTiming:
-    """One phoneme (IPA symbol, or " " between words) from ``start`` to ``end`` seconds."""
-
-    phoneme: str
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
-class WordTiming:
-    """One spoken word from ``start`` to ``end`` seconds."""
-
-    word: str
-    start: float
-    end: float
+from engines.timing import PhonemeTiming, WordTiming
 
 
 @dataclass

@@ -14,7 +14,8 @@ import numpy as np
 from engines.files import atomic_path, file_sha256
 from engines.registry import register
 from engines.runtime import SessionFactory
-from engines.tts.base import PhonemeTiming, Speech, words_from_phonemes
+from engines.timing import PhonemeTiming
+from engines.tts.base import Speech, words_from_phonemes
 
 VOICE_NAME = "en_US-joe-medium"
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+
+from engines.progress import Progress
 
 
 @contextlib.contextmanager
-def progress_bar(desc: str) -> Iterator[Callable[[float, str], None]]:
+def progress_bar(desc: str) -> Iterator[Progress]:
     """Yield a callback that moves a 0–100 % bar and shows the current step's message."""
     from tqdm import tqdm
 

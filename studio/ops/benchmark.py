@@ -43,7 +43,7 @@ STAGES = (
     ("assemble", "join + audio"),
 )
 
-ProgressFn = Callable[[str], None]
+StepNote = Callable[[str], None]  # one line as each step starts ("loading the models"); no fraction
 
 
 @dataclass
@@ -109,7 +109,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def run_benchmark(
-    *, preset: str = "512", short: bool = False, portrait: Path | None = None, progress: ProgressFn | None = None
+    *, preset: str = "512", short: bool = False, portrait: Path | None = None, progress: StepNote | None = None
 ) -> BenchReport:
     """Render the benchmark script twice in a fresh data folder; returns the timings.
 

@@ -11,7 +11,6 @@ import importlib.util
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -118,36 +117,13 @@ def _onnxruntime() -> list[Check]:
     return [Check("onnxruntime", True, f"{ort.__version__}, providers: {', '.join(providers)}")]
 
 
-def _nvidia_smi() -> tuple[str | None, str]:
-    """(csv line of GPU 0: name, driver, memory total, memory used, compute cap) or (None, why not)."""
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None, "no nvidia-smi"
-    try:
-        proc = subprocess.run(
-            [
-                exe,
-                "--query-gpu=name,driver_version,memory.total,memory.used,compute_cap",
-                "--format=csv,noheader,nounits",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=15,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"nvidia-smi did not run ({exc})"
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return None, (proc.stderr or proc.stdout).strip().splitlines()[0] if (
-            proc.stderr or proc.stdout
-        ).strip() else f"nvidia-smi failed (exit {proc.returncode})"
-    return proc.stdout.strip().splitlines()[0], ""
-
-
 def _gpu() -> list[Check]:
     """The GPU and its driver, and whether ONNX Runtime can use it."""
-    line, why = _nvidia_smi()
-    if line is None:
-        if why == "no nvidia-smi":
+    from engines.runtime.session import NO_NVIDIA_SMI, nvidia_smi
+
+    gpu, why = nvidia_smi()
+    if gpu is None:
+        if why == NO_NVIDIA_SMI:
             return [Check("gpu", None, "no NVIDIA GPU found: rendering runs on the CPU")]
         return [
             Check(
@@ -157,14 +133,13 @@ def _gpu() -> list[Check]:
                 "reinstall or update the NVIDIA driver, or reboot",
             )
         ]
-    parts = [p.strip() for p in line.split(",")]
-    name, driver = parts[0], parts[1] if len(parts) > 1 else "?"
-    total = parts[2] if len(parts) > 2 else "?"
-    used = parts[3] if len(parts) > 3 else "?"
-    cap = parts[4] if len(parts) > 4 else "?"
     checks = [
-        Check("gpu", True, f"{name} (compute {cap}), {used}/{total} MiB in use"),
-        Check("gpu driver", True, f"NVIDIA driver {driver}"),
+        Check(
+            "gpu",
+            True,
+            f"{gpu.name} (compute {gpu.compute_capability}), {gpu.memory_used_mib}/{gpu.memory_total_mib} MiB in use",
+        ),
+        Check("gpu driver", True, f"NVIDIA driver {gpu.driver}"),
     ]
     import onnxruntime as ort
 
@@ -230,25 +205,18 @@ def _models(paths: StudioPaths, checksums: bool) -> list[Check]:
 
 def _engine_cache(paths: StudioPaths) -> Check:
     """Compiled TensorRT engines: how many, how big, and how many no longer fit this machine."""
-    import onnxruntime as ort
-
     from engines.runtime import EngineCache
-    from engines.runtime.session import gpu_identity, tensorrt_version
+    from engines.runtime.session import current_machine_key
 
     entries = EngineCache(paths.engines).entries()
     size = sum(e["bytes"] for e in entries)
-    gpu, trt = gpu_identity(), tensorrt_version()
+    machine = current_machine_key()
     stale = damaged = 0
     for e in entries:
         key = e.get("key")
         if not isinstance(key, dict):
             damaged += 1
-        elif (
-            key.get("gpu_name"),
-            key.get("compute_capability"),
-            key.get("tensorrt_version"),
-            key.get("ort_version"),
-        ) != (gpu.name, gpu.compute_capability, trt, ort.__version__):
+        elif {field: key.get(field) for field in machine} != machine:
             stale += 1
     detail = f"{len(entries)} engine(s), {size / 1e6:.1f} MB in {paths.engines}"
     if stale or damaged:

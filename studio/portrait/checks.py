@@ -11,14 +11,37 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from engines.face.base import EYE_LEFT, EYE_RIGHT, MOUTH_OUTER, FaceDetection
-from studio.portrait.faces import find_faces
+from engines.face.base import (
+    BROW_LEFT_MIDDLE,
+    BROW_RIGHT_MIDDLE,
+    CHIN,
+    EYE_LEFT,
+    EYE_LEFT_INNER,
+    EYE_LEFT_OUTER,
+    EYE_RIGHT,
+    EYE_RIGHT_INNER,
+    EYE_RIGHT_OUTER,
+    JAW_LEFT,
+    JAW_RIGHT,
+    MOUTH_CORNER_LEFT,
+    MOUTH_CORNER_RIGHT,
+    MOUTH_OUTER,
+    NOSE_BASE,
+    NOSE_BRIDGE,
+    NOSE_TIP,
+    NOSTRIL_LEFT,
+    NOSTRIL_RIGHT,
+    FaceDetection,
+)
+from studio.portrait.faces import FaceCount, find_faces
 from studio.portrait.photo import read_photo
 
 USABLE = "usable"
@@ -36,18 +59,18 @@ PASS, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 # layout (x, y) is the symmetrised demo portrait scaled to 90 mm between the outer eye corners;
 # depths (z) are rounded anthropometric averages. Points that expressions move a lot are left out.
 _MODEL_3D = {
-    30: (0.0, 0.0, 0.0),  # nose tip
-    27: (0.0, -36.0, 24.0),  # nose bridge between the eyes
-    31: (-15.0, 7.0, 12.0),  # nostril wings
-    35: (15.0, 7.0, 12.0),
-    33: (0.0, 10.0, 14.0),  # base of the nose
-    8: (0.0, 76.0, 22.0),  # chin
-    36: (-45.0, -36.0, 36.0),  # outer eye corner, image left
-    39: (-18.0, -33.0, 28.0),  # inner eye corner, image left
-    42: (18.0, -33.0, 28.0),
-    45: (45.0, -36.0, 36.0),
-    48: (-28.0, 22.0, 25.0),  # mouth corners
-    54: (28.0, 22.0, 25.0),
+    NOSE_TIP: (0.0, 0.0, 0.0),
+    NOSE_BRIDGE: (0.0, -36.0, 24.0),
+    NOSTRIL_RIGHT: (-15.0, 7.0, 12.0),
+    NOSTRIL_LEFT: (15.0, 7.0, 12.0),
+    NOSE_BASE: (0.0, 10.0, 14.0),
+    CHIN: (0.0, 76.0, 22.0),
+    EYE_RIGHT_OUTER: (-45.0, -36.0, 36.0),  # the subject's right: image left
+    EYE_RIGHT_INNER: (-18.0, -33.0, 28.0),
+    EYE_LEFT_INNER: (18.0, -33.0, 28.0),
+    EYE_LEFT_OUTER: (45.0, -36.0, 36.0),
+    MOUTH_CORNER_RIGHT: (-28.0, 22.0, 25.0),
+    MOUTH_CORNER_LEFT: (28.0, 22.0, 25.0),
 }
 
 
@@ -92,8 +115,8 @@ def _luma(image: np.ndarray) -> np.ndarray:
 def face_size(landmarks: np.ndarray) -> float:
     """Face size in pixels: geometric mean of jaw width and brow-to-chin height."""
     pts = np.asarray(landmarks, dtype=np.float64)
-    width = np.linalg.norm(pts[16] - pts[0])
-    height = np.linalg.norm(pts[8] - (pts[19] + pts[24]) / 2.0)
+    width = np.linalg.norm(pts[JAW_LEFT] - pts[JAW_RIGHT])
+    height = np.linalg.norm(pts[CHIN] - (pts[BROW_RIGHT_MIDDLE] + pts[BROW_LEFT_MIDDLE]) / 2.0)
     return float(math.sqrt(max(width, 1.0) * max(height, 1.0)))
 
 
@@ -171,7 +194,7 @@ def exposure(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     if vals.size < 50:
         return {"brightness": float("nan"), "clipped": 0.0, "contrast": 0.0, "side_ratio": 1.0}
     # Split the face along the line from the nose bridge to the chin.
-    a, b = pts[27], pts[8]
+    a, b = pts[NOSE_BRIDGE], pts[CHIN]
     yy, xx = np.nonzero(mask)
     side = (b[0] - a[0]) * (yy - a[1]) - (b[1] - a[1]) * (xx - a[0])
     left, right = y[yy[side < 0], xx[side < 0]], y[yy[side >= 0], xx[side >= 0]]
@@ -209,12 +232,17 @@ def landmark_fit(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Any]:
     pts = np.asarray(landmarks, dtype=np.float64)
     eye_r, eye_l = pts[EYE_RIGHT].mean(0), pts[EYE_LEFT].mean(0)
     iod = max(float(np.linalg.norm(eye_l - eye_r)), 1.0)
+
+    def span(a: int, b: int) -> float:
+        return np.linalg.norm(pts[b] - pts[a])
+
+    brows = (pts[BROW_RIGHT_MIDDLE] + pts[BROW_LEFT_MIDDLE]) / 2
     measured = {
-        "eye_width": (np.linalg.norm(pts[39] - pts[36]) + np.linalg.norm(pts[45] - pts[42])) / 2 / iod,
-        "mouth_width": np.linalg.norm(pts[54] - pts[48]) / iod,
-        "nose_length": np.linalg.norm(pts[33] - pts[27]) / iod,
-        "face_height": np.linalg.norm(pts[8] - (pts[19] + pts[24]) / 2) / iod,
-        "jaw_width": np.linalg.norm(pts[16] - pts[0]) / iod,
+        "eye_width": (span(EYE_RIGHT_OUTER, EYE_RIGHT_INNER) + span(EYE_LEFT_INNER, EYE_LEFT_OUTER)) / 2 / iod,
+        "mouth_width": span(MOUTH_CORNER_RIGHT, MOUTH_CORNER_LEFT) / iod,
+        "nose_length": span(NOSE_BRIDGE, NOSE_BASE) / iod,
+        "face_height": np.linalg.norm(pts[CHIN] - brows) / iod,
+        "jaw_width": span(JAW_RIGHT, JAW_LEFT) / iod,
     }
     worst, worst_name = 0.0, ""
     for name, value in measured.items():
@@ -226,7 +254,7 @@ def landmark_fit(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Any]:
     # Tested in the face's own frame (eye line horizontal), so a tilted head still passes.
     axis = (eye_l - eye_r) / iod
     q = (pts - eye_r) @ np.array([[axis[0], axis[1]], [-axis[1], axis[0]]]).T
-    order = bool(q[39][0] < q[30][0] < q[42][0] and q[8][1] > q[30][1] > 0)
+    order = bool(q[EYE_RIGHT_INNER][0] < q[NOSE_TIP][0] < q[EYE_LEFT_INNER][0] and q[CHIN][1] > q[NOSE_TIP][1] > 0)
 
     crop, cp = _face_crop(image, pts, SHARPNESS_SIDE)
     y = _luma(crop)
@@ -367,6 +395,234 @@ def _grade(value: float, warn: float, reject: float, *, low_is_bad: bool = True)
     return FAIL if value > reject else WARN if value > warn else PASS
 
 
+class _Outcome(NamedTuple):
+    """What one check found; its table row adds the name and label to make a ``Check``."""
+
+    status: str
+    value: Any
+    unit: str
+    threshold: str
+    message: str
+    advice: str = ""
+
+
+@dataclass
+class _Face:
+    """The one clear face of a photo, with what several checks measure on it."""
+
+    image: np.ndarray  # RGB uint8, as analysed
+    pts: np.ndarray  # (68, 2) landmarks, pixels of ``image``
+    size: tuple[int, int]  # (width, height) of ``image``, pixels
+    to_original: float  # photo pixels on disk per pixel of ``image``
+
+    @cached_property
+    def exposure(self) -> dict[str, float]:
+        return exposure(self.image, self.pts)
+
+
+def _check_resolution(original_size: tuple[int, int], th: Thresholds) -> Check:
+    short = min(original_size)
+    return Check(
+        "resolution",
+        "Image resolution",
+        _grade(short, th.min_short_side_warn, th.min_short_side_reject),
+        int(short),
+        "px",
+        f"shorter side: warn below {th.min_short_side_warn}, reject below {th.min_short_side_reject}",
+        f"the photo is {original_size[0]}x{original_size[1]} pixels",
+        "use the original photo rather than a thumbnail or screenshot" if short < th.min_short_side_warn else "",
+    )
+
+
+def _clear_faces(found: FaceCount) -> int:
+    return (found.main is not None) + len(found.rivals) + len(found.background)
+
+
+def _check_faces(found: FaceCount, image: np.ndarray) -> Check:
+    """Exactly one clear face: none, or two as large as each other, fail; smaller ones warn."""
+    n_clear = _clear_faces(found)
+    if found.main is None:
+        extra = (
+            f" ({found.faint} faint face-like pattern{'s' if found.faint != 1 else ''} ignored)" if found.faint else ""
+        )
+        why, advice = _no_face_hint(image)
+        st, msg = FAIL, f"no face found{why}{extra}"
+    elif found.rivals:
+        st, msg = FAIL, f"{len(found.rivals) + 1} faces found"
+        advice = "use a photo of one person, or crop it to one face"
+    elif found.background:
+        small = len(found.background)
+        st, msg = WARN, f"one face found, and {small} smaller one{'s' if small != 1 else ''} in the background"
+        advice = "the background faces will stay still; crop them out if they distract"
+    else:
+        st, msg, advice = PASS, "one face found", ""
+    return Check("faces", "One face", st, n_clear, "faces", "exactly one clear face", msg, advice)
+
+
+def _check_face_size(face: _Face, th: Thresholds) -> _Outcome:
+    size = face_size(face.pts) * face.to_original
+    st = _grade(size, th.min_face_warn, th.min_face_reject)
+    return _Outcome(
+        st,
+        round(size, 1),
+        "px",
+        f"warn below {th.min_face_warn:.0f}, reject below {th.min_face_reject:.0f}",
+        f"the face is {size:.0f} pixels across",
+        "use a closer or larger photo" if st != PASS else "",
+    )
+
+
+def _check_framing(face: _Face, th: Thresholds) -> _Outcome:
+    fr = framing(face.pts, face.size)
+    if fr["outside"] > 0:
+        st, msg = FAIL, f"the face is cut off at the {fr['edge']} edge of the photo"
+        advice = "use a photo that shows the whole face with some space around the head"
+    elif fr["margin"] < th.margin_warn:
+        st, msg = WARN, f"the head touches the {fr['edge']} edge of the photo"
+        advice = "leave some space around the head, so it can move"
+    else:
+        st, msg, advice = PASS, "the whole face is in the photo", ""
+    return _Outcome(
+        st,
+        fr,
+        "face sizes",
+        f"no landmark outside the photo; warn when the head is closer than {th.margin_warn} face sizes to an edge",
+        msg,
+        advice,
+    )
+
+
+_POSE_WORDS = {"yaw": "turned sideways", "pitch": "tilted up or down", "roll": "tilted to the side"}
+
+
+def _check_head_pose(face: _Face, th: Thresholds) -> _Outcome:
+    pose = head_pose(face.pts, face.size)
+    worst_axis = max(pose, key=lambda k: abs(pose[k]) if pose[k] == pose[k] else 999)
+    angle = abs(pose[worst_axis])
+    st = _grade(angle, th.pose_warn, th.pose_reject, low_is_bad=False)
+    return _Outcome(
+        st,
+        {k: round(v, 1) for k, v in pose.items()},
+        "degrees",
+        f"warn beyond {th.pose_warn:.0f}, reject beyond {th.pose_reject:.0f}",
+        f"the head is {_POSE_WORDS[worst_axis]} by {angle:.0f} degrees" if st != PASS else "the head faces the camera",
+        "use a photo looking straight into the camera" if st != PASS else "",
+    )
+
+
+def _check_sharpness(face: _Face, th: Thresholds) -> _Outcome:
+    sharp = sharpness(face.image, face.pts)
+    st = _grade(sharp, th.sharpness_warn, th.sharpness_reject)
+    return _Outcome(
+        st,
+        round(sharp, 4),
+        "",
+        f"warn below {th.sharpness_warn}, reject below {th.sharpness_reject}",
+        "the face is blurred" if st == FAIL else "the face is a little soft" if st == WARN else "the face is sharp",
+        "use a sharper photo (steady camera, focus on the eyes)" if st != PASS else "",
+    )
+
+
+def _check_exposure(face: _Face, th: Thresholds) -> _Outcome:
+    bright, clipped = face.exposure["brightness"], face.exposure["clipped"]
+    st_dark = _grade(bright, th.dark_warn, th.dark_reject)
+    st_clip = _grade(clipped, th.clipped_warn, th.clipped_reject, low_is_bad=False)
+    if st_clip != PASS and (st_dark == PASS or st_clip == FAIL):
+        msg, advice = f"{clipped:.0%} of the face is blown out to white", "use a photo with softer light or less flash"
+    elif st_dark != PASS:
+        msg, advice = f"the face is too dark (brightness {bright:.0f} of 255)", "use a brighter photo, facing the light"
+    else:
+        msg, advice = f"brightness {bright:.0f} of 255", ""
+    return _Outcome(
+        _worst(st_dark, st_clip),
+        {"brightness": round(bright, 1), "clipped": round(clipped, 3)},
+        "luma 0-255 / share",
+        f"brightness: warn below {th.dark_warn:.0f}, reject below {th.dark_reject:.0f}; "
+        f"blown out: warn above {th.clipped_warn:.0%}, reject above {th.clipped_reject:.0%}",
+        msg,
+        advice,
+    )
+
+
+def _check_contrast(face: _Face, th: Thresholds) -> _Outcome:
+    contrast = face.exposure["contrast"]
+    st = _grade(contrast, th.contrast_warn, th.contrast_reject)
+    return _Outcome(
+        st,
+        round(contrast, 1),
+        "luma 0-255",
+        f"warn below {th.contrast_warn:.0f}, reject below {th.contrast_reject:.0f}",
+        "the face is flat and washed out" if st != PASS else "the face has good contrast",
+        "use a photo with clearer light and no haze or heavy filter" if st != PASS else "",
+    )
+
+
+def _check_lighting(face: _Face, th: Thresholds) -> _Outcome:
+    ratio = face.exposure["side_ratio"]
+    st = _grade(ratio, th.side_ratio_warn, th.side_ratio_reject)
+    return _Outcome(
+        st,
+        round(ratio, 3),
+        "dark side / bright side",
+        f"warn below {th.side_ratio_warn}, reject below {th.side_ratio_reject}",
+        "one side of the face is in deep shadow" if st != PASS else "the face is evenly lit",
+        "use a photo lit from the front, not from the side" if st != PASS else "",
+    )
+
+
+def _check_landmark_fit(face: _Face, th: Thresholds) -> _Outcome:
+    fit = landmark_fit(face.image, face.pts)
+    threshold = (
+        f"proportions: warn beyond {th.proportion_warn:.0%}, reject beyond {th.proportion_reject:.0%} "
+        f"outside the normal range; eye and mouth detail: warn below {th.texture_warn}, "
+        f"reject below {th.texture_reject}"
+    )
+    texture = min(fit["eyes_texture"], fit["mouth_texture"])
+    covered = "eyes" if fit["eyes_texture"] <= fit["mouth_texture"] else "mouth"
+    st_prop = _grade(fit["proportion_error"], th.proportion_warn, th.proportion_reject, low_is_bad=False)
+    st_tex = _grade(texture, th.texture_warn, th.texture_reject)
+    if not fit["feature_order_ok"]:
+        st_prop = FAIL
+    if fit["eyes_darkness"] < th.eyes_dark_reject and fit["eyes_texture"] < th.texture_warn:
+        st_tex, covered = FAIL, "eyes"
+    if st_tex != PASS and (st_prop == PASS or st_tex == FAIL):
+        what = (
+            "the eyes look covered (sunglasses, hair or glare?)"
+            if covered == "eyes"
+            else "the mouth looks covered (a hand, a mask, hair?)"
+        )
+        msg, advice = what, f"use a photo with the {covered} clearly visible"
+    elif st_prop != PASS:
+        name = fit["worst_proportion"].replace("_", " ") or "feature layout"
+        msg = f"the face landmarks do not fit well ({name} is implausible)"
+        advice = "use a clear, unobstructed photo of the whole face"
+    else:
+        msg, advice = "the landmarks fit a clear face", ""
+    return _Outcome(_worst(st_prop, st_tex), fit, "", threshold, msg, advice)
+
+
+def _worst(*statuses: str) -> str:
+    """The worst of some check statuses ("skip" counts as "ok")."""
+    return FAIL if FAIL in statuses else WARN if WARN in statuses else PASS
+
+
+NOT_MEASURED = "not measured without one clear face"
+_VERDICTS = {FAIL: REJECTED, WARN: USABLE_WITH_WARNINGS, PASS: USABLE}
+
+
+# The checks that need one clear face, in report order: name, label, measure.
+FACE_CHECKS: tuple[tuple[str, str, Callable[[_Face, Thresholds], _Outcome]], ...] = (
+    ("face_size", "Face size", _check_face_size),
+    ("framing", "Whole face in frame", _check_framing),
+    ("head_pose", "Head pose", _check_head_pose),
+    ("sharpness", "Sharpness", _check_sharpness),
+    ("exposure", "Exposure", _check_exposure),
+    ("contrast", "Contrast", _check_contrast),
+    ("lighting", "Even lighting", _check_lighting),
+    ("landmark_fit", "Face visible, landmarks fit", _check_landmark_fit),
+)
+
+
 def check_portrait(
     image: np.ndarray,
     face_backend,
@@ -384,245 +640,26 @@ def check_portrait(
     th = thresholds or Thresholds()
     h, w = image.shape[:2]
     original_size = original_size or (w, h)
-    to_original = original_size[0] / max(1, w)
-    checks: list[Check] = []
-
-    short = min(original_size)
-    checks.append(
-        Check(
-            "resolution",
-            "Image resolution",
-            _grade(short, th.min_short_side_warn, th.min_short_side_reject),
-            int(short),
-            "px",
-            f"shorter side: warn below {th.min_short_side_warn}, reject below {th.min_short_side_reject}",
-            f"the photo is {original_size[0]}x{original_size[1]} pixels",
-            "use the original photo rather than a thumbnail or screenshot" if short < th.min_short_side_warn else "",
-        )
-    )
-
     found = find_faces(image, face_backend)
-    n_clear = (found.main is not None) + len(found.rivals) + len(found.background)
-    report = PortraitReport(
-        REJECTED,
+    checks = [_check_resolution(original_size, th), _check_faces(found, image)]
+    if found.main is None or found.rivals:
+        checks += [Check(name, label, SKIP, None, "", "", NOT_MEASURED) for name, label, _ in FACE_CHECKS]
+    else:
+        pts = np.asarray(found.main.landmarks, dtype=np.float64)
+        face = _Face(image, pts, (w, h), original_size[0] / max(1, w))
+        checks += [Check(name, label, *measure(face, th)) for name, label, measure in FACE_CHECKS]
+    return PortraitReport(
+        _VERDICTS[_worst(*(c.status for c in checks))],
         checks,
         (w, h),
         tuple(original_size),
         found.main,
-        n_clear,
+        _clear_faces(found),
         getattr(face_backend, "name", type(face_backend).__name__),
         list(notes or []),
+        seconds=time.perf_counter() - t0,
         other_faces=found.rivals + found.background,
     )
-    if found.main is None or found.rivals:
-        if found.main is None:
-            extra = (
-                f" ({found.faint} faint face-like pattern{'s' if found.faint != 1 else ''} ignored)"
-                if found.faint
-                else ""
-            )
-            why, advice = _no_face_hint(image)
-            msg = f"no face found{why}{extra}"
-        else:
-            msg, advice = f"{len(found.rivals) + 1} faces found", "use a photo of one person, or crop it to one face"
-        checks.append(Check("faces", "One face", FAIL, n_clear, "faces", "exactly one clear face", msg, advice))
-        _skip_rest(checks)
-        report.seconds = time.perf_counter() - t0
-        return report
-    main, small = found.main, len(found.background)
-    checks.append(
-        Check(
-            "faces",
-            "One face",
-            WARN if small else PASS,
-            n_clear,
-            "faces",
-            "exactly one clear face",
-            f"one face found, and {small} smaller one{'s' if small != 1 else ''} in the background"
-            if small
-            else "one face found",
-            "the background faces will stay still; crop them out if they distract" if small else "",
-        )
-    )
-    pts = np.asarray(main.landmarks, dtype=np.float64)
-
-    size = face_size(pts) * to_original
-    st = _grade(size, th.min_face_warn, th.min_face_reject)
-    checks.append(
-        Check(
-            "face_size",
-            "Face size",
-            st,
-            round(size, 1),
-            "px",
-            f"warn below {th.min_face_warn:.0f}, reject below {th.min_face_reject:.0f}",
-            f"the face is {size:.0f} pixels across",
-            "use a closer or larger photo" if st != PASS else "",
-        )
-    )
-
-    fr = framing(pts, (w, h))
-    if fr["outside"] > 0:
-        st, msg = FAIL, f"the face is cut off at the {fr['edge']} edge of the photo"
-        advice = "use a photo that shows the whole face with some space around the head"
-    elif fr["margin"] < th.margin_warn:
-        st, msg = WARN, f"the head touches the {fr['edge']} edge of the photo"
-        advice = "leave some space around the head, so it can move"
-    else:
-        st, msg, advice = PASS, "the whole face is in the photo", ""
-    checks.append(
-        Check(
-            "framing",
-            "Whole face in frame",
-            st,
-            fr,
-            "face sizes",
-            f"no landmark outside the photo; warn when the head is closer than {th.margin_warn} face sizes to an edge",
-            msg,
-            advice,
-        )
-    )
-
-    pose = head_pose(pts, (w, h))
-    worst_axis = max(pose, key=lambda k: abs(pose[k]) if pose[k] == pose[k] else 999)
-    angle = abs(pose[worst_axis])
-    st = _grade(angle, th.pose_warn, th.pose_reject, low_is_bad=False)
-    words = {"yaw": "turned sideways", "pitch": "tilted up or down", "roll": "tilted to the side"}
-    checks.append(
-        Check(
-            "head_pose",
-            "Head pose",
-            st,
-            {k: round(v, 1) for k, v in pose.items()},
-            "degrees",
-            f"warn beyond {th.pose_warn:.0f}, reject beyond {th.pose_reject:.0f}",
-            f"the head is {words[worst_axis]} by {angle:.0f} degrees" if st != PASS else "the head faces the camera",
-            "use a photo looking straight into the camera" if st != PASS else "",
-        )
-    )
-
-    sharp = sharpness(image, pts)
-    st = _grade(sharp, th.sharpness_warn, th.sharpness_reject)
-    checks.append(
-        Check(
-            "sharpness",
-            "Sharpness",
-            st,
-            round(sharp, 4),
-            "",
-            f"warn below {th.sharpness_warn}, reject below {th.sharpness_reject}",
-            "the face is blurred" if st == FAIL else "the face is a little soft" if st == WARN else "the face is sharp",
-            "use a sharper photo (steady camera, focus on the eyes)" if st != PASS else "",
-        )
-    )
-
-    ex = exposure(image, pts)
-    bright, clipped = ex["brightness"], ex["clipped"]
-    st_dark = _grade(bright, th.dark_warn, th.dark_reject)
-    st_clip = _grade(clipped, th.clipped_warn, th.clipped_reject, low_is_bad=False)
-    st = FAIL if FAIL in (st_dark, st_clip) else WARN if WARN in (st_dark, st_clip) else PASS
-    if st_clip != PASS and (st_dark == PASS or st_clip == FAIL):
-        msg, advice = f"{clipped:.0%} of the face is blown out to white", "use a photo with softer light or less flash"
-    elif st_dark != PASS:
-        msg, advice = f"the face is too dark (brightness {bright:.0f} of 255)", "use a brighter photo, facing the light"
-    else:
-        msg, advice = f"brightness {bright:.0f} of 255", ""
-    checks.append(
-        Check(
-            "exposure",
-            "Exposure",
-            st,
-            {"brightness": round(bright, 1), "clipped": round(clipped, 3)},
-            "luma 0-255 / share",
-            f"brightness: warn below {th.dark_warn:.0f}, reject below {th.dark_reject:.0f}; "
-            f"blown out: warn above {th.clipped_warn:.0%}, reject above {th.clipped_reject:.0%}",
-            msg,
-            advice,
-        )
-    )
-
-    contrast = ex["contrast"]
-    st = _grade(contrast, th.contrast_warn, th.contrast_reject)
-    checks.append(
-        Check(
-            "contrast",
-            "Contrast",
-            st,
-            round(contrast, 1),
-            "luma 0-255",
-            f"warn below {th.contrast_warn:.0f}, reject below {th.contrast_reject:.0f}",
-            "the face is flat and washed out" if st != PASS else "the face has good contrast",
-            "use a photo with clearer light and no haze or heavy filter" if st != PASS else "",
-        )
-    )
-
-    ratio = ex["side_ratio"]
-    st = _grade(ratio, th.side_ratio_warn, th.side_ratio_reject)
-    checks.append(
-        Check(
-            "lighting",
-            "Even lighting",
-            st,
-            round(ratio, 3),
-            "dark side / bright side",
-            f"warn below {th.side_ratio_warn}, reject below {th.side_ratio_reject}",
-            "one side of the face is in deep shadow" if st != PASS else "the face is evenly lit",
-            "use a photo lit from the front, not from the side" if st != PASS else "",
-        )
-    )
-
-    fit = landmark_fit(image, pts)
-    checks.append(_fit_check(fit, th))
-
-    statuses = {c.status for c in checks}
-    report.verdict = REJECTED if FAIL in statuses else USABLE_WITH_WARNINGS if WARN in statuses else USABLE
-    report.seconds = time.perf_counter() - t0
-    return report
-
-
-def _fit_check(fit: dict[str, Any], th: Thresholds) -> Check:
-    threshold = (
-        f"proportions: warn beyond {th.proportion_warn:.0%}, reject beyond {th.proportion_reject:.0%} "
-        f"outside the normal range; eye and mouth detail: warn below {th.texture_warn}, "
-        f"reject below {th.texture_reject}"
-    )
-    texture = min(fit["eyes_texture"], fit["mouth_texture"])
-    covered = "eyes" if fit["eyes_texture"] <= fit["mouth_texture"] else "mouth"
-    st_prop = _grade(fit["proportion_error"], th.proportion_warn, th.proportion_reject, low_is_bad=False)
-    st_tex = _grade(texture, th.texture_warn, th.texture_reject)
-    if not fit["feature_order_ok"]:
-        st_prop = FAIL
-    if fit["eyes_darkness"] < th.eyes_dark_reject and fit["eyes_texture"] < th.texture_warn:
-        st_tex, covered = FAIL, "eyes"
-    st = FAIL if FAIL in (st_prop, st_tex) else WARN if WARN in (st_prop, st_tex) else PASS
-    if st_tex != PASS and (st_prop == PASS or st_tex == FAIL):
-        what = (
-            "the eyes look covered (sunglasses, hair or glare?)"
-            if covered == "eyes"
-            else "the mouth looks covered (a hand, a mask, hair?)"
-        )
-        msg, advice = what, f"use a photo with the {covered} clearly visible"
-    elif st_prop != PASS:
-        name = fit["worst_proportion"].replace("_", " ") or "feature layout"
-        msg = f"the face landmarks do not fit well ({name} is implausible)"
-        advice = "use a clear, unobstructed photo of the whole face"
-    else:
-        msg, advice = "the landmarks fit a clear face", ""
-    return Check("landmark_fit", "Face visible, landmarks fit", st, fit, "", threshold, msg, advice)
-
-
-def _skip_rest(checks: list[Check]) -> None:
-    for name, label in (
-        ("face_size", "Face size"),
-        ("framing", "Whole face in frame"),
-        ("head_pose", "Head pose"),
-        ("sharpness", "Sharpness"),
-        ("exposure", "Exposure"),
-        ("contrast", "Contrast"),
-        ("lighting", "Even lighting"),
-        ("landmark_fit", "Face visible, landmarks fit"),
-    ):
-        checks.append(Check(name, label, SKIP, None, "", "", "not measured without one clear face"))
 
 
 NO_FACE_BLUR = 8.0  # Laplacian variance of the whole photo at 512 px below which it reads as blurred...

@@ -30,8 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from engines.animate.base import AnimationSettings, EmotionSpan
-from engines.tts.base import PhonemeTiming, Speech, WordTiming
+from engines.animate.base import AnimationSettings, Animator, EmotionSpan, Notices
+from engines.animate.sync_check import sync_report
+from engines.progress import Progress, no_progress
+from engines.timing import PhonemeTiming, WordTiming
+from engines.tts.base import Speech
 from studio.config import OutputPreset, output_preset
 from studio.errors import CancelledError, InputError
 from studio.portrait.faces import primary_face
@@ -53,7 +56,6 @@ from studio.script.markup import Script, parse_script
 from studio.services import Studio
 from studio.storage import atomic_write_json, atomic_write_npz, disk_free_bytes
 
-ProgressFn = Callable[[float, str], None]
 ChunkFn = Callable[["ChunkReady"], None]
 
 LEAD_IN_S = 0.25  # silence before the first word, so the first frame is a calm face
@@ -63,7 +65,6 @@ CACHE_VERSION = "1"
 CHUNK_VERSION = "1"  # bump when chunk frames change for the same inputs
 AUDIO_CHUNK_S = 10.0  # uploaded audio is rendered in windows of this many seconds
 CONTEXT_S = 1.0  # motion is computed this far beyond a chunk's edges, so emotion ramps line up
-EDGE_S = 0.4  # head motion eases to its rest pose over this time at each chunk edge
 ENVELOPE_DECIMATION = 6  # the lip-sync check looks at the loudness of 8 kHz sound (memory)
 TRACK_DECIMATION = 3  # the audio-driven mouth gets 16 kHz sound: hiss up to 8 kHz, a long recording stays small
 # Request fields that are inputs (hashed by content) or outputs, not settings of the frames.
@@ -155,6 +156,34 @@ class ChunkReady:
     reused: bool
 
 
+@dataclass
+class RenderedParts:
+    """The chunks of one render so far, and what its result needs from them."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # what the work folder keeps for a resume
+    words: list[WordTiming] = field(default_factory=list)  # seconds from the video's start
+    openings: list[np.ndarray] = field(default_factory=list)  # per chunk: mouth opening per frame (pixels)
+    envelope: list[np.ndarray] = field(default_factory=list)  # per chunk: 8 kHz sound for the lip-sync check
+    reused: int = 0  # chunks found finished in the cache
+    end_s: float = 0.0  # where the next chunk starts in the video
+
+    def add(self, plan: ChunkPlan, chunk: Chunk, reused: bool, fps: int) -> float:
+        """Count in one finished chunk; returns where it starts in the video (seconds)."""
+        start_s = self.end_s
+        self.chunks.append(chunk)
+        self.reused += int(reused)
+        self.envelope.append(plan.audio.reshape(-1, ENVELOPE_DECIMATION).mean(axis=1))
+        # a chunk from an older cache may lack openings: the check then skips the whole video
+        self.openings.append(
+            chunk.openings if len(chunk.openings) == plan.frames else np.full(plan.frames, np.nan, np.float32)
+        )
+        self.words += [WordTiming(w.word, w.start + start_s, w.end + start_s) for w in plan.words]
+        self.records.append({"index": plan.index, "key": plan.key, "frames": plan.frames, "reused": reused})
+        self.end_s += plan.frames / fps
+        return start_s
+
+
 class RenderJob:
     """One render. ``run()`` returns a :class:`RenderResult` or raises StudioError."""
 
@@ -163,17 +192,18 @@ class RenderJob:
         studio: Studio,
         request: RenderRequest,
         *,
-        progress: ProgressFn | None = None,
+        progress: Progress | None = None,
         cancel: threading.Event | None = None,
         on_chunk: ChunkFn | None = None,
     ):
         self.studio = studio
         self.req = request
-        self.progress = progress or (lambda f, m: None)
+        self.progress = progress or no_progress
         self.cancel = cancel or threading.Event()
         self.on_chunk = on_chunk
         self.timings: dict[str, float] = {}
-        self.notices: list[str] = []
+        self.notices = Notices()  # this render's, the animator's included (it is passed to every call)
+        self.provenance: provenance.Provenance | None = None  # set when the MP4's tags are written
         self._done_weight = 0.0  # share of the chunks finished so far (0..1)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -304,7 +334,7 @@ class RenderJob:
             return []
         return words_from_audio(self.studio, audio, sr)
 
-    def _rig(self, animator, image: np.ndarray, landmarks: np.ndarray, preset: OutputPreset):
+    def _rig(self, animator: Animator, image: np.ndarray, landmarks: np.ndarray, preset: OutputPreset):
         """The animator's per-avatar preparation, cached by portrait, landmarks and output size."""
         settings = self.req.animation
         key = content_hash(
@@ -318,21 +348,21 @@ class RenderJob:
             settings.crop_expand,
         )
         path = self.cache / "rigs" / f"{key}.npz"
-        if hasattr(animator, "rig_from_arrays"):
-            cached = load_npz_entry(path)
-            if cached is not None:
-                try:
-                    return animator.rig_from_arrays(cached), key
-                except Exception:  # noqa: BLE001 - a damaged cache entry is discarded, never trusted
-                    path.unlink(missing_ok=True)
-        rig = animator.prepare(image, landmarks, preset.width, preset.height, settings)
-        if hasattr(rig, "to_arrays"):
-            atomic_write_npz(path, **rig.to_arrays())
+        cached = load_npz_entry(path)
+        if cached is not None:
+            try:
+                return animator.rig_from_arrays(cached, notices=self.notices), key
+            except Exception:  # noqa: BLE001 - a damaged or stale cache entry is discarded, never trusted
+                path.unlink(missing_ok=True)
+        rig = animator.prepare(image, landmarks, preset.width, preset.height, settings, notices=self.notices)
+        arrays = animator.rig_to_arrays(rig)
+        if arrays is not None:  # None: this animator's rigs are not cached
+            atomic_write_npz(path, **arrays)
         return rig, key
 
     # -- chunk plans -----------------------------------------------------------------------------
     def _sentence_chunks(
-        self, script: Script, speaker, animator, rig, rig_key: str, preset: OutputPreset, sims: list[float]
+        self, script: Script, speaker, animator: Animator, rig, rig_key: str, preset: OutputPreset, sims: list[float]
     ) -> Iterator[ChunkPlan]:
         """One chunk per sentence. The next sentence is spoken on a helper thread while the current
         chunk renders (TTS and frames overlap on two cores); the "tts" timing is the time waited."""
@@ -407,7 +437,7 @@ class RenderJob:
 
     def _sentence_frames(
         self,
-        animator,
+        animator: Animator,
         rig,
         preset: OutputPreset,
         phonemes: list[PhonemeTiming],
@@ -447,14 +477,15 @@ class RenderJob:
                 sample_rate=AUDIO_RATE,
                 emotions=spans,
                 settings=settings,
+                notices=self.notices,
             )
-            _settle_edges(track, ctx, ctx + frames, fps)
-            return animator.frames(rig, track, ctx, ctx + frames)
+            animator.settle_edges(track, ctx, ctx + frames, fps)
+            return animator.frames(rig, track, ctx, ctx + frames, notices=self.notices)
 
         return make
 
     def _audio_chunks(
-        self, timeline: Timeline, animator, rig, rig_key: str, preset: OutputPreset
+        self, timeline: Timeline, animator: Animator, rig, rig_key: str, preset: OutputPreset
     ) -> Iterator[ChunkPlan]:
         """Uploaded audio: one motion track for the whole recording, rendered in fixed windows."""
         fps = preset.fps
@@ -472,6 +503,7 @@ class RenderJob:
             sample_rate=AUDIO_RATE // TRACK_DECIMATION,
             emotions=timeline.emotions,
             settings=self.req.animation,
+            notices=self.notices,
         )
         self._stage("prepare", t0)
         base = content_hash("audio", self._settings_key(preset), rig_key, array_hash(audio))
@@ -490,7 +522,7 @@ class RenderJob:
                 frames=stop - start,
                 audio=audio[start * spf : stop * spf],
                 words=words,
-                make_frames=lambda a=start, b=stop: animator.frames(rig, track, a, b),
+                make_frames=lambda a=start, b=stop: animator.frames(rig, track, a, b, notices=self.notices),
                 weight=(stop - start) / n_frames,
             )
 
@@ -513,7 +545,6 @@ class RenderJob:
         self.progress(0.0, "preparing the portrait")
         animator = self.studio.animator(self.req.animator)
         rig, rig_key = self._rig(animator, image, landmarks, preset)
-        self.notices.extend(getattr(animator, "notices", []) or [])
         self._stage("prepare", t0)
         self._check_cancel()
 
@@ -548,12 +579,14 @@ class RenderJob:
         plans: Iterator[ChunkPlan],
         total: int,
         request_key: str,
-        animator,
+        animator: Animator,
         rig,
         preset: OutputPreset,
         voice: str,
         sims: list[float],
     ) -> RenderResult:
+        """Gather the chunks (from the store or rendered now), join them with the sound, then write
+        the manifest and tidy the caches."""
         store = ChunkStore(self.cache / "chunks")
         work = WorkFolder(self.cache / "render", request_key)
         if work.previously_done:
@@ -564,91 +597,91 @@ class RenderJob:
         fd, wav_name = tempfile.mkstemp(prefix="audio.", suffix=".wav", dir=work.scratch(""))
         os.close(fd)
         wav = Path(wav_name)
-        chunks: list[Chunk] = []
-        records: list[dict[str, Any]] = []
-        words: list[WordTiming] = []
-        openings: list[np.ndarray] = []
-        envelope_audio: list[np.ndarray] = []  # 8 kHz copy for the lip-sync check (small)
-        reused = 0
-        start_s = 0.0
         try:
-            with AudioTrack(wav) as track:
-                for plan in plans:
-                    chunk = store.load(plan.key, plan.frames)
-                    was_reused = chunk is not None
-                    if chunk is None:
-                        chunk = self._render_chunk(plan, animator, rig, preset, store)
-                    else:
-                        reused += 1
-                    self._done_weight += plan.weight
-                    chunks.append(chunk)
-                    track.append(plan.audio)
-                    envelope_audio.append(plan.audio.reshape(-1, ENVELOPE_DECIMATION).mean(axis=1))
-                    openings.append(
-                        chunk.openings
-                        if len(chunk.openings) == plan.frames
-                        else np.full(plan.frames, np.nan, np.float32)
-                    )
-                    words += [WordTiming(w.word, w.start + start_s, w.end + start_s) for w in plan.words]
-                    records.append({"index": plan.index, "key": plan.key, "frames": plan.frames, "reused": was_reused})
-                    work.record(records, total=total, done=len(records), reused=reused)
-                    if self.on_chunk is not None:
-                        self.on_chunk(
-                            ChunkReady(
-                                index=plan.index,
-                                total=total,
-                                chunk=chunk,
-                                audio=plan.audio,
-                                start_s=start_s,
-                                reused=was_reused,
-                            )
-                        )
-                    start_s += plan.frames / preset.fps
-                    self.progress(min(0.97, self._done_weight), f"rendered part {len(chunks)} of {total}")
+            with AudioTrack(wav) as sound:
+                parts = self._gather(plans, total, animator, rig, preset, store, work, sound)
             self._check_cancel()
-            t0 = time.perf_counter()
-            self.progress(0.97, "joining the parts and adding the sound")
-            out = Path(self.req.out)
-            join_chunks(
-                [c.video for c in chunks], wav, out, audio_bitrate=preset.audio_bitrate, metadata=self._metadata(voice)
-            )
-            self._stage("assemble", t0)
+            out = self._assemble(parts.chunks, wav, preset, voice)
         finally:
             wav.unlink(missing_ok=True)
+        result = self._report(parts, out, preset, voice, sims)
+        work.remove()
+        store.prune(keep={c.key for c in parts.chunks})
+        WorkFolder.prune(work.path.parent)
+        self.progress(1.0, "done")
+        return result
 
-        self.notices.extend(getattr(animator, "notices", []) or [])  # e.g. a GPU fallback mid-render
-        n_frames = sum(c.frames for c in chunks)
-        duration = n_frames / preset.fps
-        _, report = _sync_tools()
-        all_open = np.concatenate(openings) if openings else np.zeros(0, np.float32)
+    def _gather(
+        self,
+        plans: Iterator[ChunkPlan],
+        total: int,
+        animator: Animator,
+        rig,
+        preset: OutputPreset,
+        store: ChunkStore,
+        work: WorkFolder,
+        sound: AudioTrack,
+    ) -> RenderedParts:
+        """Each chunk in order, found in the store or rendered now; its sound goes into ``sound`` and
+        the work folder records it, so a killed render resumes after it."""
+        parts = RenderedParts()
+        for plan in plans:
+            chunk = store.load(plan.key, plan.frames)
+            reused = chunk is not None
+            if chunk is None:
+                chunk = self._render_chunk(plan, animator, rig, preset, store)
+            self._done_weight += plan.weight
+            sound.append(plan.audio)
+            start_s = parts.add(plan, chunk, reused, preset.fps)
+            work.record(parts.records, total=total, done=len(parts.records), reused=parts.reused)
+            if self.on_chunk is not None:
+                self.on_chunk(
+                    ChunkReady(
+                        index=plan.index, total=total, chunk=chunk, audio=plan.audio, start_s=start_s, reused=reused
+                    )
+                )
+            self.progress(min(0.97, self._done_weight), f"rendered part {len(parts.chunks)} of {total}")
+        return parts
+
+    def _assemble(self, chunks: list[Chunk], wav: Path, preset: OutputPreset, voice: str) -> Path:
+        """The output MP4: the chunks joined losslessly, the whole sound ``wav`` added as AAC."""
+        t0 = time.perf_counter()
+        self.progress(0.97, "joining the parts and adding the sound")
+        out = Path(self.req.out)
+        join_chunks(
+            [c.video for c in chunks], wav, out, audio_bitrate=preset.audio_bitrate, metadata=self._metadata(voice)
+        )
+        self._stage("assemble", t0)
+        return out
+
+    def _report(
+        self, parts: RenderedParts, out: Path, preset: OutputPreset, voice: str, sims: list[float]
+    ) -> RenderResult:
+        """The result: lip-sync check, subtitles and the manifest JSON next to ``out``."""
+        n_frames = sum(c.frames for c in parts.chunks)
+        openings = np.concatenate(parts.openings) if parts.openings else np.zeros(0, np.float32)
         sync = None
-        if report is not None and len(all_open) and not np.isnan(all_open).any():
-            sync = report(all_open, np.concatenate(envelope_audio), AUDIO_RATE // ENVELOPE_DECIMATION, preset.fps)
-        subs = self._subtitles(words) if (self.req.subtitles or self.req.burn_subtitles) else []
-        manifest = out.with_suffix(".json")
+        if len(openings) and not np.isnan(openings).any():
+            sync = sync_report(openings, np.concatenate(parts.envelope), AUDIO_RATE // ENVELOPE_DECIMATION, preset.fps)
+        subs = self._subtitles(parts.words) if (self.req.subtitles or self.req.burn_subtitles) else []
         result = RenderResult(
             video=out,
-            manifest=manifest,
-            duration=duration,
+            manifest=out.with_suffix(".json"),
+            duration=n_frames / preset.fps,
             frames=n_frames,
             timings_ms={k: round(v, 1) for k, v in self.timings.items()},
             subtitles=subs,
             notices=list(dict.fromkeys(self.notices)),
             sync=sync,
             similarity=float(np.mean(sims)) if sims else None,
-            chunks=len(chunks),
-            chunks_reused=reused,
+            chunks=len(parts.chunks),
+            chunks_reused=parts.reused,
         )
-        atomic_write_json(manifest, self._manifest(result, voice, preset))
-        work.remove()
-        store.prune(keep={c.key for c in chunks})
-        WorkFolder.prune(work.path.parent)
-        self.progress(1.0, "done")
+        atomic_write_json(result.manifest, self._manifest(result, voice, preset))
         return result
 
-    def _render_chunk(self, plan: ChunkPlan, animator, rig, preset: OutputPreset, store: ChunkStore) -> Chunk:
+    def _render_chunk(self, plan: ChunkPlan, animator: Animator, rig, preset: OutputPreset, store: ChunkStore) -> Chunk:
         """Render and encode one chunk into the store (video only; the sound is added at the end)."""
-        measure, _ = _sync_tools()
         burn = _subtitle_burner(plan.words) if self.req.burn_subtitles else None
         openings = np.zeros(plan.frames, np.float32)
         anim_ms = enc_ms = 0.0
@@ -668,8 +701,7 @@ class RenderJob:
             for frame in plan.make_frames():
                 if count >= plan.frames:
                     break
-                if measure is not None:
-                    openings[count] = measure(rig, frame)
+                openings[count] = animator.mouth_opening(rig, frame)
                 if burn is not None:
                     frame = burn(frame, count / preset.fps)
                 if self.req.watermark:
@@ -746,53 +778,8 @@ class RenderJob:
             "lipsync_check": result.sync,
             "subtitles": [p.name for p in result.subtitles],
             "notices": result.notices,
-            "provenance": self.provenance.to_dict() if getattr(self, "provenance", None) else None,
+            "provenance": self.provenance.to_dict() if self.provenance else None,
         }
-
-
-def _settle_edges(track, start: int, stop: int, fps: int) -> None:
-    """Make a chunk join its neighbours smoothly: head at rest on its first and last frame, no blink cut.
-
-    Works on tracks with a ``controls`` array and ``names`` (the procedural engine); other tracks
-    are left as they are.
-    """
-    controls = getattr(track, "controls", None)
-    names = getattr(track, "names", None)
-    if controls is None or names is None or stop - start < 2:
-        return
-    names = list(names)
-    n = stop - start
-    x = np.arange(n, dtype=np.float32) / (n - 1)
-    w = x * x * (3 - 2 * x)  # smoothstep 0..1 across the chunk
-    edge = max(1, int(round(EDGE_S * fps)))
-    for i, name in enumerate(names):
-        if not name.startswith("head_"):
-            continue
-        seg = controls[start:stop, i]
-        seg -= (1 - w) * seg[0] + w * seg[-1]  # pinned to rest at both edges, motion kept inside
-        ease = np.ones(n, np.float32)
-        ramp = np.linspace(0.0, 1.0, min(edge, n // 2) + 1, dtype=np.float32)[1:]
-        ease[: len(ramp)] = ramp
-        ease[n - len(ramp) :] = np.minimum(ease[n - len(ramp) :], ramp[::-1])
-        seg *= ease
-    if "blink" in names:
-        b = controls[start:stop, names.index("blink")]
-        for edge_idx in (0, n - 1):
-            if b[edge_idx] <= 1e-4:
-                continue
-            step = 1 if edge_idx == 0 else -1
-            k = edge_idx
-            while 0 <= k < n and b[k] > 1e-4:  # remove the whole blink that the edge would cut
-                b[k] = 0.0
-                k += step
-
-
-def _sync_tools():
-    try:
-        from engines.animate.sync_check import measure_mouth_opening, sync_report
-    except ImportError:
-        return None, None
-    return measure_mouth_opening, sync_report
 
 
 def _subtitle_burner(words: list[WordTiming]):

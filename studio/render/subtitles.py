@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.tts.base import WordTiming
+from engines.timing import WordTiming
 from studio.config import ASSETS_DIR
 from studio.errors import InputError
 from studio.storage import atomic_write_bytes

@@ -6,13 +6,11 @@ loaded model, streams answers and stops them.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +30,6 @@ BACKENDS = ("built-in", "gguf", "transformers", "server", "template")
 
 # ---------------------------------------------------------------------------------------------
 # Presets and the form
-
-
-@lru_cache(maxsize=4)
-def _load_prompts(path: str, mtime_ns: int) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 import unicodedata
 import zlib
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
 from studio.script.markup import EMOTION_SYNONYMS, EMOTIONS
 from studio.script.prompts import DraftRequest, prompt_presets
 
-log = logging.getLogger(__name__)
-
-
 # ---------------------------------------------------------------------------------------------
 # Presets and the form
-
-
-@lru_cache(maxsize=4)
-def _load_prompts(path: str, mtime_ns: int) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 _CHATTER_START = re.compile(

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,18 +11,11 @@ from engines import registry
 from studio import models
 from studio.errors import InputError, StudioError
 
-log = logging.getLogger(__name__)
-
 BUILT_IN_ASR = "whisper-base"
 
 
 # ---------------------------------------------------------------------------------------------
 # Presets and the form
-
-
-@lru_cache(maxsize=4)
-def _load_prompts(path: str, mtime_ns: int) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 _recognizers: dict[tuple[int, str, str], Any] = {}

@@ -6,7 +6,6 @@ Back-ends live in :mod:`studio.script.assistant`; answers are cleaned by :mod:`s
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,8 +16,6 @@ from engines.llm.base import Message
 from studio.config import PRESETS_DIR
 from studio.errors import InputError, StudioError
 from studio.script.markup import WORDS_PER_SECOND
-
-log = logging.getLogger(__name__)
 
 PROMPTS_FILE = PRESETS_DIR / "prompts.json"
 MAX_HISTORY_TURNS = 6  # older chat turns are dropped: small models have small context windows

@@ -3,6 +3,8 @@ revises the script with a local language model, dictation, and saving scripts as
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -42,6 +44,7 @@ async (text) => {
   return [];
 }
 """
+MODEL_INFO = "a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id"
 EXAMPLE_SCRIPT = (
     "[happy] Hi, I'm your new avatar! [pause 0.5s] Write what I should say here, "
     "or ask the assistant on the right for a draft."
@@ -90,294 +93,365 @@ def _history(chat: list[Any] | None) -> list[dict[str, str]]:
     return out
 
 
+@dataclass
+class _BriefControls:
+    """The Brief's controls, named and ordered as the fields of ``prompts.DraftRequest``."""
+
+    topic: gr.Textbox
+    preset: gr.Dropdown
+    seconds: gr.Slider
+    tone: gr.Dropdown
+    language: gr.Dropdown
+    key_points: gr.Textbox
+    emotion_tags: gr.Checkbox
+
+    def inputs(self) -> list[Any]:
+        """The controls in the order ``read`` takes their values (and ``on_open`` returns them)."""
+        return [getattr(self, f.name) for f in fields(self)]
+
+    @staticmethod
+    def read(values) -> prompts.DraftRequest:
+        topic, preset, seconds, tone, language, key_points, emotion_tags = values
+        return prompts.DraftRequest(
+            topic=topic or "",
+            preset=preset,
+            seconds=float(seconds),
+            tone=tone or "friendly",
+            language=language or "English",
+            key_points=key_points or "",
+            emotion_tags=bool(emotion_tags),
+        )
+
+
+@dataclass
+class _AssistantSettings:
+    """What the assistant's panel asks for, read from one event's input values."""
+
+    request: prompts.DraftRequest
+    choice: asst.ModelChoice
+    sampling: prompts.GenerationSettings
+    show_script: bool  # let the model see the editor's script (for revisions)
+
+
+@dataclass
+class _SettingsControls:
+    """The controls behind ``_AssistantSettings``: the Brief and Model accordions."""
+
+    brief: _BriefControls
+    revise: gr.Checkbox
+    backend: gr.Radio
+    model: gr.Textbox
+    url: gr.Textbox
+    temperature: gr.Slider
+    max_tokens: gr.Slider
+
+    def inputs(self) -> list[Any]:
+        """The controls in the order ``read`` takes their values."""
+        model = [self.backend, self.model, self.url, self.temperature, self.max_tokens]
+        return [*self.brief.inputs(), self.revise, *model]
+
+    def read(self, values) -> _AssistantSettings:
+        *brief, revise, backend, model, url, temperature, max_tokens = values
+        return _AssistantSettings(
+            request=self.brief.read(brief),
+            choice=asst.ModelChoice(backend=backend, model=model or "", url=url or ""),
+            sampling=prompts.GenerationSettings(float(temperature), int(max_tokens)),
+            show_script=bool(revise),
+        )
+
+
+# -------------------------------------------------------------------------------------------- layout
+
+
+def _editor_panel(studio: Studio) -> SimpleNamespace:
+    """Project row, script editor with its summary and markup guide, dictation, status line."""
+    with gr.Row():
+        project = gr.Dropdown(
+            list_projects(studio.paths),
+            value=None,
+            allow_custom_value=True,
+            scale=5,
+            label="Project",
+            info="pick a saved project, or type a new name to save as",
+        )
+        open_btn = gr.Button("Open", scale=1, size="sm")
+        save_btn = gr.Button("Save", scale=1, size="sm", variant="primary")
+        to_studio = gr.Button("Use in the Studio tab", scale=1, size="sm", elem_id="script-to-studio")
+    editor = gr.Textbox(
+        EXAMPLE_SCRIPT,
+        lines=14,
+        max_lines=40,
+        label="Script",
+        info=MARKUP_HELP,
+        elem_id="script-editor",
+        buttons=["copy"],
+    )
+    summary = gr.Markdown(_summary(EXAMPLE_SCRIPT), elem_id="script-summary")
+    with gr.Accordion("Markup guide", open=False):
+        gr.Markdown(MARKUP_GUIDE)
+    mic = gr.Audio(
+        sources=["microphone", "upload"],
+        type="numpy",
+        label="Dictate into the editor (record or upload)",
+        elem_id="editor-mic",
+    )
+    status = gr.Markdown("", elem_id="script-status")
+    return SimpleNamespace(
+        project=project,
+        open_btn=open_btn,
+        save_btn=save_btn,
+        to_studio=to_studio,
+        editor=editor,
+        summary=summary,
+        mic=mic,
+        status=status,
+    )
+
+
+def _chat_panel() -> SimpleNamespace:
+    """The chat, the message box, its buttons and its dictation."""
+    chat = gr.Chatbot(
+        height=360,
+        label="Script assistant",
+        elem_id="script-chat",
+        placeholder="Fill in the brief below and press **Draft**, or ask for anything: "
+        "*make it shorter*, *more upbeat*, *add a question at the start*…",
+    )
+    message = gr.Textbox(lines=2, show_label=False, placeholder="Ask for a draft or a change…", elem_id="chat-message")
+    with gr.Row():
+        send = gr.Button("Send", variant="primary", size="sm")
+        draft = gr.Button("Draft from the brief", size="sm")
+        stop = gr.Button("Stop", size="sm", variant="stop")
+        use = gr.Button("Use this draft", size="sm", elem_id="use-draft")
+    mic = gr.Audio(
+        sources=["microphone", "upload"],
+        type="numpy",
+        label="Dictate a message (record or upload)",
+        elem_id="chat-mic",
+    )
+    return SimpleNamespace(chat=chat, message=message, send=send, draft=draft, stop=stop, use=use, mic=mic)
+
+
+def _settings_panel(cfg: dict[str, Any]) -> _SettingsControls:
+    """The Brief accordion (what to write) and the Model accordion (who writes it)."""
+    defaults = cfg["defaults"]
+    with gr.Accordion("Brief", open=True):
+        topic = gr.Textbox(label="Topic", placeholder="e.g. Sunny Bread, our new neighbourhood bakery")
+        points = gr.Textbox(lines=2, label="Key points (optional, one per line)")
+        with gr.Row():
+            preset = gr.Dropdown(
+                [(title, key) for key, title in prompts.preset_titles().items()],
+                value=defaults["preset"],
+                label="Kind of video",
+            )
+            tone = gr.Dropdown(list(cfg["tones"]), value=defaults["tone"], allow_custom_value=True, label="Tone")
+        with gr.Row():
+            seconds = gr.Slider(5, 300, defaults["seconds"], step=5, label="Target length (seconds)")
+            language = gr.Dropdown(
+                cfg["languages"], value=defaults["language"], allow_custom_value=True, label="Language"
+            )
+        tags = gr.Checkbox(True, label="Emotion tags in drafts ([happy], [sad], …)")
+        revise = gr.Checkbox(True, label="Let the assistant see the editor's script (for revisions)")
+    with gr.Accordion("Model", open=False):
+        backend = gr.Radio(BACKEND_CHOICES, value="built-in", label="Language model")
+        model = gr.Textbox(label="Model", visible=False, info=MODEL_INFO)
+        url = gr.Textbox(
+            "http://127.0.0.1:11434/v1",
+            label="Server address",
+            visible=False,
+            info="Ollama: …:11434/v1 · LM Studio: …:1234/v1 · llama.cpp server: …:8080/v1",
+        )
+        with gr.Row():
+            temperature = gr.Slider(
+                0.0,
+                1.5,
+                defaults["temperature"],
+                step=0.05,
+                label="Temperature",
+                info="0 = predictable, higher = more creative",
+            )
+            max_tokens = gr.Slider(0, 2048, 0, step=16, label="Max tokens", info="0 = from the target length")
+        gr.Markdown(_backend_note())
+    brief = _BriefControls(topic, preset, seconds, tone, language, points, tags)
+    return _SettingsControls(brief, revise, backend, model, url, temperature, max_tokens)
+
+
 def build(studio: Studio) -> None:
     cfg = prompts.prompt_presets()
-    defaults = cfg["defaults"]
     helper = asst.assistant_for(studio)
     helper.preload()  # the built-in model loads while the user types: the first answer starts sooner
 
     with gr.Row(equal_height=False):
-        # ---------------------------------------------------------------- editor
         with gr.Column(scale=3):
-            with gr.Row():
-                project = gr.Dropdown(
-                    list_projects(studio.paths),
-                    value=None,
-                    allow_custom_value=True,
-                    scale=5,
-                    label="Project",
-                    info="pick a saved project, or type a new name to save as",
-                )
-                open_btn = gr.Button("Open", scale=1, size="sm")
-                save_btn = gr.Button("Save", scale=1, size="sm", variant="primary")
-                to_studio = gr.Button("Use in the Studio tab", scale=1, size="sm", elem_id="script-to-studio")
-            editor = gr.Textbox(
-                EXAMPLE_SCRIPT,
-                lines=14,
-                max_lines=40,
-                label="Script",
-                info=MARKUP_HELP,
-                elem_id="script-editor",
-                buttons=["copy"],
-            )
-            summary = gr.Markdown(_summary(EXAMPLE_SCRIPT), elem_id="script-summary")
-            with gr.Accordion("Markup guide", open=False):
-                gr.Markdown(MARKUP_GUIDE)
-            editor_mic = gr.Audio(
-                sources=["microphone", "upload"],
-                type="numpy",
-                label="Dictate into the editor (record or upload)",
-                elem_id="editor-mic",
-            )
-            status = gr.Markdown("", elem_id="script-status")
-
-        # ---------------------------------------------------------------- assistant
+            ed = _editor_panel(studio)
         with gr.Column(scale=2):
-            chat = gr.Chatbot(
-                height=360,
-                label="Script assistant",
-                elem_id="script-chat",
-                placeholder="Fill in the brief below and press **Draft**, or ask for anything: "
-                "*make it shorter*, *more upbeat*, *add a question at the start*…",
-            )
-            message = gr.Textbox(
-                lines=2, show_label=False, placeholder="Ask for a draft or a change…", elem_id="chat-message"
-            )
-            with gr.Row():
-                send = gr.Button("Send", variant="primary", size="sm")
-                draft = gr.Button("Draft from the brief", size="sm")
-                stop = gr.Button("Stop", size="sm", variant="stop")
-                use = gr.Button("Use this draft", size="sm", elem_id="use-draft")
-            chat_mic = gr.Audio(
-                sources=["microphone", "upload"],
-                type="numpy",
-                label="Dictate a message (record or upload)",
-                elem_id="chat-mic",
-            )
-            with gr.Accordion("Brief", open=True):
-                topic = gr.Textbox(label="Topic", placeholder="e.g. Sunny Bread, our new neighbourhood bakery")
-                points = gr.Textbox(lines=2, label="Key points (optional, one per line)")
-                with gr.Row():
-                    preset = gr.Dropdown(
-                        [(title, key) for key, title in prompts.preset_titles().items()],
-                        value=defaults["preset"],
-                        label="Kind of video",
-                    )
-                    tone = gr.Dropdown(
-                        list(cfg["tones"]), value=defaults["tone"], allow_custom_value=True, label="Tone"
-                    )
-                with gr.Row():
-                    seconds = gr.Slider(5, 300, defaults["seconds"], step=5, label="Target length (seconds)")
-                    language = gr.Dropdown(
-                        cfg["languages"], value=defaults["language"], allow_custom_value=True, label="Language"
-                    )
-                tags = gr.Checkbox(True, label="Emotion tags in drafts ([happy], [sad], …)")
-                revise = gr.Checkbox(True, label="Let the assistant see the editor's script (for revisions)")
-            with gr.Accordion("Model", open=False):
-                backend = gr.Radio(BACKEND_CHOICES, value="built-in", label="Language model")
-                model_name = gr.Textbox(
-                    label="Model",
-                    visible=False,
-                    info="a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id",
-                )
-                url = gr.Textbox(
-                    "http://127.0.0.1:11434/v1",
-                    label="Server address",
-                    visible=False,
-                    info="Ollama: …:11434/v1 · LM Studio: …:1234/v1 · llama.cpp server: …:8080/v1",
-                )
-                with gr.Row():
-                    temperature = gr.Slider(
-                        0.0,
-                        1.5,
-                        defaults["temperature"],
-                        step=0.05,
-                        label="Temperature",
-                        info="0 = predictable, higher = more creative",
-                    )
-                    max_tokens = gr.Slider(0, 2048, 0, step=16, label="Max tokens", info="0 = from the target length")
-                gr.Markdown(_backend_note())
+            chat = _chat_panel()
+            settings = _settings_panel(cfg)
+    _wire_editor(studio, ed, settings.brief)
+    _wire_assistant(studio, helper, cfg["defaults"], ed, chat, settings)
 
-    form = [topic, preset, seconds, tone, language, points, tags]
-    model_inputs = [backend, model_name, url]
-    sampling = [temperature, max_tokens]
 
-    def request_of(topic_v, preset_v, seconds_v, tone_v, language_v, points_v, tags_v) -> prompts.DraftRequest:
-        return prompts.DraftRequest(
-            topic=topic_v or "",
-            preset=preset_v,
-            seconds=float(seconds_v),
-            tone=tone_v or "friendly",
-            language=language_v or "English",
-            key_points=points_v or "",
-            emotion_tags=bool(tags_v),
-        )
+# -------------------------------------------------------------------------------------------- events
 
-    # -- editor ---------------------------------------------------------------------------------
-    editor.change(_summary, editor, summary, show_progress="hidden", queue=False)
 
-    def on_save(name, text, *form_values):
-        if not (name or "").strip():
-            return gr.update(), _error("type a project name first")
-        try:
-            request = request_of(*form_values)
-            saved = save_project(
-                studio.paths,
-                name,
-                text or "",
-                settings={
-                    "topic": request.topic,
-                    "preset": request.preset,
-                    "seconds": request.seconds,
-                    "tone": request.tone,
-                    "language": request.language,
-                    "key_points": request.key_points,
-                    "emotion_tags": request.emotion_tags,
-                },
-            )
-        except StudioError as exc:
-            return gr.update(), _error(str(exc))
-        return (
-            gr.update(choices=list_projects(studio.paths), value=saved.folder.name),
-            f"Saved **{saved.name}** ({analyze(text or '').describe()}).",
-        )
+def _wire_editor(studio: Studio, ed: SimpleNamespace, brief: _BriefControls) -> None:
+    ed.editor.change(_summary, ed.editor, ed.summary, show_progress="hidden", queue=False)
 
-    save_btn.click(on_save, [project, editor, *form], [project, status])
+    def on_save(name, text, *brief_values):
+        return _save(studio, name, text, brief.read(brief_values))
+
+    ed.save_btn.click(on_save, [ed.project, ed.editor, *brief.inputs()], [ed.project, ed.status])
 
     def on_open(name):
-        # the list is read again, so projects saved elsewhere (CLI, another window) show up
-        listed = gr.update(choices=list_projects(studio.paths))
-        try:
-            p = load_project(studio.paths, name or "")
-        except StudioError as exc:
-            return (listed,) + (gr.update(),) * 8 + (_error(str(exc)),)
-        s = p.settings
-        return (
-            listed,
-            p.script,
-            s.get("topic", gr.update()),
-            s.get("preset", gr.update()),
-            s.get("seconds", gr.update()),
-            s.get("tone", gr.update()),
-            s.get("language", gr.update()),
-            s.get("key_points", gr.update()),
-            s.get("emotion_tags", gr.update()),
-            f"Opened **{p.name}**.",
-        )
+        return _open(studio, name)
 
-    open_btn.click(on_open, project, [project, editor, *form, status])
-
+    ed.open_btn.click(on_open, ed.project, [ed.project, ed.editor, *brief.inputs(), ed.status])
     # The Studio tab renders what its own script box holds: copy the editor there (in the browser,
     # so the two tabs stay independent modules) and switch to it.
-    to_studio.click(None, editor, None, js=COPY_TO_STUDIO_JS)
+    ed.to_studio.click(None, ed.editor, None, js=COPY_TO_STUDIO_JS)
 
-    def on_dictate_editor(recording, text, language_v):
-        if recording is None:
-            return gr.update(), gr.update()
-        try:
-            words = dictation.dictate(studio, recording[1], recording[0], language=dictation.language_code(language_v))
-        except StudioError as exc:
-            return gr.update(), _error(str(exc))
-        return ((text.rstrip() + "\n\n" if (text or "").strip() else "") + words), "Dictation added to the script."
+    def on_dictate_editor(recording, text, language):
+        return _dictate(studio, recording, text, language, "\n\n", "Dictation added to the script.")
 
-    for event in (editor_mic.stop_recording, editor_mic.upload):
-        event(on_dictate_editor, [editor_mic, editor, language], [editor, status])
+    for event in (ed.mic.stop_recording, ed.mic.upload):
+        event(on_dictate_editor, [ed.mic, ed.editor, brief.language], [ed.editor, ed.status])
 
-    # -- assistant ------------------------------------------------------------------------------
+
+def _wire_assistant(
+    studio: Studio,
+    helper: asst.Assistant,
+    defaults: dict[str, Any],
+    ed: SimpleNamespace,
+    chat: SimpleNamespace,
+    settings: _SettingsControls,
+) -> None:
     def on_backend(choice):
-        server = choice == "server"
-        return (
-            gr.update(
-                visible=choice in ("gguf", "transformers", "server"),
-                label="Model name on the server (empty = the server's first)" if server else "Model",
-                info="e.g. llama3.2 for Ollama"
-                if server
-                else "a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id",
-            ),
-            gr.update(visible=choice == "server"),
-        )
+        return _model_boxes(choice)
 
-    backend.change(on_backend, backend, [model_name, url], queue=False)
+    settings.backend.change(on_backend, settings.backend, [settings.model, settings.url], queue=False)
 
     def on_preset(key):
         chosen = prompts.prompt_presets()["presets"].get(key, {})
         return chosen.get("seconds", defaults["seconds"]), chosen.get("tone", defaults["tone"])
 
     # each kind of video suggests its usual length and tone (the user can still change both)
-    preset.input(on_preset, preset, [seconds, tone], queue=False)
+    brief = settings.brief
+    brief.preset.input(on_preset, brief.preset, [brief.seconds, brief.tone], queue=False)
 
-    def respond(
-        chat_v,
-        user_text,
-        script_text,
-        revise_v,
-        backend_v,
-        model_v,
-        url_v,
-        temp_v,
-        tokens_v,
-        *form_values,
-        draft_mode=False,
-    ):
-        history = _history(chat_v)
-        try:
-            request = request_of(*form_values)
-            if draft_mode:
-                user_text = prompts.draft_prompt(request)
-            messages = prompts.build_messages(
-                request, history, user_text or "", current_script=script_text if revise_v and not draft_mode else ""
-            )
-            choice = asst.ModelChoice(backend=backend_v, model=model_v or "", url=url_v or "")
-            history = history + [{"role": "user", "content": user_text.strip()}, {"role": "assistant", "content": "…"}]
-            ticket = helper.stops
-            yield history, "", "Loading the language model…"
-            loaded = helper.model(choice)
-            note = f"**Note:** {loaded.notice}" if loaded.notice else f"Writing with {loaded.description}…"
-            settings = prompts.GenerationSettings(float(temp_v), int(tokens_v))
-            for text in helper.stream(choice, messages, request, settings, since=ticket):
-                history[-1] = {"role": "assistant", "content": text}
-                yield history, "", note
-            done = analyze(cleaning.clean_script(history[-1]["content"], keep_tags=request.emotion_tags))
-            ending = "Stopped" if helper.stops != ticket else "Draft ready"
-            yield (
-                history,
-                "",
-                (f"**Note:** {loaded.notice}\n\n" if loaded.notice else "")
-                + f"{ending}: {done.describe()}. Press **Use this draft** to put it in the editor.",
-            )
-        except StudioError as exc:
-            if history and history[-1].get("content") == "…":
-                history = history[:-1]
-            yield history, user_text or "", _error(str(exc))
+    def respond(chat_v, user_text, script, *values):
+        yield from _respond(helper, chat_v, user_text, script, settings.read(values))
 
-    inputs = [chat, message, editor, revise, *model_inputs, *sampling, *form]
-    send.click(respond, inputs, [chat, message, status])
-    message.submit(respond, inputs, [chat, message, status])
+    def respond_draft(chat_v, user_text, script, *values):
+        yield from _respond(helper, chat_v, user_text, script, settings.read(values), draft_mode=True)
 
-    def respond_draft(*args):
-        yield from respond(*args, draft_mode=True)
-
-    draft.click(respond_draft, inputs, [chat, message, status])
+    inputs = [chat.chat, chat.message, ed.editor, *settings.inputs()]
+    outputs = [chat.chat, chat.message, ed.status]
+    chat.send.click(respond, inputs, outputs)
+    chat.message.submit(respond, inputs, outputs)
+    chat.draft.click(respond_draft, inputs, outputs)
     # Stop runs at once (no queue) and ends the answer after the current token; the model stops too.
-    stop.click(helper.stop, None, None, queue=False)
+    chat.stop.click(helper.stop, None, None, queue=False)
 
-    def on_use(chat_v, tags_v):
-        answers = [m["content"] for m in _history(chat_v) if m["role"] == "assistant" and m["content"].strip("… ")]
-        if not answers:
-            return gr.update(), _error("there is no draft yet: ask the assistant first")
-        script = cleaning.clean_script(answers[-1], keep_tags=bool(tags_v))
-        return script, f"The draft is in the editor ({analyze(script).describe()})."
+    def on_use(chat_v, tags):
+        return _use_draft(chat_v, tags)
 
-    use.click(on_use, [chat, tags], [editor, status])
+    chat.use.click(on_use, [chat.chat, brief.emotion_tags], [ed.editor, ed.status])
 
-    def on_dictate_chat(recording, text, language_v):
-        if recording is None:
-            return gr.update(), gr.update()
-        try:
-            words = dictation.dictate(studio, recording[1], recording[0], language=dictation.language_code(language_v))
-        except StudioError as exc:
-            return gr.update(), _error(str(exc))
-        return ((text.rstrip() + " " if (text or "").strip() else "") + words), "Dictation added to your message."
+    def on_dictate_chat(recording, text, language):
+        return _dictate(studio, recording, text, language, " ", "Dictation added to your message.")
 
-    for event in (chat_mic.stop_recording, chat_mic.upload):
-        event(on_dictate_chat, [chat_mic, message, language], [message, status])
+    for event in (chat.mic.stop_recording, chat.mic.upload):
+        event(on_dictate_chat, [chat.mic, chat.message, brief.language], [chat.message, ed.status])
+
+
+def _save(studio: Studio, name: str | None, text: str | None, request: prompts.DraftRequest):
+    """Save the script and its brief as project ``name``: (project list update, status line)."""
+    if not (name or "").strip():
+        return gr.update(), _error("type a project name first")
+    try:
+        saved = save_project(studio.paths, name, text or "", settings=asdict(request))
+    except StudioError as exc:
+        return gr.update(), _error(str(exc))
+    return (
+        gr.update(choices=list_projects(studio.paths), value=saved.folder.name),
+        f"Saved **{saved.name}** ({analyze(text or '').describe()}).",
+    )
+
+
+def _open(studio: Studio, name: str | None):
+    """Project list, script, the brief's values (``_BriefControls`` order) and a status line."""
+    # the list is read again, so projects saved elsewhere (CLI, another window) show up
+    listed = gr.update(choices=list_projects(studio.paths))
+    try:
+        p = load_project(studio.paths, name or "")
+    except StudioError as exc:
+        return (listed,) + (gr.update(),) * 8 + (_error(str(exc)),)
+    brief = [p.settings.get(f.name, gr.update()) for f in fields(_BriefControls)]
+    return (listed, p.script, *brief, f"Opened **{p.name}**.")
+
+
+def _dictate(studio: Studio, recording, text: str | None, language: str, joiner: str, done: str):
+    """``text`` with the words spoken in ``recording`` appended after ``joiner``; (text, status)."""
+    if recording is None:
+        return gr.update(), gr.update()
+    try:
+        words = dictation.dictate(studio, recording[1], recording[0], language=dictation.language_code(language))
+    except StudioError as exc:
+        return gr.update(), _error(str(exc))
+    return ((text.rstrip() + joiner if (text or "").strip() else "") + words), done
+
+
+def _model_boxes(choice: str):
+    """Show the model box (labelled for the server when it is one) and the server address as needed."""
+    server = choice == "server"
+    return (
+        gr.update(
+            visible=choice in ("gguf", "transformers", "server"),
+            label="Model name on the server (empty = the server's first)" if server else "Model",
+            info="e.g. llama3.2 for Ollama" if server else MODEL_INFO,
+        ),
+        gr.update(visible=choice == "server"),
+    )
+
+
+def _respond(
+    helper: asst.Assistant, chat_v, user_text: str | None, script: str, s: _AssistantSettings, *, draft_mode=False
+):
+    """Stream the assistant's answer: yields (chat history, message box, status line)."""
+    history = _history(chat_v)
+    try:
+        request = s.request
+        if draft_mode:
+            user_text = prompts.draft_prompt(request)
+        messages = prompts.build_messages(
+            request, history, user_text or "", current_script=script if s.show_script and not draft_mode else ""
+        )
+        history = history + [{"role": "user", "content": user_text.strip()}, {"role": "assistant", "content": "…"}]
+        ticket = helper.stops
+        yield history, "", "Loading the language model…"
+        loaded = helper.model(s.choice)
+        note = f"**Note:** {loaded.notice}" if loaded.notice else f"Writing with {loaded.description}…"
+        for text in helper.stream(s.choice, messages, request, s.sampling, since=ticket):
+            history[-1] = {"role": "assistant", "content": text}
+            yield history, "", note
+        done = analyze(cleaning.clean_script(history[-1]["content"], keep_tags=request.emotion_tags))
+        ending = "Stopped" if helper.stops != ticket else "Draft ready"
+        yield (
+            history,
+            "",
+            (f"**Note:** {loaded.notice}\n\n" if loaded.notice else "")
+            + f"{ending}: {done.describe()}. Press **Use this draft** to put it in the editor.",
+        )
+    except StudioError as exc:
+        if history and history[-1].get("content") == "…":
+            history = history[:-1]
+        yield history, user_text or "", _error(str(exc))
+
+
+def _use_draft(chat_v, tags: bool):
+    """The assistant's last answer, cleaned, for the editor; (script, status)."""
+    answers = [m["content"] for m in _history(chat_v) if m["role"] == "assistant" and m["content"].strip("… ")]
+    if not answers:
+        return gr.update(), _error("there is no draft yet: ask the assistant first")
+    script = cleaning.clean_script(answers[-1], keep_tags=bool(tags))
+    return script, f"The draft is in the editor ({analyze(script).describe()})."

@@ -21,12 +21,13 @@ import errno
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engines.progress import Progress, no_progress
 from studio.config import StudioPaths
 from studio.errors import InputError, RejectedError, StudioError
 from studio.storage import (
@@ -41,13 +42,14 @@ from studio.storage import (
     staging_dir,
 )
 from studio.voice.calibration import default_voice_calibration, speaking_rate_factor
-from studio.voice.recording import ProgressFn, RecordingReport, analyse_recording, check_usable, load_recording
+from studio.voice.recording import RecordingReport, analyse_recording, check_usable, load_recording
 
 PROFILE_VERSION = 1
 REFERENCE_RATE = 24_000  # Hz of the normalised reference voice.wav
 REFERENCE_LUFS = -23.0
 
 
+@dataclass
 class VoiceProfile:
     """A saved voice: its folder, the quality report it passed and its synthesis settings."""
 
@@ -178,7 +180,7 @@ class VoiceLibrary:
         return sorted(out, key=lambda p: p.name.lower())
 
     # -- the report alone (the UI shows it before the user names and saves the voice) --
-    def report(self, audio_path: str | Path, progress: ProgressFn | None = None) -> RecordingReport:
+    def report(self, audio_path: str | Path, progress: Progress | None = None) -> RecordingReport:
         """The quality report of a recording; saves nothing."""
         rec = load_recording(audio_path)
         return analyse_recording(rec, self._engine("vad", "silero"), self._transcriber(), progress)
@@ -205,7 +207,7 @@ class VoiceLibrary:
         audio_path: str | Path,
         *,
         denoise: bool | None = None,
-        progress: ProgressFn | None = None,
+        progress: Progress | None = None,
         report: RecordingReport | None = None,
     ) -> VoiceProfile:
         """Check a recording and save it as the voice ``name``.
@@ -220,7 +222,7 @@ class VoiceLibrary:
                 f"a voice named '{key}' already exists: choose another name, "
                 f"or remove it first (`python app.py voice remove {key}`)"
             )
-        progress = progress or (lambda f, m: None)
+        progress = progress or no_progress
         rec = load_recording(audio_path)
         if report is None:
             report = analyse_recording(
@@ -281,7 +283,7 @@ class VoiceLibrary:
         return profile
 
     def _calibrate_match(
-        self, reference: np.ndarray, embedding: np.ndarray, report: RecordingReport, progress: ProgressFn
+        self, reference: np.ndarray, embedding: np.ndarray, report: RecordingReport, progress: Progress
     ) -> dict[str, Any]:
         from engines.voice.embedding import cosine
         from engines.voice.match import calibrate, traits_of

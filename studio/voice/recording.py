@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engines.progress import Progress
 from studio.errors import InputError, RejectedError
 
 # Thresholds (seconds, LUFS, dB, Hz). "min" rejects below, "ideal" warns below.
@@ -27,7 +28,6 @@ SNR_REJECT_DB, SNR_WARN_DB = 8.0, 20.0
 TRANSCRIPT_MAX_S = 30.0  # transcribe the first half minute of speech: enough to check, quicker
 
 OK, WARN, REJECT = "ok", "warn", "reject"
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass
@@ -416,7 +416,7 @@ def first_speech(
 
 
 def analyse_recording(
-    rec: Recording, vad, transcribe: Callable[[np.ndarray, int], str] | None = None, progress: ProgressFn | None = None
+    rec: Recording, vad, transcribe: Callable[[np.ndarray, int], str] | None = None, progress: Progress | None = None
 ) -> RecordingReport:
     """The full report: VAD, measurements, then (for usable recordings) the transcript.
 

@@ -212,7 +212,7 @@ def _speech_span(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
 
 def retime(guide: Speech, audio: np.ndarray, sample_rate: int) -> Speech:
     """``audio`` with the guide's phoneme and word timings mapped linearly onto its speech span."""
-    from engines.tts.base import PhonemeTiming, WordTiming
+    from engines.timing import PhonemeTiming, WordTiming
 
     g0, g1 = _speech_span(guide.audio, guide.sample_rate)
     a0, a1 = _speech_span(audio, sample_rate)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
+from engines.progress import Progress, no_progress
 from studio.config import StudioPaths
 from studio.errors import InputError, StudioError
 from studio.voice.profiles import VoiceLibrary, VoiceProfile
-from studio.voice.recording import ProgressFn
 
 
 def xtts_status(paths: StudioPaths):
@@ -31,7 +31,7 @@ def _xtts_engine(studio):
     return studio.engine("tts", "xtts", model_dir=status.model_dir, python=status.python)
 
 
-def enable_xtts(studio, name: str, *, accept_license: bool = False, progress: ProgressFn | None = None) -> VoiceProfile:
+def enable_xtts(studio, name: str, *, accept_license: bool = False, progress: Progress | None = None) -> VoiceProfile:
     """Fetch XTTS-v2 (after the license is accepted) and cache the profile's conditioning latents.
 
     The latents come from the whole normalised reference, once; synthesis reads only them.
@@ -39,7 +39,7 @@ def enable_xtts(studio, name: str, *, accept_license: bool = False, progress: Pr
     from engines.tts.xtts import XttsError
     from studio import models
 
-    progress = progress or (lambda f, m: None)
+    progress = progress or no_progress
     lib = VoiceLibrary(studio.paths, studio=studio)
     profile = lib.load(name)
     entry = models.entry("xtts-v2")

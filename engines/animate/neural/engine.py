@@ -18,8 +18,11 @@ Per frame (``frames``): the UNet and the VAE decoder draw the mouth, in batches 
 4. otherwise the procedural engine.
 
 Whenever the job moves down that list (weights or libraries missing, no GPU, a load or run failure)
-the engine records a plain-words notice in ``notices`` (also logged as a warning), which the CLI
-prints and the render manifest keeps.
+the engine says so in plain words (also logged as a warning). How the engine runs (or why it does
+not) is its own state, kept in ``notices`` and added to the :class:`~engines.animate.base.Notices`
+of every render that starts with it (``prepare`` or ``rig_from_arrays``); what happens to one clip
+(no audio, a failure mid-way) goes only into the notices of the render it happens in. The CLI
+prints those, the UI shows them and the render manifest keeps them.
 """
 
 from __future__ import annotations
@@ -32,14 +35,14 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engines.animate.base import AnimationSettings, EmotionSpan
+from engines.animate.base import AnimationSettings, Animator, EmotionSpan, Notices
 from engines.animate.neural.blend import (
     Box,
     ColourMatch,
@@ -51,7 +54,9 @@ from engines.animate.neural.blend import (
     transform_points,
 )
 from engines.animate.neural.status import avatars_root, neural_root, onnx_root
-from engines.files import atomic_path
+from engines.animate.sync_check import MouthProbe, measure_mouth_opening
+from engines.files import atomic_path, studio_home
+from engines.progress import Progress, no_progress
 from engines.registry import create, register
 from engines.runtime.session import CPU, CUDA, TRT, SessionFactory
 
@@ -59,13 +64,12 @@ log = logging.getLogger(__name__)
 
 # Batch sizes (min, opt, max) of the TensorRT shape profiles: latency for previews, throughput for exports.
 MODES = {"preview": (1, 1, 1), "export": (1, 16, 32)}
-RIG_VERSION = 2  # bump when the per-avatar preparation changes
-ProgressFn = Callable[[float, str], None]
+RIG_VERSION = 3  # bump when the per-avatar preparation changes
 
 
 def default_models_dir() -> Path:
     """``$STUDIO_HOME/cache/models`` (the model manager's folder) for an engine created without paths."""
-    return Path(os.environ.get("STUDIO_HOME", "studio_data")).expanduser().resolve() / "cache" / "models"
+    return studio_home() / "cache" / "models"
 
 
 @dataclass
@@ -82,8 +86,12 @@ class NeuralRig:
     colour: ColourMatch
     image: np.ndarray  # the portrait as given, for a procedural fallback
     landmarks: np.ndarray  # (68, 2) in portrait pixels
+    frame_landmarks: np.ndarray  # (68, 2) in output pixels: where the face is in the frames
     settings: AnimationSettings = field(default_factory=AnimationSettings)
     procedural: Any = None  # the procedural engine's rig, made on demand
+    # True while ``frames`` draws this rig's frames with the procedural engine (no audio, a failure)
+    shows_procedural: bool = field(default=False, repr=False, compare=False)
+    _mouth: MouthProbe | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def width(self) -> int:
@@ -92,6 +100,13 @@ class NeuralRig:
     @property
     def height(self) -> int:
         return int(self.background.shape[0])
+
+    @property
+    def mouth(self) -> MouthProbe:
+        """Where the mouth is in the frames and its colours, for the lip-sync check's measure."""
+        if self._mouth is None:
+            self._mouth = MouthProbe.of_face(self.background, self.frame_landmarks)
+        return self._mouth
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for an ``.npz`` cache (no pickling)."""
@@ -107,6 +122,7 @@ class NeuralRig:
             "face": np.array([self.face.x, self.face.y, self.face.w, self.face.h], np.int64),
             "image": self.image,
             "landmarks": self.landmarks.astype(np.float32),
+            "frame_landmarks": self.frame_landmarks.astype(np.float32),
         }
 
     @classmethod
@@ -123,6 +139,7 @@ class NeuralRig:
             colour=ColourMatch(arrays["colour_gain"].astype(np.float32), arrays["colour_offset"].astype(np.float32)),
             image=arrays["image"],
             landmarks=arrays["landmarks"],
+            frame_landmarks=arrays["frame_landmarks"],
             settings=settings or AnimationSettings(),
         )
 
@@ -178,7 +195,7 @@ def _short(exc: BaseException) -> str:
 
 
 @register("animate", "musetalk")
-class NeuralLipSync:
+class NeuralLipSync(Animator):
     """Animator of the MuseTalk 1.5 kind (see the module docstring).
 
     ``models_dir`` is the model manager's folder (``<models>/musetalk-1.5/...``; default
@@ -254,9 +271,24 @@ class NeuralLipSync:
         return out
 
     def _notice(self, message: str) -> None:
+        """Record how the engine runs from now on (every later render is told at its start)."""
         if message not in self.notices:
             self.notices.append(message)
             log.warning("%s", message)
+
+    @staticmethod
+    def _tell(notices: Notices | None, message: str) -> None:
+        """Tell the render that owns ``notices`` what happened to its clip (and log it once there)."""
+        if notices is None or notices.add(message):
+            log.warning("%s", message)
+
+    def _start(self, notices: Notices | None) -> bool:
+        """:meth:`ready`, and the engine's state (a fallback, a slower path) into the render's notices."""
+        ready = self.ready()
+        if notices is not None:
+            for message in self.notices:
+                notices.add(message)
+        return ready
 
     def _gpu_providers(self) -> list[str]:
         return [p for p in self.factory.chain() if p in (TRT, CUDA)]
@@ -291,7 +323,7 @@ class NeuralLipSync:
         return MuseTalkWeights(self.models_dir)
 
     # ----------------------------------------------------------------- loading
-    def ready(self, progress: ProgressFn | None = None) -> bool:
+    def ready(self, progress: Progress | None = None) -> bool:
         """Load the model and open its runner once; False (with a notice) when falling back."""
         if self._ready is not None:
             return self._ready
@@ -313,11 +345,11 @@ class NeuralLipSync:
         self._notice(f"{reason}; using the procedural animation instead")
         return False
 
-    def _load(self, progress: ProgressFn | None) -> None:
+    def _load(self, progress: Progress | None) -> None:
         from engines.animate.neural import export, musetalk
         from engines.animate.neural.audio import WhisperFeatures
 
-        step = progress or (lambda f, m: None)
+        step = progress or no_progress
         step(0.0, "loading the lip-sync model")
         if self.random_spec is not None:
             nets = musetalk.build_random(self.random_spec, self.seed)
@@ -384,7 +416,7 @@ class NeuralLipSync:
             self.factory.create(exported.vae_decoder, profile=export.vae_profile(spec, lo, opt, hi)),
         )
 
-    def build(self, progress: ProgressFn | None = None) -> dict[str, Any]:
+    def build(self, progress: Progress | None = None) -> dict[str, Any]:
         """Pre-build (export, compile TensorRT engines) by running one batch at the profile's best size.
 
         Raises RuntimeError with the reason when the neural path is not available here.
@@ -445,10 +477,12 @@ class NeuralLipSync:
         width: int,
         height: int,
         settings: AnimationSettings | None = None,
+        *,
+        notices: Notices | None = None,
     ) -> Any:
         """Per-avatar rig for ``width`` x ``height`` output frames (pixels); cached on disk by content."""
         settings = settings or AnimationSettings()
-        if not self.ready():
+        if not self._start(notices):
             return self._procedural().prepare(image, landmarks, width, height, settings)
         image = np.ascontiguousarray(np.asarray(image)[..., :3], dtype=np.uint8)
         landmarks = np.asarray(landmarks, dtype=np.float32)
@@ -495,14 +529,27 @@ class NeuralLipSync:
         h.update(np.round(np.asarray(landmarks, np.float64), 2).tobytes())
         return h.hexdigest()[:24]
 
-    def rig_from_arrays(self, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> Any:
+    def rig_to_arrays(self, rig: Any) -> dict[str, np.ndarray] | None:
+        """Plain arrays of a neural rig (or of the procedural one made while falling back)."""
+        if isinstance(rig, NeuralRig):
+            return rig.to_arrays()
+        return self._procedural().rig_to_arrays(rig)
+
+    def rig_from_arrays(
+        self,
+        arrays: dict[str, np.ndarray],
+        settings: AnimationSettings | None = None,
+        *,
+        notices: Notices | None = None,
+    ) -> Any:
         """A rig back from ``to_arrays()``; ValueError when it was made by another model (prepare again)."""
+        ready = self._start(notices)
         if "latents" not in arrays:  # a procedural rig, saved while the neural path was off
-            if self.ready():
+            if ready:
                 raise ValueError("this rig was made by the procedural engine; prepare it again")
             return self._procedural().rig_from_arrays(arrays)
         rig = NeuralRig.from_arrays(arrays, settings)
-        if self.ready() and rig.model != self._digest:
+        if ready and rig.model != self._digest:
             raise ValueError("this rig was made by another lip-sync model; prepare it again")
         return rig
 
@@ -530,6 +577,7 @@ class NeuralLipSync:
             colour=colour,
             image=image,
             landmarks=landmarks,
+            frame_landmarks=in_frame,
             settings=settings,
         )
 
@@ -554,6 +602,7 @@ class NeuralLipSync:
         sample_rate: int | None = None,
         emotions: Sequence[EmotionSpan] = (),
         settings: AnimationSettings | None = None,
+        notices: Notices | None = None,
     ) -> Any:
         """Whisper features of ``audio`` (any rate, Hz) for ``duration`` seconds at ``fps`` frames per second."""
         settings = settings or AnimationSettings()
@@ -569,7 +618,7 @@ class NeuralLipSync:
         if not self.ready():
             return self._procedural().track(**args)
         if audio is None or sample_rate is None or len(audio) == 0:
-            self._notice("the neural lip-sync needs the speech audio; this clip uses the procedural animation")
+            self._tell(notices, "the neural lip-sync needs the speech audio; this clip uses the procedural animation")
             return self._procedural().track(**args)
         features = self._features.encode(audio, int(sample_rate))
         return NeuralTrack(
@@ -582,10 +631,18 @@ class NeuralLipSync:
             fallback_args=args,
         )
 
-    def frames(self, rig: Any, track: Any, start: int, stop: int) -> Iterator[np.ndarray]:
+    def settle_edges(self, track: Any, start: int, stop: int, fps: int) -> None:
+        """Nothing for a neural track (each frame depends only on the audio around it, so chunks join by
+        themselves); the procedural engine's settling for the track made while falling back."""
+        if not isinstance(track, NeuralTrack):
+            self._procedural().settle_edges(track, start, stop, fps)
+
+    def frames(
+        self, rig: Any, track: Any, start: int, stop: int, *, notices: Notices | None = None
+    ) -> Iterator[np.ndarray]:
         """RGB uint8 frames ``start..stop-1`` (height, width, 3); the same pixels however the range is chunked."""
         if not (self._ready and isinstance(rig, NeuralRig) and isinstance(track, NeuralTrack)):
-            yield from self._procedural().frames(self._procedural_rig(rig), self._procedural_track(track), start, stop)
+            yield from self._procedural_frames(rig, track, start, stop)
             return
         from engines.animate.neural.audio import frame_windows
 
@@ -602,7 +659,7 @@ class NeuralLipSync:
                 offset_s=track.offset_s,
                 smoothing=track.smoothing,
             )
-            problem = None
+            problem = detail = None
             try:
                 if hasattr(self._runner, "frames"):  # PyTorch: generate and paste on the GPU
                     out = list(self._runner.frames(rig, rig.latents[None], tokens, track.strength))
@@ -612,18 +669,36 @@ class NeuralLipSync:
                         for crop in self._runner.generate(rig.latents[None], tokens)
                     ]
             except Exception as exc:  # noqa: BLE001 - even the last provider failed (e.g. out of memory)
-                problem = f"the neural lip-sync failed at frame {b0} ({_short(exc)})"
+                detail = _short(exc)
+                problem = f"the neural lip-sync failed at frame {b0} ({detail})"
             else:
                 for n in self._runner.notices:  # provider fallbacks while running (TensorRT -> CUDA -> CPU)
-                    self._notice(n)
+                    self._notice(n)  # logged there; it is how the engine runs from now on
+                    if notices is not None:
+                        notices.add(n)
                 if self._runner.provider == CPU and not self.allow_cpu:
-                    problem = f"the GPU stopped working at frame {b0}"
+                    detail = "the GPU stopped working"
+                    problem = f"{detail} at frame {b0}"
             if problem:
-                self._notice(f"{problem}; the rest of this clip uses the procedural animation")
-                self._ready = False
-                yield from self._procedural().frames(self._procedural_rig(rig), self._procedural_track(track), b0, stop)
+                self._tell(notices, f"{problem}; the rest of this clip uses the procedural animation")
+                # later renders are told at their start (see _start), without this clip's frame number
+                self._fall_back(f"the neural lip-sync stopped working during an earlier render ({detail})")
+                yield from self._procedural_frames(rig, track, b0, stop)
                 return
+            rig.shows_procedural = False
             yield from out
+
+    def _procedural_frames(self, rig: Any, track: Any, start: int, stop: int) -> Iterator[np.ndarray]:
+        if isinstance(rig, NeuralRig):
+            rig.shows_procedural = True  # so mouth_opening measures these frames as procedural ones
+        yield from self._procedural().frames(self._procedural_rig(rig), self._procedural_track(track), start, stop)
+
+    def mouth_opening(self, rig: Any, frame: np.ndarray) -> float:
+        """Vertical inner-mouth opening (pixels) in a frame just made from ``rig``: measured like the
+        procedural engine's (see ``sync_check``), with the neural rig's own mouth position and colours."""
+        if isinstance(rig, NeuralRig) and not rig.shows_procedural:
+            return measure_mouth_opening(rig.mouth, frame)
+        return self._procedural().mouth_opening(self._procedural_rig(rig), frame)
 
     @staticmethod
     def compose(rig: NeuralRig, crop: np.ndarray, strength: float = 1.0) -> np.ndarray:

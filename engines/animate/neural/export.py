@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.files import file_sha256, write_json_atomic
+from engines.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ EXPORT_VERSION = 1  # bump when the exported graphs change for the same weights
 _PROTO_LIMIT = 1_800_000_000  # bytes; protobuf cannot hold a graph over 2 GB, keep a margin
 UNET_INPUTS = ("latents", "audio")
 VAE_INPUTS = ("latents",)
-
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def ensure_exported(
     spec_digest: str,
     weights: str,
     name: str = "musetalk",
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> ExportedModels:
     """Return the cached export for these weights, exporting once if needed (atomically).
 
