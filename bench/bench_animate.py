@@ -6,7 +6,7 @@ Prints a table and writes JSON. Speed: frames per second of the animation stage 
 encoding) for a 512x512 and a 1280x720 output, on one core (OpenCV and BLAS limited to one thread).
 Self-check: a mixed script spoken by the bundled Piper voice (about ``--seconds`` long, several
 emotions), rendered at 512x512; the mouth opening measured from the frames' pixels is correlated with
-the audio loudness (target >= 0.6, offset within +-1 frame).
+the audio loudness (target >= 0.7, offset within +-1 frame).
 """
 
 from __future__ import annotations
@@ -180,13 +180,13 @@ def main() -> int:
         rep = sync_report(openings, audio, sr, 25)
         rep["render_and_measure_ms_per_frame"] = round(per_frame, 2)
         results[f"sync_{mode.replace(' ', '_')}"] = rep
-        ok = rep["correlation"] >= 0.6 and abs(rep["offset_frames"]) <= 1
+        ok = rep["correlation"] >= 0.7 and abs(rep["offset_frames"]) <= 1
         rows.append(
             (
                 f"self-check ({mode})",
                 f"r={rep['correlation']:.2f} (r={rep['correlation_at_offset']:.2f} at best lag)",
                 f"offset {rep['offset_frames']:+d} frames, {len(rep['flagged'])} flagged",
-                "r >= 0.6, |offset| <= 1: " + ("ok" if ok else "MISSED"),
+                "r >= 0.7, |offset| <= 1: " + ("ok" if ok else "MISSED"),
             )
         )
 

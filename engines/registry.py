@@ -29,6 +29,7 @@ _MODULES: dict[str, dict[str, str]] = {
     "speaker": {"resemblyzer": "engines.voice.embedding"},
     "enhance": {"deepfilternet": "engines.voice.enhance"},
     "voice_match": {"world": "engines.voice.match"},
+    "voice_convert": {"openvoice": "engines.voice.openvoice.converter"},
 }
 
 

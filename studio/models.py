@@ -189,8 +189,9 @@ def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progre
     model = entry(name)
     if (local := _local_copy(model, status(model, paths), paths, progress)) is None:
         if model.requires_license_acceptance and not accept_license:
+            also = "".join(f"; it also downloads {r} ({entry(r).license})" for r in model.extra.get("requires", ()))
             raise InputError(
-                f"'{name}' is licensed under {model.license}: read it, then accept it "
+                f"'{name}' is licensed under {model.license}{also}: read them, then accept "
                 f"(`python app.py models fetch {name} --accept-license` or the checkbox in the UI)"
             )
     for needed in model.extra.get("requires", ()):  # e.g. MuseTalk also needs the SD VAE and Whisper tiny
@@ -202,13 +203,31 @@ def fetch(name: str, paths: StudioPaths, *, accept_license: bool = False, progre
         raise InputError(f"'{name}' has no download source: install it with ./launch.sh")
     folder = _model_dir(paths, model.name)
     folder.mkdir(parents=True, exist_ok=True)
+    src = _pinned(src)
     files = _download_list(src)
+    computed: dict[str, str] = {}
     for i, (url, fname, sha, unpack) in enumerate(files):
         if progress:
             progress(i / len(files), f"downloading {fname}")
         _download(url, folder, fname, sha, unpack, progress)
-    (folder / ".complete").write_text(json.dumps({"source": src}), encoding="utf-8")
+        if not sha and not unpack:  # no published sha256 (e.g. MuseTalk's unet.pth): computed once, kept
+            computed[fname] = file_sha256(folder / fname)
+    record = {"source": src, "sha256": computed}
+    (folder / ".complete").write_text(json.dumps(record), encoding="utf-8")
     return folder
+
+
+def _pinned(src: dict[str, Any]) -> dict[str, Any]:
+    """``src`` with a Hugging Face revision: the catalogue's pin, else the repository's commit now
+    (asked once, then kept in ``.complete`` with the files' sha256 so later checks use that commit)."""
+    if src["kind"] != "hf" or src.get("revision"):
+        return src
+    try:
+        from huggingface_hub import HfApi
+
+        return {**src, "revision": HfApi().model_info(src["repo"]).sha or "main"}
+    except Exception:  # noqa: BLE001 - offline or an old hub client: the download itself will say what failed
+        return src
 
 
 def _download_list(src: dict[str, Any]) -> list[tuple[str, str, str | None, bool]]:
@@ -265,6 +284,14 @@ def verify(paths: StudioPaths, progress: Progress | None = None) -> list[dict[st
     return rows
 
 
+def _recorded_sha256(folder: Path | None) -> dict[str, str]:
+    """The sha256 computed when the files without a published one were downloaded (``.complete``)."""
+    try:
+        return dict(json.loads((Path(folder) / ".complete").read_text(encoding="utf-8")).get("sha256") or {})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
 def _checksums(model: ModelEntry, st: ModelStatus) -> dict[str, tuple[str | None, Path]]:
     out: dict[str, tuple[str | None, Path]] = {}
     for src in model.sources:
@@ -275,7 +302,8 @@ def _checksums(model: ModelEntry, st: ModelStatus) -> dict[str, tuple[str | None
         elif st.source == "pip-parts" and src["kind"] == "pip-parts":
             out[src["target"]] = (src["sha256"], st.location / src["target"])
         elif st.source == src["kind"] and src["kind"] in ("hf", "url"):
+            computed = _recorded_sha256(st.location)
             for _url, fname, sha, unpack in _download_list(src):
                 if not unpack:
-                    out[fname] = (sha, st.location / fname)
+                    out[fname] = (sha or computed.get(fname), st.location / fname)
     return out

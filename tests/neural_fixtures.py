@@ -125,3 +125,22 @@ def gpu_factory(root: Path, **fake):
 
     pretender = GpuPretender(**fake)
     return SessionFactory(root, providers_fn=lambda: [TRT, CUDA, CPU], session_cls=pretender), pretender
+
+
+NEURAL_MODELS = ("musetalk-1.5", "sd-vae-ft-mse", "whisper-tiny")
+
+
+def neural_home(root: Path) -> Path:
+    """A data folder whose ``cache/models`` holds the bundled models (joined once by ./launch.sh,
+    linked, when present) and the tiny random neural weights in the released layout (linked)."""
+    models = Path(root) / "cache" / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    prepared = ROOT / "studio_data" / "cache" / "models"
+    if prepared.is_dir():
+        for entry in prepared.iterdir():
+            if entry.name not in NEURAL_MODELS and not (models / entry.name).exists():
+                (models / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+    for name in NEURAL_MODELS:
+        if not (models / name).exists():
+            (models / name).symlink_to(tiny_weights().root / name, target_is_directory=True)
+    return Path(root)

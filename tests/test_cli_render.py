@@ -175,3 +175,52 @@ def test_every_engine_animation_control_is_a_render_option_that_reaches_the_mani
     animation = json.loads(out.with_suffix(".json").read_text())["animation"]
     for name, value in values.items():
         assert animation[name] == pytest.approx(value), name
+
+
+# ---------------------------------------------------------------------------------------------
+# One gate: render runs the same portrait check as `portrait check`
+
+
+def test_render_refuses_a_photo_the_portrait_check_rejects(tmp_path):
+    rolled = tmp_path / "rolled.png"
+    Image.open(ROOT / "assets" / "portrait.png").rotate(45, expand=True, fillcolor=(200, 200, 205)).save(rolled)
+    check = cli("portrait", "check", str(rolled))
+    assert check.returncode == 3
+    report = json.loads(check.stdout)  # the JSON report on stdout...
+    assert report["verdict"] == "rejected"
+    assert_one_error_line(  # ...and one error line on stderr
+        subprocess.CompletedProcess(check.args, 3, "", check.stderr), 3, "tilted to the side"
+    )
+    out = tmp_path / "out.mp4"
+    proc = cli("render", "--portrait", str(rolled), "--text", "Hello there.", "--out", str(out))
+    assert_one_error_line(proc, 3, "tilted to the side", "looking straight into the camera")
+    assert not out.exists()
+
+
+def test_render_prints_the_portrait_warnings_and_keeps_them_in_the_manifest(tmp_path):
+    small = tmp_path / "small.png"
+    Image.open(ROOT / "assets" / "portrait.png").resize((400, 400)).save(small)  # a thumbnail: usable, with warnings
+    out = tmp_path / "warned.mp4"
+    proc = cli("render", "--portrait", str(small), "--text", "Hi.", "--preset", "preview", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning: portrait: ")]
+    assert any("Image resolution" in w for w in warnings), proc.stderr
+    check = json.loads(out.with_suffix(".json").read_text())["portrait_check"]
+    assert check["verdict"] == "usable with warnings"
+    assert [f"warning: portrait: {w}" for w in check["warnings"]] == warnings
+
+
+def test_new_take_prints_its_number_and_take_n_renders_it_again(tmp_path):
+    first = cli(
+        "render", "--portrait", "assets/portrait.png", "--text", "Hi.", "--preset", "preview", "--new-take",
+        "--out", str(tmp_path / "a.mp4"),
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    take = json.loads(first.stdout)["take"]
+    assert take > 0 and f"--take {take}" in first.stderr
+    again = cli(
+        "render", "--portrait", "assets/portrait.png", "--text", "Hi.", "--preset", "preview", "--take", str(take),
+        "--out", str(tmp_path / "b.mp4"),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["chunks_reused"] == 1  # the very same chunk: the same take

@@ -162,3 +162,139 @@ def test_a_crashing_check_is_reported_not_raised(paths, monkeypatch):
     checks = doctor.run_checks(paths, checksums=False)
     failed = [c for c in checks if c.ok is False]
     assert [c.name for c in failed] == ["gpu"] and "driver exploded" in failed[0].detail
+
+
+# ---------------------------------------------------------------- which device, and why (studio/ops/device.py)
+
+RTX_4070 = 'echo "NVIDIA GeForce RTX 4070, 581.57, 12282, 900, 8.9"\n'
+
+
+def _fake_dists(site: Path, dists: dict[str, str], requires: dict[str, list[str]] | None = None) -> None:
+    for name, version in dists.items():
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        lines = [f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"]
+        lines += [f"Requires-Dist: {r}\n" for r in (requires or {}).get(name, [])]
+        (info / "METADATA").write_text("".join(lines))
+
+
+@pytest.fixture
+def gpu_machine(tmp_path, monkeypatch):
+    """An RTX 4070 with a CUDA 13 driver; no GPU packages installed until a test adds them."""
+    monkeypatch.setenv("PATH", str(_fake_tool(tmp_path / "bin", "nvidia-smi", RTX_4070).parent))
+    monkeypatch.delenv("STUDIO_GPU", raising=False)
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+def test_start_message_names_the_gpu_cuda_and_what_the_lip_sync_still_needs(gpu_machine, tmp_path, monkeypatch):
+    from studio.ops import device
+
+    _fake_dists(gpu_machine, {"torch": "2.13.0+cu130", "onnxruntime_gpu": "1.31.1", "tensorrt_cu13": "10.16.1.11"})
+    report = device.describe(tmp_path / "models")
+    assert report.device == "gpu"
+    assert report.headline.startswith("NVIDIA GeForce RTX 4070, CUDA 13.0: neural lip-sync available after downloading")
+    assert "TensorRT 10.16.1.11" in report.text()
+    # once the weights are in the model cache, it says so
+    from engines.animate.neural.musetalk import MuseTalkWeights
+
+    weights = MuseTalkWeights(tmp_path / "models")
+    files = [weights.unet_weights, weights.unet_config, weights.vae_dir / "config.json"]
+    files += [weights.vae_dir / "diffusion_pytorch_model.safetensors", weights.whisper_dir / "config.json"]
+    for path in [*files, weights.whisper_dir / "model.safetensors"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert device.describe(tmp_path / "models").headline == "NVIDIA GeForce RTX 4070, CUDA 13.0: neural lip-sync ready"
+
+
+def test_pypi_linux_torch_counts_as_a_cuda_build_by_the_wheels_it_needs(gpu_machine, monkeypatch):
+    from studio.ops import device
+
+    _fake_dists(
+        gpu_machine, {"torch": "2.13.0"}, {"torch": ['cuda-toolkit[cublas]==13.0.3; platform_system == "Linux"']}
+    )
+    packages = device.installed_gpu_packages()
+    assert packages.torch_cuda == "13.0" and packages.onnxruntime_gpu is None
+    report = device.describe(None, packages=packages)
+    assert report.device == "gpu" and "PyTorch 2.13.0 on CUDA" in report.text()
+
+
+def test_gpu_without_the_gpu_set_says_what_to_run(gpu_machine, monkeypatch, tmp_path):
+    from studio.ops import device
+
+    cpu_only = device.GpuPackages(torch="2.13.0+cpu")
+    report = device.describe(None, packages=cpu_only)
+    assert report.device == "cpu" and report.fixable
+    assert report.headline == "NVIDIA GeForce RTX 4070 found, but the GPU packages are not installed: CPU rendering"
+    assert "launch.bat" in report.text()
+    # after a failed install the launcher left its mark in the environment: retrying needs STUDIO_GPU=on
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / device.FAILED_MARK).touch()
+    monkeypatch.setattr(device.sys, "prefix", str(tmp_path / "env"))
+    report = device.describe(None, packages=cpu_only)
+    assert "could not install the GPU set" in report.headline and "STUDIO_GPU=on" in report.text()
+
+
+@pytest.mark.parametrize(
+    ("smi", "expected"),
+    [
+        ('echo "NVIDIA GeForce RTX 3060, 550.54.14, 12288, 0, 8.6"', "driver 550.54.14 is older than CUDA 13.0 needs"),
+        ('echo "NVIDIA GeForce GTX 1080, 581.57, 8192, 0, 6.1"', "(compute 6.1) is older than the GPU set supports"),
+    ],
+)
+def test_gpu_the_cuda_13_set_cannot_use_renders_on_the_cpu_and_says_why(tmp_path, monkeypatch, smi, expected):
+    from studio.ops import device
+
+    monkeypatch.setenv("PATH", str(_fake_tool(tmp_path, "nvidia-smi", smi + "\n").parent))
+    monkeypatch.delenv("STUDIO_GPU", raising=False)
+    report = device.describe(None, packages=device.GpuPackages(torch="2.13.0+cu130", torch_cuda="13.0"))
+    assert report.device == "cpu" and expected in report.headline and report.headline.endswith("CPU rendering")
+
+
+def test_no_gpu_and_switched_off_are_told_plainly(tmp_path, monkeypatch):
+    from studio.ops import device
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("STUDIO_GPU", raising=False)
+    assert device.describe().headline == "no NVIDIA GPU found: CPU rendering"
+
+    monkeypatch.setenv("PATH", str(_fake_tool(tmp_path / "bin", "nvidia-smi", RTX_4070).parent))
+    monkeypatch.setenv("STUDIO_GPU", "off")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    report = device.describe(packages=device.GpuPackages(torch="2.13.0+cu130", torch_cuda="13.0"))
+    assert report.device == "cpu" and "switched off (STUDIO_GPU=off)" in report.headline
+    device.apply_switch()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "-1"  # PyTorch and ONNX Runtime see no GPU either
+
+
+def test_first_start_prints_the_device_before_the_ui_starts(tmp_path, monkeypatch, capsys):
+    import studio.ui.app
+    from studio.cli import main
+
+    started = []
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("STUDIO_GPU", raising=False)
+    monkeypatch.setattr(studio.ui.app, "launch", lambda **kw: started.append(capsys.readouterr().out))
+    assert main([]) == 0
+    assert started == ["Device: no NVIDIA GPU found: CPU rendering\n"]
+
+
+def test_doctor_and_models_tab_give_the_same_answer_and_both_ways_to_switch(paths, tmp_path, monkeypatch):
+    from studio.ui.models_tab import device_markdown
+
+    monkeypatch.setenv("PATH", str(_fake_tool(tmp_path / "bin", "nvidia-smi", RTX_4070).parent))
+    monkeypatch.delenv("STUDIO_GPU", raising=False)
+    checks = _by_name(doctor._device(paths))
+    headline = checks["device"].detail.split(";")[0]
+    assert headline.startswith("NVIDIA GeForce RTX 4070")
+    assert "launch.bat" in checks["switch to GPU"].detail and "requirements-gpu.txt" in checks["switch to GPU"].detail
+    assert "STUDIO_GPU=off" in checks["switch to CPU"].detail and "launch.bat" in checks["switch to CPU"].detail
+
+    class FakeStudio:
+        def __init__(self, p):
+            self.paths = p
+
+    shown = device_markdown(FakeStudio(paths))
+    assert f"**Device:** {headline}" in shown and "STUDIO_GPU=off" in shown

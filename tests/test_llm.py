@@ -25,6 +25,7 @@ from engines.llm.base import LLMError
 from studio.errors import InputError, StudioError
 from studio.script import assistant as asst
 from studio.script import cleaning, prompts
+from studio.script.markup import WORDS_PER_SECOND
 
 # ---------------------------------------------------------------------------------------------
 # A tiny transformers model, built offline
@@ -358,28 +359,67 @@ def test_builtin_model_streams_a_draft_through_llama_cpp(studio):
     assert 8 <= len(words) <= 30 and any(w.strip(".,!").isalpha() for w in words)
 
 
-def test_missing_llama_cpp_falls_back_to_transformers_and_says_so(assistant, tiny_model, monkeypatch, tmp_path):
+def write_tiny_gguf(hf_folder: Path, out: Path) -> Path:
+    """The tiny Qwen2 of ``hf_folder`` written as a GGUF file (float32 tensors under llama.cpp's
+    names, the byte-level BPE tokenizer and chat template in the metadata), as llama.cpp's
+    converter lays out the bundled Qwen GGUF."""
+    import gguf
+    from transformers import AutoTokenizer, Qwen2ForCausalLM
+
+    model = Qwen2ForCausalLM.from_pretrained(hf_folder)
+    tok = AutoTokenizer.from_pretrained(hf_folder)
+    cfg = model.config
+    w = gguf.GGUFWriter(str(out), "qwen2")
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    rope = getattr(cfg, "rope_theta", None) or cfg.rope_parameters["rope_theta"]
+    w.add_rope_freq_base(float(rope))
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    tokens = [t for t, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1])]
+    special = set(tok.all_special_tokens)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types([gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t in tokens])
+    merges = json.loads(tok.backend_tokenizer.to_str())["model"]["merges"]
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
+    w.add_eos_token_id(tok.eos_token_id)
+    w.add_pad_token_id(tok.pad_token_id)
+    w.add_chat_template(tok.chat_template)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, cfg.num_hidden_layers)
+    for name, tensor in model.state_dict().items():
+        base, suffix = name.rsplit(".", 1)
+        w.add_tensor(f"{names.get_name(base)}.{suffix}", tensor.detach().float().numpy())
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out
+
+
+def test_missing_llama_cpp_falls_back_to_transformers_reading_the_same_gguf(
+    assistant, tiny_model, monkeypatch, tmp_path
+):
+    """No mock between the assistant and transformers: a real GGUF file (a tiny Qwen2 in the bundled
+    model's layout) is read by transformers and answers exactly as the model it was written from."""
     from engines.llm import llama_cpp
 
-    gguf = tmp_path / "model" / asst.BUILT_IN_GGUF
-    gguf.parent.mkdir()
-    gguf.write_bytes(b"GGUF")
-    opened = {}
-
-    def transformers_reading_gguf(model, gguf_file=None, **kw):
-        opened.update(model=Path(model), gguf_file=gguf_file)
-        return registry._REGISTRY["llm"]["transformers"].__wrapped_real__(model=tiny_model)
-
-    from engines.llm.transformers_llm import TransformersLLM
-
-    transformers_reading_gguf.__wrapped_real__ = TransformersLLM
+    folder = tmp_path / "model"
+    folder.mkdir()
+    write_tiny_gguf(tiny_model, folder / asst.BUILT_IN_GGUF)
     monkeypatch.setattr(llama_cpp, "available", lambda: False)
-    monkeypatch.setitem(registry._REGISTRY["llm"], "transformers", transformers_reading_gguf)
-    monkeypatch.setattr(asst.models, "resolve", lambda name, paths, progress=None: gguf.parent)
+    monkeypatch.setattr(asst.models, "resolve", lambda name, paths, progress=None: folder)
     loaded = assistant.model(asst.ModelChoice())
-    assert opened == {"model": gguf.parent, "gguf_file": asst.BUILT_IN_GGUF}
     assert "llama-cpp-python is not installed" in loaded.notice and "transformers" in loaded.notice
-    assert loaded.description.endswith("via transformers")
+    assert loaded.description == f"{asst.BUILT_IN_GGUF} via transformers"
+    from_gguf = "".join(loaded.llm.chat(MESSAGES, temperature=0, max_tokens=30))
+    original = registry.create("llm", "transformers", model=tiny_model)
+    assert from_gguf.strip() and from_gguf == "".join(original.chat(MESSAGES, temperature=0, max_tokens=30))
 
 
 def test_when_no_language_model_runs_the_template_drafts_and_says_so(assistant, monkeypatch, tmp_path):
@@ -425,18 +465,20 @@ def test_brief_becomes_the_system_and_user_messages():
     prompt = prompts.draft_prompt(request)
     assert "Sunny Bread bakery" in prompt and "opens Monday; free coffee" in prompt
     assert prompt.startswith("Write a short announcement")
+    # the hidden plan: the preset's hook, the brief's points, the preset's call to action
+    assert "1. Hook: the news about Sunny Bread bakery" in prompt
+    assert "2. Point: opens Monday\n3. Point: free coffee\n4. Call to action, for example: Mark the date" in prompt
+    assert 'Say the name "Sunny Bread bakery" in the first sentence' in prompt
     system = prompts.system_prompt(request)
-    assert f"about {round(30 * 2.6)} words (30 seconds spoken)" in system
+    assert f"about {round(round(30 * WORDS_PER_SECOND) * prompts.ASK_LONGER)} words (30 seconds spoken)" in system
     assert "Tone: calm" in system and "Language: German" in system and "[happy]" in system
     assert "[happy]" not in prompts.system_prompt(prompts.DraftRequest(topic="x", emotion_tags=False))
 
 
-def test_chat_keeps_the_recent_turns_and_the_current_script_for_revisions():
+def test_chat_keeps_the_recent_turns():
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(20)]
-    messages = prompts.build_messages(
-        prompts.DraftRequest(topic="x"), history, "make it shorter", current_script="[happy] Old script."
-    )
-    assert messages[0]["role"] == "system" and "[happy] Old script." in messages[0]["content"]
+    messages = prompts.build_messages(prompts.DraftRequest(topic="x"), history, "make it shorter")
+    assert messages[0]["role"] == "system" and "Length: about" in messages[0]["content"]
     assert messages[-1] == {"role": "user", "content": "make it shorter"}
     assert [m["content"] for m in messages[1:-1]] == [
         f"turn {i}" for i in range(20 - 2 * prompts.MAX_HISTORY_TURNS, 20)
@@ -547,7 +589,9 @@ def test_cli_draft_from_a_local_server_writes_a_clean_script(tmp_path):
     assert [s.emotion for s in parse_script(text).sentences] == ["happy", "neutral"]
     sent = server.requests[0]
     assert sent["temperature"] == 0.2 and "Sunny Bread" in sent["messages"][-1]["content"]
-    assert "about 52 words (20 seconds spoken)" in sent["messages"][0]["content"]
+    asked = round(round(20 * WORDS_PER_SECOND) * prompts.ASK_LONGER)
+    assert f"about {asked} words (20 seconds spoken)" in sent["messages"][0]["content"]
+    assert sent["repeat_penalty"] == 1.1  # the repetition penalty goes to the server too
 
 
 def test_cli_draft_with_the_template_and_a_bad_server_address():

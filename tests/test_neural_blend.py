@@ -1,4 +1,5 @@
-"""Blending the generated mouth back: soft landmark mask, colour match, no visible box."""
+"""Blending the generated lower face back: the jaw mask (MuseTalk's ``jaw`` mode), colour match, no
+visible box, and the paste following a moved head."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import pytest
 from engines.animate.neural.blend import (
     Box,
     ColourMatch,
+    HeadFollower,
+    box_to_crop,
+    compose_affine,
     crop_resize,
     face_box,
     frame_box,
-    mouth_mask,
+    jaw_mask,
     paste,
+    paste_warped,
     transform_points,
 )
 from tests.neural_fixtures import portrait
@@ -33,7 +38,7 @@ def face():
         "box": box,
         "crop": crop_resize(frame, box, SIZE, SIZE),
         "lm": in_crop,
-        "mask": mouth_mask(in_crop, SIZE),
+        "mask": jaw_mask(in_crop, SIZE),
     }
 
 
@@ -109,3 +114,68 @@ def test_crop_outside_the_image_repeats_the_edge_instead_of_failing():
     out = crop_resize(image, Box(-10, -10, 40, 40), 40, 40)
     assert out.shape == (40, 40, 3)
     assert out[0, 0, 0] == 200 and out[-1, -1, 0] == 0
+
+
+def test_jaw_mask_replaces_the_photos_jaw_line_and_chin_and_reaches_below_them(face):
+    """An open generated jaw drops below the photo's chin: the photo's chin and jaw line must be fully
+    replaced (no doubled chin), with the fade lying below them, inside the crop."""
+    mask, lm = face["mask"], face["lm"]
+    jaw_line = [mask[int(round(y)), int(round(x))] for x, y in lm[5:12]]  # lower jaw line through the chin
+    assert min(jaw_line) > 0.85
+    chin_x, chin_y = lm[8]
+    room = SIZE - 1 - chin_y
+    assert room > 4  # the crop leaves room under the chin for an open jaw
+    below = mask[int(round(chin_y + 0.4 * room)), int(round(chin_x))]
+    assert below > 0.3  # still blending under the chin: the generated chin can drop there
+    assert mask[-1].max() == 0.0
+
+
+def test_an_open_generated_jaw_never_shows_the_photos_chin_beneath_it(face):
+    """Paste a face whose chin is lower than the photo's (the jaw stretched down): along the photo's
+    chin the result is the generated pixels, not a mix that would show the photo's closed chin."""
+    frame, box, mask, crop = face["frame"], face["box"], face["mask"], face["crop"].astype(np.float32)
+    lm = face["lm"]
+    chin_y = int(round(lm[8, 1]))
+    opened = crop.copy()
+    opened[chin_y:] = 240.0  # bright: the generated skin of a dropped chin where the photo shows its chin edge
+    out = paste(frame, opened, mask, box)
+    x = int(round(box.x + lm[8, 0] * box.w / SIZE))
+    y = int(round(box.y + (chin_y + 1) * box.h / SIZE))
+    assert np.abs(out[y, x].astype(int) - 240).max() < 25  # the generated chin, not the photo's chin edge
+    assert np.abs(frame[y, x].astype(int) - 240).max() > 100  # (the photo really is different there)
+
+
+def test_head_follower_finds_a_small_head_motion(face):
+    import cv2
+
+    frame, box = face["frame"], face["box"]
+    angle, dx, dy = 2.0, 3.0, -2.0  # degrees, pixels: a head sway and a nod's worth
+    centre = (box.x + box.w / 2, box.y + box.h / 2)
+    truth = cv2.getRotationMatrix2D(centre, angle, 1.0)
+    truth[:, 2] += (dx, dy)
+    moved = cv2.warpAffine(frame, truth, (frame.shape[1], frame.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    follower = HeadFollower.of(frame, box)
+    found = follower.motion(moved)
+    probe = np.array([[box.x + box.w / 2, box.y + 0.75 * box.h], [box.x + 0.2 * box.w, box.y + 0.9 * box.h]])
+    err = np.abs(transform_points(found, probe) - transform_points(truth, probe)).max()
+    assert err < 0.6  # pixels, at the mouth and the jaw
+    assert np.allclose(follower.motion(frame), np.eye(2, 3))  # a head at rest does not move the paste
+
+
+def test_paste_through_the_head_motion_moves_the_generated_face_with_the_head(face):
+    box, mask = face["box"], face["mask"]
+    black = np.zeros_like(face["frame"])
+    white = np.full((SIZE, SIZE, 3), 255.0, np.float32)
+
+    def centre(image):  # (row, column) of the pasted weight
+        w = image[..., 0].astype(np.float64)
+        rows, cols = np.mgrid[: w.shape[0], : w.shape[1]]
+        return np.array([(w * rows).sum(), (w * cols).sum()]) / w.sum()
+
+    still = paste(black, white, mask, box)
+    nod = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 3.0]])  # the head moved 5 px right and 3 px down
+    moved = paste_warped(black, white, mask, compose_affine(nod, box_to_crop(box, SIZE)))
+    assert np.allclose(centre(moved) - centre(still), (3.0, 5.0), atol=0.05)
+    # at rest, the warped paste is the plain paste
+    same = paste_warped(black, white, mask, box_to_crop(box, SIZE))
+    assert np.abs(same.astype(int) - still.astype(int)).max() <= 2

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from engines.animate.base import AnimationSettings, Notices
+from engines.animate.base import AnimationSettings, EmotionSpan, Notices
 from engines.animate.neural.engine import NeuralLipSync, NeuralRig, NeuralTrack
 from engines.animate.procedural import ProceduralAnimator
 from engines.runtime.session import CPU, CUDA, TRT
@@ -138,18 +138,70 @@ def test_procedural_track_is_used_when_no_audio_is_given():
 # ------------------------------------------------------------------------- frames
 
 
-def test_neural_frames_move_only_the_mouth_region():
-    engine, rig, _, frames = cpu_run()
+def test_hybrid_frames_are_the_procedural_head_with_only_the_lower_face_generated():
+    engine, rig, track, frames = cpu_run()
     assert engine.provider == CPU and isinstance(rig, NeuralRig)
     assert len(frames) == 10 and all(f.shape == (H, W, 3) and f.dtype == np.uint8 for f in frames)
-    mask_box = np.zeros((H, W), bool)
-    f = rig.face
-    mask_box[max(f.y, 0) : f.y + f.h, max(f.x, 0) : f.x + f.w] = True
-    for frame in frames:
-        changed = np.any(frame != rig.background, axis=2)
-        assert not changed[~mask_box].any()  # nothing outside the face crop moves
-    # The audio changes the mouth from frame to frame.
+    heads = list(ProceduralAnimator().frames(rig.procedural, track.head, 0, 10))
+    eyes_down_to = int(rig.frame_landmarks[[36, 45, 27], 1].max()) + 2  # eyes, brows, forehead, hair
+    for frame, head in zip(frames, heads):
+        assert np.array_equal(frame[:eyes_down_to], head[:eyes_down_to])  # the procedural head, untouched
+        lower = np.any(frame != head, axis=2)
+        assert lower.any() and lower[eyes_down_to:].sum() == lower.sum()
+    # The procedural head moves (sway, breathing), and the audio changes the generated mouth.
+    assert any(not np.array_equal(h, heads[0]) for h in heads[1:])
     assert np.abs(frames[2].astype(int) - frames[7].astype(int)).max() > 0
+
+
+def test_choosing_the_neural_engine_keeps_blinks_and_emotion_of_the_procedural_head():
+    engine, rig, _, _ = cpu_run()
+    seconds = 0.6
+    happy = engine.track(
+        duration=seconds,
+        fps=FPS,
+        phonemes=None,
+        audio=speech_like(seconds),
+        sample_rate=16_000,
+        emotions=[EmotionSpan(0.0, seconds, "surprised")],
+        settings=AnimationSettings(blink_rate=3.0),
+    )
+    calm = engine.track(duration=seconds, fps=FPS, phonemes=None, audio=speech_like(seconds), sample_rate=16_000)
+    n = int(seconds * FPS)
+    top = int(rig.frame_landmarks[[36, 45, 27], 1].max()) + 2
+    a = [f[:top] for f in engine.frames(rig, happy, 0, n)]
+    b = [f[:top] for f in engine.frames(rig, calm, 0, n)]
+    assert any(np.abs(x.astype(int) - y.astype(int)).max() > 20 for x, y in zip(a, b))  # brows, lids moved
+
+
+def test_the_generated_mouth_follows_the_moved_head():
+    import cv2
+
+    engine, rig, _, _ = cpu_run()
+    crop = engine._runner.generate(rig.latents[None], engine._silence_tokens())[0]
+    nod = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 3.0]])  # the whole head 2 px right, 3 px down
+    moved_head = cv2.warpAffine(rig.background, nod, (W, H), borderMode=cv2.BORDER_REPLICATE)
+    at_rest = NeuralLipSync.compose(rig, crop)
+    moved = NeuralLipSync.compose(rig, crop, moved_head)
+    expected = cv2.warpAffine(at_rest, nod, (W, H), borderMode=cv2.BORDER_REPLICATE)
+    f = rig.face
+    inner = (slice(f.y + f.h // 2, f.y + f.h - 4), slice(f.x + 4, f.x + f.w - 4))  # lower face
+    follows = np.abs(moved[inner].astype(int) - expected[inner].astype(int)).mean()
+    stays = np.abs(moved[inner].astype(int) - at_rest[inner].astype(int)).mean()
+    assert follows < 0.35 * stays
+
+
+def test_lip_amplitude_is_switched_off_for_the_network_with_a_notice():
+    engine, rig, _, _ = cpu_run()
+    notices = Notices()
+    args = dict(duration=0.2, fps=FPS, phonemes=None, audio=speech_like(0.2), sample_rate=16_000)
+    low = engine.track(**args, settings=AnimationSettings(lip_amplitude=0.3), notices=notices)
+    assert any("lip amplitude has no effect on the neural lip-sync" in n for n in notices)
+    normal = engine.track(**args, settings=AnimationSettings())
+    # the same mouth: no cross-fade towards the still photo
+    assert all(np.array_equal(x, y) for x, y in zip(engine.frames(rig, low, 0, 5), engine.frames(rig, normal, 0, 5)))
+    quiet = Notices()
+    engine.track(**args, settings=AnimationSettings(), notices=quiet)
+    assert not quiet
 
 
 def test_frames_are_the_same_however_the_clip_is_chunked():
@@ -229,7 +281,7 @@ def test_a_damaged_avatar_cache_is_prepared_again():
 
 def test_a_rig_saved_by_another_model_or_the_procedural_engine_is_refused():
     engine, rig, _, _ = cpu_run()
-    arrays = rig.to_arrays()
+    arrays = engine.rig_to_arrays(rig)
     assert isinstance(engine.rig_from_arrays(arrays), NeuralRig)
     arrays["model"] = np.array("another-model")
     with pytest.raises(ValueError, match="another lip-sync model"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -160,3 +161,40 @@ def test_model_manager_entries_download_exactly_the_files_the_loader_reads(tmp_p
     assert all(f.get("sha256") for f in models.entry("sd-vae-ft-mse").sources[0]["files"])
     assert all(f.get("sha256") for f in models.entry("whisper-tiny").sources[0]["files"])
     assert musetalk.MuseTalkWeights(tmp_path).missing() == []
+
+
+def test_lipsync_download_shows_every_license_first_and_pins_unet_pth_by_its_first_sha256(tmp_path, monkeypatch):
+    from studio import models
+    from studio.config import StudioPaths
+    from studio.errors import InputError
+
+    paths = StudioPaths(tmp_path / "home").ensure()
+
+    def fake_download(url, folder, fname, sha, unpack, progress):  # what pooch would leave behind
+        (folder / fname).parent.mkdir(parents=True, exist_ok=True)
+        (folder / fname).write_bytes(f"weights of {fname}".encode())
+
+    monkeypatch.setattr(models, "_download", fake_download)
+    with pytest.raises(InputError) as refused:
+        models.fetch("musetalk-1.5", paths)
+    said = str(refused.value)
+    assert "OpenRAIL" in said and "sd-vae-ft-mse (MIT" in said and "whisper-tiny (Apache-2.0" in said
+    models.fetch("musetalk-1.5", paths, accept_license=True)
+    record = json.loads((paths.models / "musetalk-1.5" / ".complete").read_text())
+    assert set(record["sha256"]) == {"musetalkV15/unet.pth", "musetalkV15/musetalk.json"}
+    rows = {r["name"]: r for r in models.verify(paths)}
+    assert rows["musetalk-1.5"]["ok"] is True and "2 file(s) checked" in rows["musetalk-1.5"]["detail"]
+    (paths.models / "musetalk-1.5" / "musetalkV15" / "unet.pth").write_bytes(b"swapped weights")
+    rows = {r["name"]: r for r in models.verify(paths)}
+    assert rows["musetalk-1.5"]["ok"] is False and "unet.pth" in rows["musetalk-1.5"]["detail"]
+
+
+def test_the_vae_and_whisper_downloads_are_pinned_to_a_revision_and_sha256():
+    from studio import models
+
+    for name in ("sd-vae-ft-mse", "whisper-tiny"):
+        (src,) = models.entry(name).sources
+        assert len(src["revision"]) == 40
+        assert all(len(f.get("sha256", "")) == 64 for f in src["files"])
+        urls = [url for url, *_ in models._download_list(src)]
+        assert all(f"/resolve/{src['revision']}/" in url for url in urls)

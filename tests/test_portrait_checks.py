@@ -166,6 +166,7 @@ def test_demo_portrait_is_usable_and_reports_every_check(face):
         "resolution",
         "faces",
         "face_size",
+        "output_sharpness",
         "framing",
         "head_pose",
         "sharpness",

@@ -18,12 +18,19 @@ def test_report_html_has_a_light_per_check_and_says_what_to_change(studio):
     from studio.ui.portrait_tab import checks_html
 
     img = np.asarray(Image.open(DEMO_PORTRAIT).convert("RGB"))
-    good = checks_html(check_portrait(img, studio.face()))
-    assert "Verdict: usable" in good and good.count("🟢") == 10 and "🔴" not in good
+    report = check_portrait(img, studio.face())
+    good = checks_html(report)
+    assert "Verdict: usable" in good and ">FAIL</span>" not in good
+    assert good.count(">OK</span>") == len(report.checks) >= 10  # one mark per check, every one OK
     assert "What to change" not in good
     dark = checks_html(check_portrait((img * 0.15).astype(np.uint8), studio.face()))
-    assert "Verdict: rejected" in dark and "🔴" in dark
+    assert "Verdict: rejected" in dark and ">FAIL</span>" in dark
     assert "What to change" in dark and "brighter photo" in dark
+
+
+def _marks(report_text: str) -> list[str]:
+    """The first word of each row of the report (the check's mark: OK, WARN, FAIL or -)."""
+    return [line.split()[0] for line in report_text.splitlines() if line.split()]
 
 
 def test_portrait_tab_builds(tmp_path):
@@ -60,7 +67,8 @@ def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_
         verdict.wait_for()
         assert verdict.inner_text().strip() == "Verdict: usable"
         report = page.locator("#portrait-report").inner_text()
-        assert report.count("🟢") == 10 and "Head pose" in report
+        marks = [m for m in _marks(report) if m in ("OK", "WARN", "FAIL", "-")]
+        assert len(marks) >= 10 and set(marks) == {"OK"} and "Head pose" in report
         page.locator("#portrait-annotated img").wait_for()
         page.screenshot(path=str(shots / "portrait-checked.png"), full_page=True)
 
@@ -69,6 +77,12 @@ def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_
         page.get_by_text("Saved avatar Browser-test").wait_for()
         page.locator("#portrait-gallery img").first.wait_for()
         page.screenshot(path=str(shots / "portrait-saved.png"), full_page=True)
+        # The new avatar is offered in the Studio tab at once, without a refresh.
+        page.get_by_role("tab", name="Studio").click()
+        page.locator("input[aria-label='Avatar']:visible").click()
+        page.get_by_role("option", name="Browser-test").wait_for()
+        page.keyboard.press("Escape")
+        page.get_by_role("tab", name="Portrait").click()
 
         # A rejected photo says what to change.
         two = shots / "two-faces.png"
@@ -78,7 +92,7 @@ def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_
         page.locator("#portrait-upload input[type=file]").set_input_files(str(two))
         page.get_by_text("Verdict: rejected").wait_for()
         report = page.locator("#portrait-report").inner_text()
-        assert "What to change" in report and "2 faces found" in report and "🔴" in report
+        assert "What to change" in report and "2 faces found" in report and "FAIL" in _marks(report)
         page.screenshot(path=str(shots / "portrait-rejected.png"), full_page=True)
 
         # Not a photo at all, whatever its name says: one error line, and the saved avatar stays.
@@ -88,6 +102,14 @@ def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_
         page.locator("#portrait-upload input[type=file]").set_input_files(str(fake))
         page.locator("#portrait-report .error-line").wait_for()
         assert page.locator("#portrait-report").inner_text().strip().startswith("error: ")
+        # After a reload the gallery and both avatar lists are read again from disk.
+        page.reload(wait_until="load")
+        page.get_by_role("tab", name="Portrait").click()
+        page.locator("#portrait-gallery").get_by_text("Browser-test").first.wait_for()
+        page.get_by_role("tab", name="Studio").click()
+        page.locator("input[aria-label='Avatar']:visible").click()
+        page.get_by_role("option", name="Browser-test").wait_for()
+        page.keyboard.press("Escape")
         browser.close()
     saved = Path(os.environ["STUDIO_HOME"]) / "avatars" / "Browser-test"
     assert (saved / "avatar.json").is_file() and (saved / "original.png").read_bytes() == DEMO_PORTRAIT.read_bytes()

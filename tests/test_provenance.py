@@ -210,3 +210,41 @@ def test_verify_never_prints_control_characters_from_a_hostile_file(tmp_path, po
     video = _write(tmp_path / "hostile.mp4", portrait_frames[:10], metadata=hostile, mark=False)
     assert main(["verify", str(video)]) == 0
     assert "\x1b" not in capsys.readouterr().out
+
+
+def test_each_installation_makes_its_own_key_once_and_keeps_it(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    key_a = provenance.installation_key(a)
+    assert (a / provenance.KEY_FILE).is_file()
+    assert provenance.installation_key(a) == key_a  # read back, not made again
+    assert provenance.installation_key(b) != key_a
+
+
+def test_a_mark_reads_back_only_with_the_key_that_made_it(tmp_path, portrait_frames):
+    key_a = provenance.installation_key(tmp_path / "a")
+    key_b = provenance.installation_key(tmp_path / "b")
+    marked = [provenance.watermark_frame(f, key_a) for f in portrait_frames[:10]]
+    assert provenance.read_watermark(marked, key_a).watermark_id == provenance.studio_watermark_id()
+    assert not provenance.read_watermark(marked, key_b).found
+
+
+def test_verify_reads_the_marks_of_this_installation(tmp_path, portrait_frames, monkeypatch, capsys):
+    video = _write(tmp_path / "marked.mp4", portrait_frames[:25], mark=True, metadata={})
+    assert main(["verify", str(video)]) == 0  # this data folder's key made the mark
+    assert "watermark: found" in capsys.readouterr().out
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "another-installation"))
+    assert main(["verify", str(video)]) == 3  # no tags, and another key: nothing to read
+    out = capsys.readouterr()
+    assert "watermark: none found" in out.out and out.err.startswith("error: ")
+
+
+def test_a_damaged_key_file_is_one_error_line(tmp_path, portrait_frames, monkeypatch, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / provenance.KEY_FILE).write_text("not a key")
+    video = _write(tmp_path / "clip.mp4", portrait_frames[:5], mark=False)
+    monkeypatch.setenv("STUDIO_HOME", str(home))
+    assert main(["verify", str(video)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: the watermark key") and "damaged" in err[0]
+    assert (home / provenance.KEY_FILE).read_text() == "not a key"  # left for the user to restore

@@ -138,11 +138,41 @@ def test_chat_answer_streams_in_and_moves_into_the_editor(page, shots):
         wait_until(lambda: "Hello and welcome to the bakery!" in chat_text(page), what="the whole answer")
         wait_until(lambda: "Draft ready" in status_text(page), what="the finished status")
     assert llm_server.requests[0]["messages"][-1] == {"role": "user", "content": "Write a greeting for the bakery"}
-    # the editor's script went along for revisions
-    assert "[bogus] Bye for now." in llm_server.requests[0]["messages"][0]["content"]
+    # a chat message is answered, not taken as a request to rewrite the editor's script
+    assert not any("[bogus] Bye for now." in m["content"] for m in llm_server.requests[0]["messages"])
+    before = editor(page).input_value()
     page.get_by_role("button", name="Use this draft").click()
     wait_until(lambda: editor(page).input_value() == "Hello and welcome to the bakery!", what="the draft in the editor")
     wait_until(lambda: "1 sentence" in page.locator("#script-summary").inner_text(), what="the new summary")
+    # the script it replaced is one click away
+    page.locator("#undo-draft").click()
+    wait_until(lambda: editor(page).input_value() == before, what="the previous script back")
+    assert "previous script is back" in status_text(page)
+
+
+def test_an_edit_is_shown_as_changes_before_it_replaces_the_script(page, shots):
+    original = "[happy] Welcome to Sunny Bread. We bake every morning.\n\n[neutral] Come and taste it today."
+    revised = "[happy] Welcome to Sunny Bread!\n\n[neutral] Taste it today."
+    editor(page).fill(original)
+    with ChatServer(pieces=(revised[:18], revised[18:])) as llm_server:
+        llm_server.release.set()
+        choose_server(page, llm_server.url)
+        page.locator("#edit-action input").click()
+        page.get_by_role("option", name="Shorten").click()
+        page.get_by_role("button", name="Revise the script").click()
+        wait_until(lambda: "Revision ready" in status_text(page), what="the revision")
+    sent = llm_server.requests[0]["messages"]
+    assert sent[-1]["content"].endswith(original) and "shorter" in sent[-1]["content"]
+    diff = page.locator("#draft-diff")
+    wait_until(lambda: diff.is_visible() and "Changes to the editor" in diff.inner_text(), what="the changes")
+    assert "We bake every morning." in " ".join(diff.locator(".diff-del").all_inner_texts())
+    assert "Taste" in " ".join(diff.locator(".diff-ins").all_inner_texts())
+    assert editor(page).input_value() == original  # nothing replaced yet
+    page.screenshot(path=str(shots / "script-edit-diff.png"), full_page=True)
+    page.get_by_role("button", name="Use this draft").click()
+    wait_until(lambda: editor(page).input_value() == revised, what="the revision in the editor")
+    page.locator("#undo-draft").click()
+    wait_until(lambda: editor(page).input_value() == original, what="the original back after Undo")
 
 
 def test_stop_ends_a_long_answer(page):
@@ -212,7 +242,7 @@ def test_recording_a_message_with_the_microphone_dictates_it_into_the_chat_box(p
 def test_script_is_saved_with_a_project(page):
     text = "[sad] Saved from the browser. [pause 1s] Second sentence."
     editor(page).fill(text)
-    project = page.get_by_label("Project")
+    project = page.get_by_role("combobox", name="Project", exact=True)
     project.fill("ui test project")
     project.press("Enter")
     page.get_by_role("button", name="Save", exact=True).click()

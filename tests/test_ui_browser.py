@@ -89,18 +89,36 @@ def test_server_listens_on_localhost_only(server):
     assert server.startswith("http://127.0.0.1:")
 
 
+# A control only its own tab has, per tab: the screenshot must show that tab, not a blank page.
+TAB_CONTENT = {
+    "Voice": "Your recording",
+    "Portrait": "Check photo",
+    "Script": "Markup guide",
+    "Studio": "Export video",
+    "Models & Engines": "piper-joe-medium",
+}
+
+
+def _drawn_fraction(png: Path) -> float:
+    """The share of the screenshot's pixels that differ from its most common colour (the background)."""
+    import numpy as np
+    from PIL import Image
+
+    px = np.asarray(Image.open(png).convert("L"))
+    values, counts = np.unique(px, return_counts=True)
+    return float(np.mean(np.abs(px.astype(int) - int(values[counts.argmax()])) > 24))
+
+
 def test_every_tab_opens_and_is_screenshotted(page, tmp_path_factory):
     assert {"Voice", "Script", "Studio", "Models & Engines"} <= set(TABS)
     shots = Path(os.environ.get("UI_SCREENSHOTS", tmp_path_factory.mktemp("shots")))
     shots.mkdir(parents=True, exist_ok=True)
     for tab in TABS:
         page.get_by_role("tab", name=tab).click()
-        page.wait_for_timeout(400)
+        page.get_by_text(TAB_CONTENT[tab]).first.wait_for(state="visible", timeout=15_000)
         path = shots / f"tab-{tab.split()[0].lower()}.png"
         page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 10_000
-    page.get_by_role("tab", name="Models & Engines").click()
-    assert page.get_by_text("piper-joe-medium").first.is_visible()
+        assert _drawn_fraction(path) > 0.02, f"the {tab} tab's screenshot is (almost) empty"
 
 
 FIRST_PLAYABLE_JS = """(() => { const v = document.querySelector('#studio-video video');
@@ -186,6 +204,14 @@ def test_export_runs_in_the_queue_with_the_chosen_controls_while_the_ui_stays_re
     data = json.loads(manifest.read_text())
     assert data["animation"]["lip_amplitude"] == 1.5
     assert data["chunks"]["total"] == 6
+    # named after the spoken words and the date, and shown with its full path
+    video = manifest.with_suffix(".mp4")
+    assert video.name == f"sentence-1-of-the-queued-{time.strftime('%Y-%m-%d')}.mp4"
+    page.wait_for_function(
+        "document.querySelector('#export-path textarea, #export-path input').value.endsWith('.mp4')", timeout=30_000
+    )
+    assert page.locator("#export-path").locator("textarea, input").first.input_value() == str(video.resolve())
+    assert video.name in page.locator("#export-list").inner_text()
 
 
 def test_stopping_one_export_lets_the_next_one_finish(page):
@@ -211,3 +237,42 @@ def test_stopping_one_export_lets_the_next_one_finish(page):
     page.wait_for_function(
         f"/#{second} [^\\n]*done in/.test(document.querySelector('#export-queue').innerText)", timeout=300_000
     )
+
+
+def test_saved_work_is_listed_after_a_reload(page, tmp_path_factory):
+    """Lists are read when the page loads: a project saved in the Script tab, an avatar added from the
+    command line while the server runs, and the exports all show after the browser reloads."""
+    from conftest import DEMO_PORTRAIT
+
+    page.get_by_role("tab", name="Script").click()
+    page.locator("#script-editor textarea").fill("[happy] Saved before the reload.")
+    project = page.get_by_role("combobox", name="Project", exact=True)
+    project.fill("Reload check")
+    project.press("Enter")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_function("document.querySelector('#script-status').innerText.includes('Saved')", timeout=30_000)
+    added = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "portrait", "add", "From the CLI", "--image", str(DEMO_PORTRAIT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert added.returncode == 0, added.stderr
+
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="Studio").click()
+    page.locator("input[aria-label='Avatar']:visible").click()
+    page.get_by_role("option", name="From-the-CLI").wait_for()
+    page.keyboard.press("Escape")
+    exports = Path(os.environ["STUDIO_HOME"]) / "exports"
+    listed = page.locator("#export-list").inner_text()
+    assert str(exports.resolve()) in listed
+    assert all(v.name in listed for v in sorted(exports.glob("*.mp4"), key=lambda p: p.stat().st_mtime)[-3:])
+    page.get_by_role("tab", name="Script").click()
+    page.get_by_role("combobox", name="Project", exact=True).click()
+    page.get_by_role("option", name="Reload-check").wait_for()
+    page.keyboard.press("Escape")
+    shots = Path(os.environ.get("UI_SCREENSHOTS", tmp_path_factory.mktemp("shots4")))
+    page.get_by_role("tab", name="Studio").click()
+    page.screenshot(path=str(shots / "studio-after-reload.png"), full_page=True)

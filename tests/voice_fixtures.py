@@ -1,12 +1,16 @@
-"""Test speakers made offline: the default Piper voice, shifted in pitch and formants with WORLD.
+"""Test speakers the voice match never saw: eSpeak NG voices (``espeakng-loader``), read aloud offline.
 
-No recordings ship with the repository and nothing may be downloaded, so "users" are synthetic:
-each speaker reads different sentences than the calibration text, at its own pitch, formant
-position and speaking rate, with pauses between sentences like a real read-aloud recording.
+No recordings ship with the repository and nothing may be downloaded, so "users" come from another
+synthesizer than the studio's Piper voice: eSpeak NG's formant synthesis, with its male and female
+variants (different formants, breathiness, pitch) and its pitch, range and rate settings. Each speaker
+reads different sentences than the calibration text, with pauses between sentences like a real
+read-aloud recording. None of them is made with the WORLD transform the matcher uses.
 """
 
 from __future__ import annotations
 
+import ctypes
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,50 +35,97 @@ READING = (
 
 
 @dataclass(frozen=True)
-class SyntheticSpeaker:
-    """A made-up speaker: pitch shift (semitones), formant warp factor, speaking rate factor."""
+class EspeakSpeaker:
+    """An eSpeak NG voice: ``voice`` name (language + variant), pitch and range 0..100, rate in words/minute."""
 
     name: str
-    semitones: float
-    warp: float
-    rate: float
-    spread: float = 1.0  # pitch range factor
+    voice: str
+    pitch: int = 50
+    range: int = 50
+    rate: int = 165
+    female: bool = False
 
 
 SPEAKERS = (
-    SyntheticSpeaker("high", semitones=6.0, warp=1.14, rate=1.08, spread=1.3),
-    SyntheticSpeaker("low", semitones=-4.0, warp=0.88, rate=0.92, spread=0.8),
-    SyntheticSpeaker("bright", semitones=9.0, warp=1.2, rate=1.0, spread=1.2),
+    EspeakSpeaker("ada", "en-us+f3", pitch=60, range=60, rate=160, female=True),
+    EspeakSpeaker("bob", "en+m7", pitch=35, range=40, rate=150),
+    EspeakSpeaker("cleo", "en-gb-x-rp+f2", pitch=70, range=70, rate=175, female=True),
+    EspeakSpeaker("dan", "en-gb-scotland", pitch=45, range=55, rate=170),
+    EspeakSpeaker("eve", "en-us+f4", pitch=55, range=45, rate=150, female=True),
+    EspeakSpeaker("fred", "en-us+m3", pitch=30, range=50, rate=180),
 )
+
+_ESPEAK_LOCK = threading.Lock()
+_espeak = None  # (library, sample rate, chunks list, callback kept alive)
+_PITCH, _RANGE, _RATE = 3, 4, 1  # espeak_PARAMETER values
+
+
+def _espeak_lib():
+    global _espeak
+    if _espeak is None:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        rate = lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)  # 2 = synchronous
+        if rate <= 0:
+            raise RuntimeError("eSpeak NG did not start")
+        chunks: list[np.ndarray] = []
+        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+        def collect(wav, n, _events):
+            if n > 0:
+                chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).astype(np.float32) / 32768)
+            return 0
+
+        keep = callback_type(collect)
+        lib.espeak_SetSynthCallback(keep)
+        _espeak = (lib, rate, chunks, keep)
+    return _espeak
+
+
+def espeak_say(speaker: EspeakSpeaker, text: str) -> tuple[np.ndarray, int]:
+    """One utterance of ``text`` by ``speaker``: float32 mono audio and its sample rate (22 050 Hz)."""
+    with _ESPEAK_LOCK:
+        lib, rate, chunks, _ = _espeak_lib()
+        if lib.espeak_SetVoiceByName(speaker.voice.encode()) != 0:
+            raise ValueError(f"eSpeak NG has no voice {speaker.voice}")
+        for param, value in ((_PITCH, speaker.pitch), (_RANGE, speaker.range), (_RATE, speaker.rate)):
+            lib.espeak_SetParameter(param, int(value), 0)
+        chunks.clear()
+        data = text.encode("utf-8")
+        lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 0x1, None, None)  # 0x1 = espeakCHARS_UTF8
+        lib.espeak_Synchronize()
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return audio, rate
 
 
 def read_aloud(
-    tts, speaker: SyntheticSpeaker, seconds: float, *, sample_rate: int = 44_100, pause_s: float = 0.6, seed: int = 0
+    _tts,
+    speaker: EspeakSpeaker,
+    seconds: float,
+    *,
+    sample_rate: int = 44_100,
+    pause_s: float = 0.6,
+    seed: int = 0,
+    sentences: tuple[str, ...] = READING,
 ) -> np.ndarray:
-    """About ``seconds`` of ``speaker`` reading READING, at ``sample_rate`` Hz, with a quiet room tone."""
+    """About ``seconds`` of ``speaker`` reading ``sentences``, at ``sample_rate`` Hz, with a quiet room tone.
+
+    The first argument (a TTS) is not used: eSpeak reads; it stays so older call sites keep working.
+    """
     import soxr
 
-    from engines.voice.match import MatchSettings, WorldVoiceMatch
-
-    world = WorldVoiceMatch()
     rng = np.random.default_rng(seed)
-    pieces: list[np.ndarray] = [np.zeros(int(0.5 * tts.sample_rate), np.float32)]
-    total = 0.0
-    i = 0
+    pieces: list[np.ndarray] = []
+    total, i, rate = 0.0, 0, 22_050
     while total < seconds:
-        text = READING[i % len(READING)]
+        audio, rate = espeak_say(speaker, sentences[i % len(sentences)])
         i += 1
-        speech = tts.synthesize(text, rate=speaker.rate)
-        analysis = world.analyse(speech.audio, speech.sample_rate)
-        own = analysis.traits
-        target = type(own)(
-            own.f0_log_mean + speaker.semitones * np.log(2) / 12, own.f0_log_std * speaker.spread, own.envelope_db, 0.0
-        )
-        audio = world.render(analysis, MatchSettings(target=target, warp=speaker.warp, eq_strength=0.0))
-        pieces += [audio, np.zeros(int(pause_s * tts.sample_rate), np.float32)]
-        total += len(audio) / tts.sample_rate
-    audio = np.concatenate(pieces)
-    audio = soxr.resample(audio, tts.sample_rate, sample_rate).astype(np.float32)
+        if not pieces:
+            pieces.append(np.zeros(int(0.5 * rate), np.float32))
+        pieces += [audio, np.zeros(int(pause_s * rate), np.float32)]
+        total += len(audio) / rate
+    audio = soxr.resample(np.concatenate(pieces), rate, sample_rate).astype(np.float32)
     audio *= 0.3 / max(float(np.max(np.abs(audio))), 1e-6)
     return audio + rng.normal(0, 3e-4, len(audio)).astype(np.float32)  # room tone (~ -70 dBFS)
 

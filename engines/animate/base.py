@@ -11,7 +11,8 @@ Every back-end subclasses :class:`Animator`, and a render calls only its methods
    neighbours when a video is rendered in pieces;
 3. ``animator.frames(rig, track, start, stop)`` yields RGB uint8 frames ``(height, width, 3)``
    for frame indices ``start..stop-1``, so long videos stream in chunks;
-4. ``animator.mouth_opening(rig, frame)`` measures the mouth in a made frame, for the lip-sync check.
+4. ``animator.mouth_opening(rig, frame)`` measures the mouth in a made frame, for the lip-sync check;
+5. ``animator.drawn_by(rig)`` says which engine (and weights) really draws the frames, for cache keys.
 
 Whatever the user should know about one render (an engine falling back, a clip without audio)
 goes into the :class:`Notices` that the caller passes in, never onto the shared engine object.
@@ -172,7 +173,8 @@ CONTROLS: tuple[Control, ...] = (
 
 @dataclass(frozen=True)
 class EmotionSpan:
-    """Emotion ``emotion`` at ``strength`` (0..1) from ``start`` to ``end`` seconds."""
+    """Emotion ``emotion`` at ``strength`` (0 none, 1 the preset, at most 2; the same number scales
+    the voice) from ``start`` to ``end`` seconds."""
 
     start: float
     end: float
@@ -267,3 +269,9 @@ class Animator(ABC):
     def mouth_opening(self, rig: Any, frame: np.ndarray) -> float:
         """Vertical inner-mouth opening (pixels) in ``frame``, made with ``rig``: the per-frame
         measure of the lip-sync check (``sync_check.sync_report``)."""
+
+    def drawn_by(self, rig: Any) -> str:
+        """What draws the frames of ``rig`` now, after any fallback (an engine's name and whatever
+        decides its pixels besides its code, e.g. the sha256 of its weights): part of the key of
+        every finished chunk, so a chunk one engine drew is never served for another's."""
+        return self.name

@@ -12,33 +12,29 @@ between the eyes; +ty moves the head down), ``head_pitch`` (+ tips the face down
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from engines.animate.base import AnimationSettings, EmotionSpan
 from engines.animate.visemes import MOUTH_CONTROLS, smooth_frames
+from engines.emotions import clamp_strength, emotion_table
 
 FACE_CONTROLS = ("smile", "corners_down", "brow_up", "brow_frown", "brow_sad", "eye_wide")
 HEAD_CONTROLS = ("head_roll", "head_tx", "head_ty", "head_pitch", "head_yaw")
-CONTROLS = MOUTH_CONTROLS + FACE_CONTROLS + ("blink",) + HEAD_CONTROLS
+# "lip_press" (0..1): lips brought together from the photo's own state (m, b, p); last, so the
+# other columns keep their places
+CONTROLS = MOUTH_CONTROLS + FACE_CONTROLS + ("blink",) + HEAD_CONTROLS + ("lip_press",)
 INDEX = {name: i for i, name in enumerate(CONTROLS)}
 
-PRESETS_PATH = Path(__file__).resolve().parents[2] / "presets" / "emotions.json"
 EMOTION_RAMP_S = 0.35  # time to move into or out of an emotion
 
 
-@lru_cache(maxsize=4)
-def _load(path: str) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def emotion_presets(path: str | Path | None = None) -> dict[str, dict]:
-    """The emotion presets: ``{name: {"controls": {...}, "prosody": {rate, pitch_semitones, energy}}}``."""
-    return _load(str(path or PRESETS_PATH))
+    """The emotion table (``presets/emotions.json``, shared with the voice): ``{name: {"controls": {...},
+    "prosody": {...}}}``; see :mod:`engines.emotions`."""
+    return emotion_table(path)
 
 
 def emotion_controls(
@@ -46,8 +42,9 @@ def emotion_controls(
 ) -> np.ndarray:
     """Per-frame control offsets ``(n_frames, len(CONTROLS))`` from emotion spans.
 
-    Each span adds its preset scaled by ``span.strength * settings.expression_strength``;
-    changes ramp smoothly over about ``EMOTION_RAMP_S`` seconds. Unknown emotions count as neutral.
+    Each span adds its preset scaled by ``span.strength`` (0..2, the same number that scales the
+    voice) times ``settings.expression_strength`` (the face alone); changes ramp smoothly over about
+    ``EMOTION_RAMP_S`` seconds. Unknown emotions count as neutral.
     """
     presets = emotion_presets()
     out = np.zeros((n_frames, len(CONTROLS)), np.float64)
@@ -59,7 +56,7 @@ def emotion_controls(
         if not preset:
             continue
         sel = (times >= span.start) & (times < span.end)
-        gain = float(span.strength) * float(settings.expression_strength)
+        gain = clamp_strength(span.strength) * float(settings.expression_strength)
         for name, value in preset.items():
             if name in INDEX:
                 out[sel, INDEX[name]] += gain * float(value)

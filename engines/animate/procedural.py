@@ -4,9 +4,10 @@
 ``track`` turns phonemes (or audio), emotion spans and settings into per-frame controls
 (see ``visemes`` and ``motion``; ``settle_edges`` brings the head to rest where a chunk of a
 longer video starts and ends); ``frames`` warps the face with one weighted sum of fields and
-``cv2.remap`` per frame, paints the inside of the mouth (dark cavity, subtle upper teeth, a hint of
-tongue, lower teeth only when wide open; see ``_MouthPainter``) into the lip gap, then moves the
-head with a second, smooth warp, so the mouth moves with the head. Vectorised: a few milliseconds
+``cv2.remap`` per frame, paints the inside of the mouth (dark cavity, a hint of tongue, teeth only
+when wide open and only where the photo has none of its own; see ``_MouthPainter``) into the gap that
+opens, then moves the head with a second, smooth warp, so the mouth moves with the head. With all
+controls at 0 a frame is the framed photo itself. Vectorised: a few milliseconds
 per 512x512 frame on one core (``bench/bench_animate.py``).
 """
 
@@ -35,6 +36,8 @@ from engines.animate.visemes import (
     frame_loudness,
     mouth_from_audio,
     mouth_from_phonemes,
+    press_from_mouth,
+    press_from_phonemes,
     stressed_times,
 )
 from engines.registry import register
@@ -42,6 +45,7 @@ from engines.timing import PhonemeTiming
 
 LIP_LEAD_S = 0.04  # lips move ~50 ms before the sound they make
 LOUDNESS_FLOOR = 0.3  # mouth opening scale for the quietest speech when audio is known
+LOUDNESS_MIX = 0.4  # share of the jaw drop taken straight from the loudness when audio is known
 EDGE_S = 0.4  # head motion eases to its rest pose over this time at each chunk edge
 
 
@@ -52,6 +56,9 @@ class ProceduralTrack:
     fps: int
     controls: np.ndarray
     names: tuple[str, ...] = field(default=CONTROLS)
+    # the head pose each frame's emotion holds (head columns of ``controls``, same shape; None: rest
+    # is 0): chunk edges settle to it, so a sad head stays lowered across sentences
+    rest: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -71,8 +78,11 @@ class ProceduralTrack:
         )
 
     def settle_edges(self, start: int, stop: int, fps: int) -> None:
-        """Make frames ``start..stop-1`` join their neighbours smoothly (in place): head at rest on
-        the first and last frame, easing over ``EDGE_S`` seconds, and no blink cut in half."""
+        """Make frames ``start..stop-1`` join their neighbours smoothly (in place): head at its rest
+        pose on the first and last frame, easing over ``EDGE_S`` seconds, and no blink cut in half.
+
+        The rest pose is the emotion's (``rest``), which neighbouring chunks agree on at their
+        shared edge; only the sway, nods and breathing around it are settled."""
         if stop - start < 2:
             return
         names = list(self.names)
@@ -84,12 +94,15 @@ class ProceduralTrack:
             if not name.startswith("head_"):
                 continue
             seg = self.controls[start:stop, i]
+            pose = self.rest[start:stop, i] if self.rest is not None else np.zeros(n, np.float32)
+            seg -= pose  # settle only the motion around the emotion's pose
             seg -= (1 - w) * seg[0] + w * seg[-1]  # pinned to rest at both edges, motion kept inside
             ease = np.ones(n, np.float32)
             ramp = np.linspace(0.0, 1.0, min(edge, n // 2) + 1, dtype=np.float32)[1:]
             ease[: len(ramp)] = ramp
             ease[n - len(ramp) :] = np.minimum(ease[n - len(ramp) :], ramp[::-1])
             seg *= ease
+            seg += pose
         if "blink" in names:
             b = self.controls[start:stop, names.index("blink")]
             for edge_idx in (0, n - 1):
@@ -166,26 +179,35 @@ class ProceduralAnimator(Animator):
         nods: list[float] = []
         if phonemes:
             mouth = mouth_from_phonemes(phonemes, n, fps, shift, settings.smoothing)
+            press = press_from_phonemes(phonemes, n, fps, shift)
             if audio is not None and sample_rate and np.size(audio):
                 # louder syllables open wider: scale the viseme shapes by the speech level
                 db, _ = frame_loudness(audio, int(sample_rate), n, fps, shift_s=shift)
                 level = np.clip((db - (np.percentile(db, 95) - 30.0)) / 30.0, 0.0, 1.0)
                 mouth[:, :3] *= (LOUDNESS_FLOOR + (1.25 - LOUDNESS_FLOOR) * level)[:, None]
+                # the jaw also follows the voice's own loudness between the phoneme targets (a louder
+                # syllable is a wider one even where the phoneme table says little)
+                mouth[:, 0] = (1.0 - LOUDNESS_MIX) * mouth[:, 0] + LOUDNESS_MIX * 0.8 * level**1.5
+                mouth[:, :3] *= (1.0 - press)[:, None]  # but m, b, p stay shut, however loud
             nods = stressed_times(clean_phonemes(phonemes))
             activity = np.clip(mouth[:, 0] * 2.0, 0, 1)
         elif audio is not None and sample_rate:
             mouth = mouth_from_audio(audio, int(sample_rate), n, fps, shift, settings.smoothing)
             activity = np.clip(mouth[:, 0] * 2.0, 0, 1)
             nods = _loudness_peaks(audio, int(sample_rate), n, fps)
+            press = press_from_mouth(mouth, fps)
         else:
             mouth = np.zeros((n, 4), np.float32)
+            press = np.zeros(n, np.float32)
         amp = max(0.0, float(settings.lip_amplitude))
         mouth = mouth.copy()
         closed = mouth[:, 0] + mouth[:, 1] + mouth[:, 2] <= 1e-6  # keep forced closures closed
         mouth[:, :3] *= amp
         mouth[:, 3] *= min(1.5, 0.5 + 0.5 * amp)
         controls[:, :4] = mouth
-        controls += emotion_controls(emotions, n, fps, settings)
+        controls[:, INDEX["lip_press"]] = press * min(1.0, amp)  # no lip motion asked: the photo's lips stay
+        emotion = emotion_controls(emotions, n, fps, settings)
+        controls += emotion
         controls[closed, :3] = np.minimum(controls[closed, :3], 0.0)
         controls[:, INDEX["blink"]] = np.maximum(controls[:, INDEX["blink"]], blink_curve(n, fps, settings))
         head = head_motion(n, fps, settings, nods, activity)
@@ -193,7 +215,10 @@ class ProceduralAnimator(Animator):
             controls[:, INDEX[name]] += head[:, i]
         controls[:, :3] = np.clip(controls[:, :3], 0.0, 1.3)
         controls[:, INDEX["blink"]] = np.clip(controls[:, INDEX["blink"]], 0.0, 1.0)
-        return ProceduralTrack(fps=int(fps), controls=controls.astype(np.float32))
+        controls[:, INDEX["lip_press"]] = np.clip(controls[:, INDEX["lip_press"]], 0.0, 1.0)
+        rest = np.zeros_like(controls)
+        rest[:, [INDEX[name] for name in HEAD]] = emotion[:, [INDEX[name] for name in HEAD]]
+        return ProceduralTrack(fps=int(fps), controls=controls.astype(np.float32), rest=rest)
 
     def settle_edges(self, track: ProceduralTrack, start: int, stop: int, fps: int) -> None:
         """See :meth:`ProceduralTrack.settle_edges`."""
@@ -340,10 +365,20 @@ class _MouthPainter:
         return (tile * (amp / luma / max(1e-6, float(tile.std())))).astype(np.float32)
 
     def paint(
-        self, top_p: np.ndarray, bot_p: np.ndarray, ut_p: np.ndarray, jaw: float, bx0: int, by0: int, bx1: int, by1: int
+        self,
+        top_p: np.ndarray,
+        bot_p: np.ndarray,
+        ut_p: np.ndarray,
+        jaw: float,
+        bx0: int,
+        by0: int,
+        bx1: int,
+        by1: int,
+        upper_teeth: float = 1.0,
     ) -> np.ndarray:
         """Float RGB canvas for the box ``bx0..bx1`` x ``by0..by1`` (output pixels) given the lip
-        gap's upper and lower edges and the upper incisors' edge (``(N_COLS, 2)`` each)."""
+        gap's upper and lower edges and the upper incisors' edge (``(N_COLS, 2)`` each);
+        ``upper_teeth`` (0..1) fades the drawn upper incisors in."""
         px, mw = self.px, self.mw
         gx = np.arange(bx0, bx1, dtype=np.float32)
         y = np.arange(by0, by1, dtype=np.float32)[:, None]
@@ -379,7 +414,7 @@ class _MouthPainter:
         col += (self.teeth * 0.42 - col) * a_l[..., None]
         # upper incisors: from the lip down to their fixed edge; shadowed under the lip and sideways
         vis = np.maximum(edge - top, 0.0)
-        a_u = 0.95 * np.clip((edge - y) / (0.6 * px) + 0.5, 0.0, 1.0) * (1.0 - smoothstep(0.5, 0.8, au))
+        a_u = 0.95 * upper_teeth * np.clip((edge - y) / (0.6 * px) + 0.5, 0.0, 1.0) * (1.0 - smoothstep(0.5, 0.8, au))
         shade = 0.62 + 0.38 * smoothstep(0.0, 1.0, dt / np.maximum(1.5 * px, 0.6 * vis))
         shade = shade * (1.0 - 0.55 * smoothstep(0.15, 0.7, au))
         seams = np.zeros_like(au)
@@ -432,6 +467,9 @@ class _Renderer:
         self.px = float(rig.metrics[2])
         self.tau_u = UPPER_TEETH_BELOW_LINE * rig.mouth_width
         self.painter = _MouthPainter(rig)
+        self.parted = rig.lips_parted  # the photo's own upper teeth show: never draw any
+        self.smiling = rig.photo_smile
+        self.smile_i, self.down_i = OUTER.index("smile"), OUTER.index("corners_down")
 
     @staticmethod
     def _levels(x: float) -> tuple[float, float]:
@@ -446,6 +484,14 @@ class _Renderer:
         fx0, fy0, fx1, fy1 = self.face
         oc = c[self.outer_idx].astype(np.float32) * self.outer_sign
         oc[self.outer_clip] = np.maximum(oc[self.outer_clip], 0.0)
+        if self.smiling > 0.0:
+            # expressions start from the photo's own: a smiling photo made happy smiles only a little
+            # more, made sad its smile fades (the corners come down to level first)
+            smile, down = float(oc[self.smile_i]), max(0.0, float(oc[self.down_i]))
+            if smile > 0.0:
+                oc[self.smile_i] = smile * (1.0 - 0.6 * self.smiling)
+            oc[self.smile_i] -= 0.9 * self.smiling * down
+            oc[self.down_i] = down * (1.0 - 0.5 * self.smiling)
         mapx, mapy = self.face_warp.maps(oc)
         blink = float(np.clip(c[INDEX["blink"]], 0, 1))
         if blink > 0.01:
@@ -455,12 +501,19 @@ class _Renderer:
         jaw = max(0.0, float(c[INDEX["jaw"]]))
         rnd = max(0.0, float(c[INDEX["jaw_round"]]))
         up = max(0.0, float(c[INDEX["upper_raise"]]))
+        press = 0.0
+        if self.parted:
+            # m, b, p close the photo's parted lips; so, partly, does a smile fading (sad, angry)
+            # while the jaw is up: speech parts them again
+            down = float(np.clip(c[INDEX["corners_down"]], 0.0, 1.0))
+            fading = 0.7 * down * max(self.smiling, 0.5) * max(0.0, 1.0 - float(c[INDEX["jaw"]]) / 0.3)
+            press = float(np.clip(max(c[INDEX["lip_press"]], fading), 0.0, 1.0))
         mouth = None
-        if jaw + rnd + up > 1e-3:
+        if jaw + rnd + up + press > 1e-3:
             # where the face warp puts the lip gap (before the mouth's own fields are added)
             mouth = self._mouth_outline(mapx[self.mslice], mapy[self.mslice], jaw, rnd, up)
             wh, wf = self._levels(jaw)
-            ic = np.array([wh, wf, rnd, up], np.float32)
+            ic = np.array([wh, wf, rnd, up, press], np.float32)
             mx0, my0, mx1, my1 = self.mouth
             self.inner_frame[my0:my1, mx0:mx1] = (ic @ self.inner).reshape(self.inner_shape)
             sub_y = mapy[self.mslice]
@@ -514,6 +567,8 @@ class _Renderer:
     def _draw_mouth(self, out: np.ndarray, outline: np.ndarray, jaw: float) -> None:
         """Paint the inside of the mouth into the lip gap of ``out`` (in place)."""
         top_p, bot_p, ut_p = outline
+        # drawn upper teeth only where the photo has none of its own, and only when the jaw is well down
+        teeth = 0.0 if self.parted else float(smoothstep(0.45, 0.9, jaw))
         gap_poly = np.concatenate([top_p, bot_p[::-1]])
         h, w = out.shape[:2]
         pad = int(np.ceil(2 * self.px)) + 2
@@ -523,7 +578,7 @@ class _Renderer:
         by1 = min(h, int(np.ceil(gap_poly[:, 1].max())) + pad)
         if bx1 <= bx0 or by1 <= by0:
             return
-        canvas = self.painter.paint(top_p, bot_p, ut_p, jaw, bx0, by0, bx1, by1)
+        canvas = self.painter.paint(top_p, bot_p, ut_p, jaw, bx0, by0, bx1, by1, teeth)
         mask = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
         o = np.array([bx0, by0], np.float32)
         cv2.fillPoly(mask, [np.round((gap_poly - o) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)

@@ -1,14 +1,18 @@
 """The procedural engine's rig: the framed portrait plus everything precomputed per avatar.
 
-``prepare_rig`` frames the photo for the output size, closes the photo's mouth (so the rest pose
-shows no teeth), then builds displacement "basis" fields: one per control, each the backward map
+``prepare_rig`` frames the photo for the output size (never enlarging the face beyond the photo's
+own pixels) and keeps the photo as the rest pose: its own lips and teeth are never repainted. Then it
+builds displacement "basis" fields: one per control, each the backward map
 (output pixel -> offset of the source pixel it shows) for one unit of that control. A frame is then
 a weighted sum of fields plus one ``cv2.remap``.
 
 Three groups of fields, each over its own box of the output frame:
 
 * mouth (full resolution, vertical only): jaw drop (two exact levels), oval opening, upper-lip
-  raise. They are discontinuous along the lip line, the opened gap is covered by the drawn mouth;
+  raise, lip press (a photo with parted lips brought together, for m/b/p). They are discontinuous
+  along the split line: the closed lip line, or for a photo with parted lips the lower lip's inner
+  edge, so the photo's upper lip and teeth ride the upper jaw and the gap that opens below them is
+  covered by the drawn inside of the mouth;
 * face (quarter resolution, smooth, 2-D): lip width, smile, mouth corners down, brows, eyes wide;
   eyelids (full resolution, vertical, two exact levels) are added in the eye boxes;
 * head (quarter resolution, smooth, 2-D): roll, shift, nod, turn, applied as a second warp with a
@@ -45,20 +49,20 @@ from engines.face.base import (
     JAW_LEFT,
     JAW_RIGHT,
     LOWER_LIDS,
-    LOWER_LIP,
     LOWER_LIP_BOTTOM,
     MOUTH_CORNER_LEFT,
     MOUTH_CORNER_RIGHT,
+    MOUTH_INNER,
     MOUTH_OUTER,
     NOSE_BASE,
     NOSE_TIP,
     NOSTRIL_LEFT,
     NOSTRIL_RIGHT,
     UPPER_LIDS,
-    UPPER_LIP,
+    framing_box,
 )
 
-INNER = ("jaw_half", "jaw_full", "jaw_round", "upper_raise")
+INNER = ("jaw_half", "jaw_full", "jaw_round", "upper_raise", "lip_press")
 OUTER = ("width", "pucker", "smile", "corners_down", "brow_up", "brow_frown", "brow_sad", "eye_wide")
 # "pucker" is driven by negative "width": corners in, lips pushed out, smile flattened.
 HEAD = ("head_roll", "head_tx", "head_ty", "head_pitch", "head_yaw")
@@ -72,9 +76,12 @@ ROUND_GAP = 0.26  # lip gap at jaw_round = 1
 UPPER_RAISE = 0.09  # upper-lip lift at upper_raise = 1
 UPPER_TEETH_BELOW_LINE = 0.028  # upper incisors' edge below the closed lip line
 LOWER_TEETH = 0.04  # lower incisors showing above the lower lip when wide open
+MAX_UPSCALE = 1.0  # framing never enlarges the photo: a bigger face would only be a blurrier one
+PARTED_PX = 0.6  # a lip gap wider than this (pixels) means the photo shows its teeth or mouth
+PARTED_LANDMARKS = 0.05  # ... when the inner-lip landmarks also stand this far apart (mouth widths)
 
 COLOUR_NAMES = ("cavity", "teeth", "tongue", "lip", "skin")
-RIG_VERSION = 2  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
+RIG_VERSION = 3  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
 
 
 @dataclass
@@ -84,7 +91,7 @@ class Rig:
     width: int
     height: int
     step: int
-    base: np.ndarray  # (H, W, 3) uint8, the framed portrait with closed lips
+    base: np.ndarray  # (H, W, 3) uint8, the framed portrait (the rest pose, as photographed)
     landmarks: np.ndarray  # (68, 2) float32, rest pose, output pixels
     face_box: np.ndarray  # (4,) int32 x0, y0, x1, y1
     outer_basis: np.ndarray  # (len(OUTER), h/step, w/step, 2) float32
@@ -96,12 +103,13 @@ class Rig:
     head_box: np.ndarray  # (4,) int32
     head_basis: np.ndarray  # (len(HEAD), h/step, w/step, 2) float32
     cols_x: np.ndarray  # (N_COLS,) rest x of mouth columns
-    cols_line: np.ndarray  # (N_COLS,) rest y of the closed lip line
+    cols_line: np.ndarray  # (N_COLS,) rest y of the split line (closed lip line, or the lower lip's inner edge)
     cols_u: np.ndarray  # (N_COLS,) -1 left corner .. 1 right corner
     cols_top: np.ndarray  # (3, N_COLS) upward lip-gap edge per unit jaw, jaw_round, upper_raise
     cols_bot: np.ndarray  # (3, N_COLS) downward lip-gap edge per unit
     colours: np.ndarray  # (5, 3) float32 RGB: COLOUR_NAMES
-    metrics: np.ndarray  # (4,) float32: mouth width, eye distance, pixel scale, face height
+    metrics: np.ndarray  # (6,) float32: mouth width, eye distance, pixel scale, face height, photo smile
+    # (0..1), photo lips parted (0/1)
     version: int = RIG_VERSION
 
     @property
@@ -111,6 +119,16 @@ class Rig:
     @property
     def eye_distance(self) -> float:
         return float(self.metrics[1])
+
+    @property
+    def photo_smile(self) -> float:
+        """How much the photo already smiles (0 = level mouth corners, 1 = a broad smile)."""
+        return float(self.metrics[4])
+
+    @property
+    def lips_parted(self) -> bool:
+        """Whether the photo shows its teeth or mouth between parted lips."""
+        return bool(self.metrics[5] > 0.5)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``np.savez`` (no pickle)."""
@@ -173,19 +191,17 @@ def frame_portrait(
     """The portrait framed for ``width`` x ``height`` pixels, and the landmarks moved with it.
 
     The face box (landmarks plus forehead) scaled by ``crop_expand`` fills the shorter side of the
-    portrait area, face centred a little above the middle. Parts of the crop outside the photo are
+    portrait area, face centred a little above the middle, unless that would enlarge the photo
+    (scale above ``MAX_UPSCALE``): then the face keeps its own size in pixels. Parts of the crop outside the photo are
     filled with a blurred reflection. Wide outputs put a square portrait on a blurred, darkened copy.
     """
     img = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
     lm = np.asarray(landmarks, np.float64)
-    x0, y0 = lm.min(0)
-    x1, y1 = lm.max(0)
-    top = y0 - 0.35 * (y1 - y0)  # forehead above the brows
-    size = max(x1 - x0, y1 - top, 1.0)
-    cx, cy = 0.5 * (x0 + x1), 0.5 * (top + y1)
+    cx, cy, size = framing_box(lm)
     wide = width > 1.15 * height
     fg_w = height if wide else width
     scale = min(fg_w, height) / (size * max(0.5, float(crop_expand)))
+    scale = min(scale, MAX_UPSCALE)  # a small face stays small (and sharp) rather than blown up
     fg_x0 = 0.5 * (width - fg_w)
     tx = fg_x0 + 0.5 * fg_w - scale * cx
     ty = 0.47 * height - scale * cy
@@ -207,7 +223,7 @@ def frame_portrait(
         borderValue=0,
     )
     if inside.min() < 255:
-        soft = _big_blur(sharp, 0.04 * min(width, height))
+        soft = _big_blur(sharp, 0.08 * min(width, height))
         w = cv2.GaussianBlur(inside.astype(np.float32) / 255.0, (0, 0), 0.03 * min(width, height))
         w = np.minimum(w, inside.astype(np.float32) / 255.0)[..., None]
         sharp = (sharp * w + soft * (1 - w)).astype(np.uint8)
@@ -247,7 +263,8 @@ def _big_blur(img: np.ndarray, sigma: float) -> np.ndarray:
 class _Mouth:
     """Lip-line geometry of the (closed) mouth in output pixels."""
 
-    def __init__(self, lm: np.ndarray):
+    def __init__(self, lm: np.ndarray, line_pts: np.ndarray | None = None):
+        """``line_pts`` (N, 2): the split line, corner to corner; default the closed lip line."""
         self.lm = lm
         cr, cl = lm[MOUTH_CORNER_RIGHT], lm[MOUTH_CORNER_LEFT]  # image left, image right
         self.width = float(max(4.0, np.hypot(*(cl - cr))))
@@ -255,6 +272,8 @@ class _Mouth:
         self.half = 0.5 * self.width
         inner = np.array([0.5 * (lm[a] + lm[b]) for a, b in zip(INNER_LIP_TOP, INNER_LIP_BOTTOM)])
         self.line_pts = np.vstack([cr, lm[INNER_CORNER_RIGHT], inner, lm[INNER_CORNER_LEFT], cl])
+        if line_pts is not None:
+            self.line_pts = np.asarray(line_pts, np.float64)
         self.nose_y = float(lm[NOSE_BASE, 1])
         self.chin_y = float(lm[CHIN, 1])
         line_c = float(self.line(np.array([self.cx]))[0])
@@ -329,7 +348,10 @@ def _opening_motion(m: _Mouth, amount_up: float, amount_down: float, kind: str):
         v = y - m.line(x)
         s = smoothstep(0.0, 2.2 * m.low_lip, v)
         dec = 1.0 - smoothstep(0.7 * m.chin_v, 2.2 * m.chin_v, v)
-        return amount_down * (lip * (1 - s) + ext * s) * dec
+        # the jaw turns about its hinge by the ears: the chin, further from the hinge along the face,
+        # swings back as it drops, so it comes down a little less than the lower lip
+        hinge = 1.0 - 0.15 * np.clip(v / m.chin_v, 0.0, 1.2)
+        return amount_down * (lip * (1 - s) + ext * s) * dec * hinge
 
     return up, lo
 
@@ -479,64 +501,22 @@ def _lip_gap(lm: np.ndarray, seen) -> _LipGap:
     return _LipGap(top_pts, bottom_pts, _Mouth(lm), mouth_px(lm))
 
 
-def _warp_lips_shut(base: np.ndarray, gap: _LipGap) -> np.ndarray:
-    """A copy of the frame with the lips moved together over the mouth box."""
-    height, width = base.shape[:2]
-    box = _mouth_box(gap.mouth, width, height)
-    # baked once, so sample 4 x 4 points per pixel: the seam where the lips meet stays smooth
-    ss = 4
-    dy = _vertical_field(box, gap.closed_top, gap.move_upper, gap.move_lower, lower_start=gap.closed_bottom, ss=ss)
-    x0, y0, x1, y1 = (int(v) for v in box)
-    gx, gy = np.meshgrid(
-        (x0 + (np.arange((x1 - x0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
-        (y0 + (np.arange((y1 - y0) * ss) + 0.5) / ss - 0.5).astype(np.float32),
-    )
-    fine = cv2.remap(base, gx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    base = base.copy()
-    base[y0:y1, x0:x1] = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    return base
+def _press_field(box: np.ndarray, gap: _LipGap) -> np.ndarray:
+    """Backward vertical field over ``box`` that brings the photo's parted lips together (m, b, p):
+    the upper lip slides down and the lower lip up until they meet, over the photo's teeth."""
+    if gap.widest() <= PARTED_PX:
+        x0, y0, x1, y1 = (int(v) for v in box)
+        return np.zeros((y1 - y0, x1 - x0), np.float32)
+    return _vertical_field(box, gap.closed_top, gap.move_upper, gap.move_lower, lower_start=gap.closed_bottom)
 
 
-def _landmarks_shut(lm: np.ndarray, gap: _LipGap) -> np.ndarray:
-    """The landmarks moved with the lips (pixels); the inner lip points end on the closed line."""
-    new = lm.copy()
-    for i in UPPER_LIP:
-        new[i, 1] = lm[i, 1] + gap.move_upper(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
-    for i in LOWER_LIP:
-        new[i, 1] = lm[i, 1] + gap.move_lower(np.array([lm[i, 0]]), np.array([lm[i, 1]]))[0]
-    for i in (*INNER_LIP_TOP, *INNER_LIP_BOTTOM):
-        new[i, 1] = float(gap.middle(np.array([lm[i, 0]]))[0])
-    return new
-
-
-def _darken_lip_line(base: np.ndarray, lm: np.ndarray, px: float) -> np.ndarray:
-    """A soft crease where the closed lips meet, as in a real closed mouth: a line about ``0.8 * px``
-    pixels wide, darkened by up to 30 %, fading out toward the mouth corners."""
-    m = _Mouth(lm)
-    xs = np.linspace(lm[MOUTH_CORNER_RIGHT, 0], lm[MOUTH_CORNER_LEFT, 0], 40)
-    pts = np.stack([xs, m.line(xs)], 1)
-    mask = np.zeros(base.shape[:2], np.float32)
-    cv2.polylines(
-        mask, [np.round(pts * 16).astype(np.int32)], False, 1.0, max(1, int(round(0.8 * px))), cv2.LINE_AA, shift=4
-    )
-    mask = cv2.GaussianBlur(mask, (0, 0), 0.7 * px)
-    fade = 1.0 - smoothstep(0.6, 1.0, np.abs(m.u(np.arange(base.shape[1]))))[None, :]
-    return (base.astype(np.float32) * (1.0 - 0.3 * (mask * fade.astype(np.float32)))[..., None]).astype(np.uint8)
-
-
-def close_mouth(base: np.ndarray, lm: np.ndarray, seen) -> tuple[np.ndarray, np.ndarray]:
-    """Bring the photo's parted lips together (rest pose without teeth) and darken the lip line.
-
-    ``base`` is the framed portrait (H, W, 3) uint8, ``lm`` its (68, 2) landmarks in pixels, ``seen``
-    is ``_teeth_rows(base, lm, mouth_px(lm))`` (where the photo shows teeth, or None). Returns the new
-    frame and landmarks (inner lip points on the closed line).
-    """
-    lm = lm.astype(np.float64).copy()
-    gap = _lip_gap(lm, seen)
-    if gap.widest() > 0.6:  # pixels
-        base = _warp_lips_shut(base, gap)
-        lm = _landmarks_shut(lm, gap)
-    return _darken_lip_line(base, lm, gap.px), lm.astype(np.float32)
+def photo_smile(lm: np.ndarray) -> float:
+    """How much the photo's mouth corners sit above the middle of the lips, 0 (level) .. 1 (broad
+    smile), from (68, 2) landmarks in pixels."""
+    m = _Mouth(np.asarray(lm, np.float64))
+    centre = float(m.line(np.array([m.cx]))[0])
+    corners = 0.5 * float(lm[MOUTH_CORNER_RIGHT, 1] + lm[MOUTH_CORNER_LEFT, 1])
+    return float(np.clip(((centre - corners) / m.width - 0.03) / 0.07, 0.0, 1.0))
 
 
 # ---------------------------------------------------------------- face and head fields
@@ -566,7 +546,7 @@ def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> 
     level = np.minimum(1.0, u * u) * np.exp(-((u / 1.6) ** 4))
     t = v / (0.1 * mw)
     central = np.exp(-((u / 0.9) ** 2))
-    out[1, ..., 0] = -0.26 * mw * inward * env
+    out[1, ..., 0] = -0.2 * mw * inward * env
     out[1, ..., 1] = (line_c - m.line(gx)) * 0.6 * level * env + 0.035 * mw * t * np.exp(-t * t) * central
     # smile: corners up and out, cheeks up (they push the lower lids up a little)
     eye_y = 0.5 * (eye_r[1] + eye_l[1])
@@ -631,12 +611,15 @@ def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: f
     low = _interp_curve(xs, lower)
     eh = max(1.0, float((lower[1:3, 1] - upper[1:3, 1]).mean()))
     ew = max(2.0, float(lm_eye[3, 0] - lm_eye[0, 0]))
-    t = np.clip((xs - lm_eye[0, 0]) / ew, 0.0, 1.0)
-    inside = ((xs > lm_eye[0, 0]) & (xs < lm_eye[3, 0])).astype(np.float64)
-    cover = 0.15 * eh * 4.0 * t * (1.0 - t)  # close a little past the lower lid, not at the corners
+    t = (xs - lm_eye[0, 0]) / ew
+    # the lid reaches a little past the corner points (landmarks sit inside the visible eye), softly
+    inside = smoothstep(-0.12, 0.12, t) * smoothstep(-0.12, 0.12, 1.0 - t)
+    tc = np.clip(t, 0.0, 1.0)
+    # close past the lower lid's points, most in the middle, so no white or iris peeks out below
+    cover = eh * (0.12 + 0.3 * 4.0 * tc * (1.0 - tc))
     brow_y = _interp_curve(xs, brow)
     top = up - 0.65 * np.maximum(2.0, up - brow_y)  # lid skin stretched from here down
-    lash = 0.28 * eh
+    lash = 0.15 * eh  # the lash line: thin, not a dark band
     lid = up + level * (low + cover - up) * inside  # where the lid margin ends up
     rows = np.arange(y0, y1, dtype=np.float64)[:, None]
     skin_end_out = lid - lash
@@ -703,6 +686,7 @@ def _colours(base: np.ndarray, lm: np.ndarray, photo_teeth: np.ndarray | None = 
     h, w = base.shape[:2]
     lips = np.zeros((h, w), np.uint8)
     cv2.fillPoly(lips, [np.round(lm[MOUTH_OUTER]).astype(np.int32)], 1)
+    cv2.fillPoly(lips, [np.round(lm[MOUTH_INNER]).astype(np.int32)], 0)  # not the teeth of a parted mouth
     cv2.polylines(lips, [np.round(lm[MOUTH_OUTER]).astype(np.int32)], True, 0, 1)
     sel = base[lips > 0]
     lip = np.median(sel, axis=0) if len(sel) > 10 else np.array([170.0, 90.0, 90.0])
@@ -742,9 +726,13 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
     lm_open = lm.astype(np.float64)
     seen = _teeth_rows(base, lm_open, mouth_px(lm_open))  # one scan serves both uses
     photo_teeth = _photo_teeth(base, seen)
-    base, lm = close_mouth(base, lm, seen)
-    lm64 = lm.astype(np.float64)
-    m = _Mouth(lm64)
+    lm64 = lm_open
+    # a crease between closed lips also reads as "not lip": parted only when the landmarks agree
+    inner_gap = float(np.mean(lm64[INNER_LIP_BOTTOM, 1] - lm64[INNER_LIP_TOP, 1])) / _Mouth(lm64).width
+    gap = _lip_gap(lm64, seen if inner_gap > PARTED_LANDMARKS else None)
+    parted = inner_gap > PARTED_LANDMARKS and gap.widest() > PARTED_PX
+    # the jaw opens below the photo's own teeth: split at the lower lip's inner edge when parted
+    m = _Mouth(lm64, gap.bottom_pts if parted else None)
     eye_r, eye_l = lm64[EYE_RIGHT].mean(0), lm64[EYE_LEFT].mean(0)
     s = float(np.hypot(*(eye_l - eye_r)))
     px = max(1.0, m.width / 45.0)
@@ -775,25 +763,30 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
         ],
         np.int32,
     )
+    # share of each opening taken by the upper lip; a photo's own teeth stay put with the upper jaw
+    jaw_up, round_up = (0.0, 0.1) if parted else (0.15, 0.35)
+    smile = photo_smile(lm64)
+    mw = m.width * (1.0 - 0.25 * smile)  # a smile stretches the mouth: openings scale with its relaxed width
     inner = []
     for kind, total, share in (
-        ("jaw", 0.5 * JAW_GAP, 0.15),
-        ("jaw", JAW_GAP, 0.15),
-        ("round", ROUND_GAP, 0.35),
+        ("jaw", 0.5 * JAW_GAP, jaw_up),
+        ("jaw", JAW_GAP, jaw_up),
+        ("round", ROUND_GAP, round_up),
         ("raise", UPPER_RAISE, 1.0),
     ):
-        amount = total * m.width
+        amount = total * mw
         up, lo = _opening_motion(m, share * amount, (1 - share) * amount, kind)
         inner.append(_vertical_field(mouth_box, m.line, up, lo))
+    inner.append(_press_field(mouth_box, gap) if parted else np.zeros_like(inner[0]))
     inner = np.stack(inner) * _edge_fade(inner[0].shape, 3)[None]
 
     cols_x = np.linspace(lm64[MOUTH_CORNER_RIGHT, 0], lm64[MOUTH_CORNER_LEFT, 0], N_COLS)
     cols_u = m.u(cols_x)
     open_, round_, raise_, _ = _lip_profiles(cols_u)
-    cols_top = np.stack(
-        [0.15 * JAW_GAP * m.width * open_, 0.35 * ROUND_GAP * m.width * round_, UPPER_RAISE * m.width * raise_]
+    cols_top = np.stack([jaw_up * JAW_GAP * mw * open_, round_up * ROUND_GAP * mw * round_, UPPER_RAISE * mw * raise_])
+    cols_bot = np.stack(
+        [(1 - jaw_up) * JAW_GAP * mw * open_, (1 - round_up) * ROUND_GAP * mw * round_, np.zeros_like(raise_)]
     )
-    cols_bot = np.stack([0.85 * JAW_GAP * m.width * open_, 0.65 * ROUND_GAP * m.width * round_, np.zeros_like(raise_)])
 
     eye_boxes, eye_basis = [], []
     for sl, brow in ((EYE_RIGHT, BROW_RIGHT), (EYE_LEFT, BROW_LEFT)):
@@ -844,7 +837,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
         cols_top=cols_top.astype(np.float32),
         cols_bot=cols_bot.astype(np.float32),
         colours=_colours(base, lm64, photo_teeth),
-        metrics=np.array([m.width, s, px, fh], np.float32),
+        metrics=np.array([m.width, s, px, fh, smile, float(parted)], np.float32),
     )
 
 

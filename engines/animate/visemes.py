@@ -1,6 +1,6 @@
 """Mouth shapes over time: espeak IPA phonemes (or plain audio) -> per-frame mouth controls.
 
-Mouth controls (unitless, 0 = lips together at rest):
+Mouth controls (unitless, 0 = the photo's own mouth, lips together or parted as photographed):
 
 * ``jaw``: jaw drop, 1.0 = a wide "a" (lip gap about 0.4 x mouth width);
 * ``jaw_round``: a small oval opening in the middle of the lips ("o", "u", "w");
@@ -10,7 +10,8 @@ Mouth controls (unitless, 0 = lips together at rest):
 Phonemes are blended with dominance functions (a Cohen-Massaro style coarticulation model), so
 weak consonants ("h", "k") take the shape of their neighbours while bilabials ("p", "b", "m")
 always close the lips: after blending and smoothing, at least the frame nearest each bilabial
-is forced shut.
+is forced shut, and ``press_from_phonemes`` marks those frames so a photo with parted lips closes
+them too.
 """
 
 from __future__ import annotations
@@ -217,18 +218,46 @@ def mouth_from_phonemes(
     mouth = mouth_fine.reshape(n_frames, sub, 4).mean(axis=1)
     mouth = smooth_frames(mouth, 0.3 + 1.2 * float(np.clip(smoothing, 0.0, 1.0)))
 
-    # Bilabials: lips shut on every frame inside the sound, or the nearest frame to a short one.
+    for k in _bilabial_frames(segments, n_frames, fps, shift_s):
+        out_close(mouth, k)
+    out[:] = mouth
+    return out
+
+
+def _bilabial_frames(segments: Sequence[Segment], n_frames: int, fps: float, shift_s: float) -> list[int]:
+    """Frames whose lips must be shut: every frame inside a bilabial, or the nearest frame to a short one."""
+    found = []
     for s in segments:
         if s.viseme != BILABIAL:
             continue
         a = int(np.ceil((s.start - shift_s) * fps))
         b = int(np.floor((s.end - shift_s) * fps))
         frames = range(a, b + 1) if b >= a else [int(round((0.5 * (s.start + s.end) - shift_s) * fps))]
-        for k in frames:
-            if 0 <= k < n_frames:
-                out_close(mouth, k)
-    out[:] = mouth
-    return out
+        found.extend(k for k in frames if 0 <= k < n_frames)
+    return found
+
+
+def press_from_phonemes(phonemes: Sequence[PhonemeTiming], n_frames: int, fps: float, shift_s: float) -> np.ndarray:
+    """Lip press per frame (0..1): 1 on the frames where ``mouth_from_phonemes`` shuts the lips for
+    a bilabial, easing over one frame either side. A photo with parted lips needs it to close them;
+    with closed lips it changes nothing."""
+    press = np.zeros(n_frames, np.float32)
+    for k in _bilabial_frames(clean_phonemes(phonemes), n_frames, fps, shift_s):
+        press[k] = 1.0
+        for j in (k - 1, k + 1):
+            if 0 <= j < n_frames:
+                press[j] = max(press[j], 0.5)
+    return press
+
+
+def press_from_mouth(mouth: np.ndarray, fps: float) -> np.ndarray:
+    """Lip press per frame for a mouth track made from audio alone: the lips meet where the jaw all
+    but closes in the middle of speech (within half a second of an opening)."""
+    if len(mouth) == 0:
+        return np.zeros(0, np.float32)
+    jaw = mouth[:, 0]
+    speaking = smooth_frames((jaw > 0.15).astype(np.float64), 0.25 * fps) > 0.05
+    return (speaking * np.clip(1.0 - jaw / 0.08, 0.0, 1.0)).astype(np.float32)
 
 
 def out_close(mouth: np.ndarray, k: int) -> None:

@@ -40,8 +40,19 @@ UPPER_LIDS = np.array([37, 38, 43, 44])
 LOWER_LIDS = np.array([40, 41, 46, 47])
 INNER_LIP_TOP = np.array([61, 62, 63])  # the upper lip's inner edge, between the inner corners
 INNER_LIP_BOTTOM = np.array([67, 66, 65])  # the lower lip's inner edge, each below the same INNER_LIP_TOP point
-UPPER_LIP = np.r_[48:55, 60:65]  # the upper lip's outer and inner edges, corners included
-LOWER_LIP = np.r_[55:60, 65:68]  # the lower lip's outer and inner edges, corners excluded
+
+
+FOREHEAD = 0.35  # the forehead above the brows, as a share of the brows-to-chin height
+
+
+def framing_box(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """The square that frames a face: centre x, centre y and side (pixels), from its 68 landmarks
+    plus the forehead above the brows. Animators size their output framing by it."""
+    lm = np.asarray(landmarks, np.float64)
+    x0, y0 = lm.min(0)
+    x1, y1 = lm.max(0)
+    top = y0 - FOREHEAD * (y1 - y0)
+    return 0.5 * (x0 + x1), 0.5 * (top + y1), float(max(x1 - x0, y1 - top, 1.0))
 
 
 @dataclass

@@ -7,6 +7,7 @@ The predictor file ships in ``face-recognition-models``; its ``__init__`` needs
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,16 @@ class Dlib68:
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(predictor or model_dir() / "shape_predictor_68_face_landmarks.dat"))
         self.detect_max_side = int(detect_max_side)
+        # dlib's detector keeps scratch state: two threads in it at once corrupt the heap (a render's
+        # portrait check and the Portrait tab's check run on different threads)
+        self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
         """All faces in an RGB uint8 image (pixels), largest first, each with 68 landmarks."""
+        with self._lock:
+            return self._detect(image)
+
+    def _detect(self, image: np.ndarray) -> list[FaceDetection]:
         rgb = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
         h, w = rgb.shape[:2]
         scale = min(1.0, self.detect_max_side / max(h, w))

@@ -1,8 +1,9 @@
 """The chat-model interface: messages in, a stream of text pieces out.
 
 Every back-end (llama.cpp GGUF, transformers, an OpenAI-compatible server) implements
-``chat(messages, temperature, max_tokens) -> Iterator[str]``. Closing the iterator early
-(the user pressed Stop) stops generation.
+``chat(messages, temperature, max_tokens, repeat_penalty, grammar) -> Iterator[str]``. Closing the
+iterator early (the user pressed Stop) stops generation. ``grammar`` is a GBNF grammar the answer must
+follow; back-ends that cannot constrain decoding ignore it (their answers are cleaned afterwards).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol, TypedDict
 
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 400  # about 300 words: a 2-minute script
+DEFAULT_REPEAT_PENALTY = 1.0  # 1 = off; 1.1 makes recently used words a little less likely
 
 
 class Message(TypedDict):
@@ -37,6 +39,8 @@ class LLM(Protocol):
         *,
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         """Stream the assistant's answer as text pieces (tokens or small groups of them)."""
         ...

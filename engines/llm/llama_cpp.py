@@ -12,11 +12,19 @@ import functools
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from engines.llm.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages
+from engines.llm.base import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_REPEAT_PENALTY,
+    DEFAULT_TEMPERATURE,
+    LLMError,
+    Message,
+    check_messages,
+)
 from engines.registry import register
 
 _LOAD_LOCK = threading.Lock()
@@ -105,6 +113,36 @@ def physical_cores() -> int:
     return max(1, usable * physical // max(1, logical))
 
 
+def idle_cores(window_s: float = 0.05) -> float | None:
+    """How many CPU cores stood idle over the last ``window_s`` seconds (Linux ``/proc/stat``; None
+    elsewhere)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, all
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window_s)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (os.cpu_count() or 1) * (idle1 - idle0) / (total1 - total0)
+
+
+def threads_for_now(most: int) -> int:
+    """Threads for the next answer: at most ``most``, but no more than the cores standing idle.
+    llama.cpp's worker threads wait for each other at every step, so on a busy machine (a render, a
+    test run) two threads that keep losing their core are about ten times slower than one
+    (measured here on 2 cores under a load of 12: 1 thread 5-6, 2 threads 0.5-0.7 tokens/s)."""
+    idle = idle_cores()
+    if idle is None or most <= 1:
+        return most
+    return max(1, min(most, int(idle + 0.2)))
+
+
 def available() -> bool:
     """True when llama-cpp-python can be imported."""
     try:
@@ -118,7 +156,8 @@ def available() -> bool:
 class LlamaCppLLM:
     """A GGUF model file run by llama.cpp on the CPU (``gpu_layers`` > 0 offloads to a GPU build).
 
-    ``context`` is the context window in tokens; ``threads`` 0 uses one per physical core. ``repack`` lets
+    ``context`` is the context window in tokens; ``threads`` 0 uses one per physical core that is idle
+    when an answer starts (see :func:`threads_for_now`). ``repack`` lets
     llama.cpp re-pack weights into its CPU-specific "extra buffer" layouts; None (auto) turns that
     off on CPUs with Intel AMX, where llama.cpp 0.3.36's AMX matrix kernel crashes (segfault) on the
     bundled Qwen2.5 GGUF.
@@ -146,6 +185,7 @@ class LlamaCppLLM:
         if not path.exists():
             raise FileNotFoundError(f"no GGUF model at {path}")
         self.model_path = path
+        self.adaptive = not threads
         threads = threads or physical_cores()
         self.threads = threads
         if repack is None:
@@ -179,13 +219,26 @@ class LlamaCppLLM:
         *,
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        """Stream the answer as text pieces (about one token each)."""
+        """Stream the answer as text pieces (about one token each); ``grammar`` (GBNF) constrains
+        every token the model may write."""
         messages = check_messages(messages)
         with self._lock:
+            if self.adaptive:
+                import llama_cpp
+
+                n = threads_for_now(self.threads)
+                llama_cpp.llama_set_n_threads(self._llama._ctx.ctx, n, n)
             try:
                 stream = self._llama.create_chat_completion(
-                    messages=messages, stream=True, temperature=float(temperature), max_tokens=int(max_tokens)
+                    messages=messages,
+                    stream=True,
+                    temperature=float(temperature),
+                    max_tokens=int(max_tokens),
+                    repeat_penalty=float(repeat_penalty),
+                    grammar=_grammar(grammar) if grammar else None,
                 )
                 for chunk in stream:
                     piece = chunk["choices"][0].get("delta", {}).get("content")
@@ -193,3 +246,14 @@ class LlamaCppLLM:
                         yield piece
             except ValueError as exc:  # llama.cpp reports a too-long prompt as ValueError
                 raise LLMError(f"the conversation is too long for the model ({exc}): start a new chat") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _grammar(text: str):
+    """A parsed GBNF grammar (parsed once per text); a broken grammar is a plain LLMError."""
+    import llama_cpp
+
+    try:
+        return llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+    except ValueError as exc:
+        raise LLMError(f"the answer grammar is not valid GBNF ({exc})") from exc

@@ -8,7 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from engines.llm.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages
+from engines.llm.base import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_REPEAT_PENALTY,
+    DEFAULT_TEMPERATURE,
+    LLMError,
+    Message,
+    check_messages,
+)
 from engines.registry import register
 
 
@@ -75,8 +82,12 @@ class OpenAICompatibleLLM:
         *,
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        """Stream the answer's text pieces as the server sends them."""
+        """Stream the answer's text pieces as the server sends them. ``grammar`` is not sent (servers
+        differ in whether and how they take one); ``repeat_penalty`` goes as llama.cpp's and Ollama's
+        ``repeat_penalty`` and as OpenAI's ``frequency_penalty``."""
         import requests
 
         body = {
@@ -86,6 +97,9 @@ class OpenAICompatibleLLM:
             "temperature": float(temperature),
             "max_tokens": int(max_tokens),
         }
+        if repeat_penalty != 1.0:
+            body["repeat_penalty"] = float(repeat_penalty)
+            body["frequency_penalty"] = round(max(0.0, min(2.0, repeat_penalty - 1.0)), 3)
         try:
             resp = self._http.post(
                 f"{self.base_url}/chat/completions", data=json.dumps(body), stream=True, timeout=self.timeout

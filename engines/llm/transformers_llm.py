@@ -12,7 +12,15 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from engines.llm.base import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, LLMError, Message, check_messages, simple_prompt
+from engines.llm.base import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_REPEAT_PENALTY,
+    DEFAULT_TEMPERATURE,
+    LLMError,
+    Message,
+    check_messages,
+    simple_prompt,
+)
 from engines.registry import register
 
 
@@ -70,8 +78,11 @@ class TransformersLLM:
         *,
         temperature: float = DEFAULT_TEMPERATURE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        """Stream the answer as decoded text pieces; closing the iterator stops generation."""
+        """Stream the answer as decoded text pieces; closing the iterator stops generation.
+        ``grammar`` is ignored (transformers has no GBNF decoding; the studio cleans the answer)."""
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         messages = check_messages(messages)
@@ -92,6 +103,8 @@ class TransformersLLM:
                 stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]),
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
             )
+            if repeat_penalty != 1.0:
+                settings["repetition_penalty"] = float(repeat_penalty)
             if temperature > 0:
                 settings.update(do_sample=True, temperature=float(temperature), top_p=0.95)
             else:

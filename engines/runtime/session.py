@@ -31,6 +31,7 @@ CPU = "CPUExecutionProvider"
 PROVIDER_ORDER = (TRT, CUDA, CPU)
 FRIENDLY = {TRT: "TensorRT", CUDA: "CUDA", CPU: "CPU"}
 _MANIFEST = "manifest.json"
+TIMING_DIR = "timing"  # <engine root>/timing/<gpu>-sm<cc>-trt<version>/: one TensorRT timing cache per machine
 
 
 @lru_cache(maxsize=64)
@@ -205,12 +206,22 @@ class EngineCache:
     def discard(self, key: EngineKey) -> None:
         shutil.rmtree(self.folder(key), ignore_errors=True)
 
+    def timing_folder(self) -> Path:
+        """The TensorRT timing cache of this machine (GPU and TensorRT version), shared by every engine
+        built here: layer timings measured for one model speed up the builds of the others."""
+        machine = current_machine_key()
+        gpu = "".join(c if c.isalnum() else "-" for c in machine["gpu_name"]).strip("-") or "gpu"
+        sm = machine["compute_capability"].replace(".", "")
+        folder = self.root / TIMING_DIR / f"{gpu}-sm{sm}-trt{machine['tensorrt_version']}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def entries(self) -> list[dict[str, Any]]:
-        """What is cached: one dict per folder with its key (if valid) and size in bytes."""
+        """What is cached: one dict per engine folder with its key (if valid) and size in bytes."""
         rows = []
         if not self.root.exists():
             return rows
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and p.name != TIMING_DIR):
             size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
             try:
                 meta = json.loads((folder / _MANIFEST).read_text())
@@ -336,11 +347,21 @@ class SessionFactory:
             "trt_engine_cache_enable": True,
             "trt_engine_cache_path": str(folder),
             "trt_timing_cache_enable": True,
-            "trt_timing_cache_path": str(folder),
+            "trt_timing_cache_path": str(self.cache.timing_folder()),
         }
         if session.profile:
             opts.update(session.profile.trt_options())
         return opts, key
+
+    @staticmethod
+    def providers_for(provider: str, opts: dict[str, Any], chain: Sequence[str]) -> list[Any]:
+        """The ``providers`` argument of a session on ``provider``: TensorRT always has the CUDA
+        provider behind it (when this machine has one), so the nodes TensorRT rejects run on the GPU,
+        not on ONNX Runtime's implicit CPU fallback."""
+        first: Any = (provider, opts) if opts else provider
+        if provider == TRT and CUDA in chain:
+            return [first, (CUDA, {})]
+        return [first]
 
     def _open(self, session: Session, reason: str | None = None) -> None:
         ort = _ort()
@@ -352,7 +373,7 @@ class SessionFactory:
             if self.threads:
                 so.intra_op_num_threads = self.threads
             so.log_severity_level = 3
-            providers = [(provider, opts)] if opts else [provider]
+            providers = self.providers_for(provider, opts, session.chain)
             attempts = 2 if key else 1  # a cached engine that fails to load is wiped and rebuilt once
             for attempt in range(attempts):
                 try:

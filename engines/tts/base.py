@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,14 +37,22 @@ class Speech:
         )
 
 
+# The take number of the current synthesis (0 = the first take). A back-end that samples noise seeds
+# it from the sentence and this number, so the same sentence and take always sound the same and a
+# new take (another number) varies on purpose. Set it around ``synthesize`` (it is per thread).
+TAKE: ContextVar[int] = ContextVar("tts_take", default=0)
+
+
 class TTS(Protocol):
     """A text-to-speech back-end."""
 
     name: str
     sample_rate: int
 
-    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0) -> Speech:
-        """Speak ``text`` (one sentence or more); ``rate`` > 1 speaks faster."""
+    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0, strength: float = 1.0) -> Speech:
+        """Speak ``text`` (one sentence or more); ``rate`` > 1 speaks faster. ``emotion`` at ``strength``
+        changes what the back-end's own scales can (rate, liveliness); the speakers add pitch, effort
+        and pauses with ``engines.voice.prosody``."""
         ...
 
 

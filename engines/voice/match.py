@@ -5,11 +5,14 @@ aperiodicity) and resynthesised with
 
 * its pitch level and range mapped onto the speaker's (log-F0 mean and spread),
 * its spectral envelope frequency-warped (a formant shift, ``warp`` > 1 moves formants up),
-* a smooth equaliser toward the speaker's long-term average envelope (timbre and microphone),
+* its envelope mapped band by band onto the speaker's (64 mel bands, 80..7600 Hz): every voiced
+  frame's shape is moved to the speaker's long-term average and its frame-to-frame movement per
+  band scaled to the speaker's spread (mean and variance mapping of the log envelope; timbre,
+  how pronounced the formants are, and the microphone),
 
 Speaking rate is the TTS's job (Piper's length scale), so timings stay exact. The warp and
-equaliser strength are chosen per profile by :func:`calibrate`, which keeps whichever setting
-makes a speaker-embedding model hear the result as closest to the recording.
+envelope-mapping strength are chosen per profile by :func:`calibrate`, which keeps whichever
+setting makes a speaker-embedding model hear the result as closest to the recording.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from engines.registry import register
+from engines.voice.prosody import Prosody, limit_peaks
 
+MATCH_VERSION = 2  # bump when the same settings give other audio (render caches are keyed by it)
 FRAME_MS = 5.0  # WORLD frame period, milliseconds
 F0_FLOOR, F0_CEIL = 71.0, 500.0  # Hz: adult speech (71 Hz keeps WORLD's FFT at 1024 for 22 kHz)
 # Long-term envelope compared on a mel-spaced grid, so recordings at any sample rate compare.
 GRID_HZ = 700.0 * (10 ** (np.linspace(2595 * np.log10(1 + 80 / 700), 2595 * np.log10(1 + 7600 / 700), 64) / 2595) - 1)
-MAX_EQ_DB = 12.0
+MAX_EQ_DB = 18.0  # largest per-band change of the envelope mapping
+WARP_RANGE = (0.8, 1.35)  # formant-shift factors the calibration may choose
 
 
 @dataclass
@@ -36,6 +42,7 @@ class VoiceTraits:
     f0_log_std: float  # spread of ln(F0 / Hz)
     envelope_db: list[float]  # long-term average envelope on GRID_HZ, dB, mean removed
     voiced_seconds: float
+    envelope_std_db: list[float] | None = None  # per-band spread of the frames' envelope on GRID_HZ, dB
 
     @property
     def f0_median_hz(self) -> float:
@@ -46,7 +53,7 @@ class VoiceTraits:
 
     @classmethod
     def from_dict(cls, data: dict) -> VoiceTraits:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass
@@ -55,7 +62,7 @@ class MatchSettings:
 
     target: VoiceTraits
     warp: float = 1.0  # envelope frequency-warp factor (formant shift), 0.8..1.25
-    eq_strength: float = 0.5  # 0 = no equaliser, 1 = full long-term envelope match
+    eq_strength: float = 0.5  # envelope mapping: 0 = none, 1 = full mean and spread match (up to 1.5)
     rate: float = 1.0  # speaking-rate factor handed to the TTS
     score: float | None = None  # embedding similarity reached during calibration
 
@@ -85,24 +92,54 @@ def _world(audio: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS, aper
     import pyworld as pw
 
     x = np.asarray(audio, dtype=np.float64)
-    f0, t = pw.dio(x, sample_rate, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_ms)
+    # speed=3: DIO on a 3x decimated signal (StoneMask refines the F0 on the full signal after it).
+    f0, t = pw.dio(x, sample_rate, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=frame_ms, speed=3)
     f0 = pw.stonemask(x, f0, t, sample_rate)
     fft = pw.get_cheaptrick_fft_size(sample_rate, F0_FLOOR)
     sp = pw.cheaptrick(x, f0, t, sample_rate, f0_floor=F0_FLOOR, fft_size=fft)
-    ap = pw.d4c(x, f0, t, sample_rate, fft_size=fft) if aperiodicity else None
+    ap = None
+    if aperiodicity:
+        # Aperiodicity changes slowly: measured on every other frame (half the cost), then repeated.
+        ap = pw.d4c(x, np.ascontiguousarray(f0[::2]), np.ascontiguousarray(t[::2]), sample_rate, fft_size=fft)
+        ap = np.ascontiguousarray(np.repeat(ap, 2, axis=0)[: len(f0)])
     return f0, sp, ap
 
 
-def _envelope_on_grid(sp: np.ndarray, f0: np.ndarray, sample_rate: int) -> np.ndarray:
+def _to_grid_matrix(n_bins: int, sample_rate: int) -> np.ndarray:
+    """(n_bins, len(GRID_HZ)) linear-interpolation weights from FFT bins onto GRID_HZ."""
+    pos = np.clip(GRID_HZ / (sample_rate / 2) * (n_bins - 1), 0, n_bins - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_bins - 1)
+    w = np.zeros((n_bins, len(GRID_HZ)))
+    cols = np.arange(len(GRID_HZ))
+    np.add.at(w, (i0, cols), 1 - (pos - i0))
+    np.add.at(w, (i1, cols), pos - i0)
+    return w
+
+
+def _frames_on_grid(sp: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Each frame's log envelope (dB) on GRID_HZ, its mean over the bands removed."""
+    db = 10 * np.log10(np.maximum(sp, 1e-12)) @ _to_grid_matrix(sp.shape[1], sample_rate)
+    return db - db.mean(axis=1, keepdims=True)
+
+
+def _timbre_frames(sp: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    """The loudest half of the voiced frames: the vowels that carry timbre, not breath and silence."""
     voiced = f0 > 0
     frames = sp[voiced] if voiced.sum() >= 10 else sp
-    # Loudest half of the frames: the vowels that carry timbre, not breath and silence.
     energy = frames.sum(axis=1)
-    frames = frames[energy >= np.median(energy)]
-    db = 10 * np.log10(np.maximum(frames, 1e-12)).mean(axis=0)
-    bins = np.linspace(0, sample_rate / 2, sp.shape[1])
-    grid = np.interp(GRID_HZ, bins, db)
-    return grid - grid.mean()
+    return frames[energy >= np.median(energy)]
+
+
+def _envelope_stats(sp: np.ndarray, f0: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Long-term average envelope and its per-band spread on GRID_HZ (dB; the average's mean removed)."""
+    grid = _frames_on_grid(_timbre_frames(sp, f0), sample_rate)
+    mean = grid.mean(axis=0)
+    return mean - mean.mean(), grid.std(axis=0)
+
+
+def _envelope_on_grid(sp: np.ndarray, f0: np.ndarray, sample_rate: int) -> np.ndarray:
+    return _envelope_stats(sp, f0, sample_rate)[0]
 
 
 def traits_of(audio: np.ndarray, sample_rate: int) -> VoiceTraits:
@@ -128,11 +165,13 @@ def _traits(f0: np.ndarray, sp: np.ndarray, sample_rate: int, frame_s: float) ->
     # Trim octave errors before taking the spread.
     lo, hi = np.percentile(lf0, [5, 95])
     core = lf0[(lf0 >= lo) & (lf0 <= hi)]
+    mean, spread = _envelope_stats(sp, f0, sample_rate)
     return VoiceTraits(
         f0_log_mean=float(np.median(lf0)),
         f0_log_std=float(max(core.std(), 0.02)),
-        envelope_db=[float(v) for v in _envelope_on_grid(sp, f0, sample_rate)],
+        envelope_db=[float(v) for v in mean],
         voiced_seconds=float(len(voiced) * frame_s),
+        envelope_std_db=[float(v) for v in spread],
     )
 
 
@@ -176,11 +215,14 @@ class WorldVoiceMatch:
         pitch_semitones: float = 0.0,
         energy: float = 1.0,
         length: int | None = None,
+        prosody: Prosody | None = None,
     ) -> np.ndarray:
         """Resynthesised float32 audio at the analysis sample rate.
 
         ``source`` is the TTS voice's own traits (defaults to this utterance's), ``pitch_semitones``
         and ``energy`` (a gain factor) carry emotion, ``length`` pads or trims to that many samples.
+        ``prosody`` (``engines.voice.prosody``) shapes pitch, tilt and loudness in this same WORLD
+        pass, after the match (the emotion moves the matched voice, not the TTS voice).
         """
         import pyworld as pw
 
@@ -194,7 +236,10 @@ class WorldVoiceMatch:
             f0[voiced] = np.exp(lf0 + pitch_semitones * np.log(2) / 12)
         sp = _warp_envelope(analysis.sp, settings.warp)
         if settings.eq_strength > 0 and src is not None:
-            sp = sp * self._eq_gain(sp, f0, analysis.sample_rate, tgt, settings.eq_strength)
+            sp = sp * map_envelope_gain(sp, analysis.f0, analysis.sample_rate, tgt, settings.eq_strength)
+        if prosody is not None:
+            f0 = prosody.shape_f0(f0, FRAME_MS / 1000, energy=analysis.sp.sum(axis=1))
+            sp = prosody.shape_envelope(sp, analysis.sample_rate)
         y = pw.synthesize(f0, np.ascontiguousarray(sp), analysis.ap, analysis.sample_rate, FRAME_MS)
         y = y.astype(np.float32)
         if length is not None:
@@ -202,19 +247,48 @@ class WorldVoiceMatch:
         rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) if len(y) else 0.0
         if rms > 0 and analysis.rms > 0:
             y *= analysis.rms * energy / rms
+        if prosody is not None:  # louder stays louder: limit the peaks, not the whole utterance
+            gain = prosody.gain(analysis.f0, len(y), analysis.sample_rate, FRAME_MS / 1000, analysis.sp.sum(axis=1))
+            return limit_peaks(y * gain, analysis.sample_rate)
         peak = float(np.max(np.abs(y))) if len(y) else 0.0
         if peak > 0.98:  # never clip: soft-limit by scaling the whole utterance
             y *= 0.98 / peak
         return y
 
-    @staticmethod
-    def _eq_gain(sp: np.ndarray, f0: np.ndarray, sample_rate: int, target: VoiceTraits, strength: float) -> np.ndarray:
-        current = _envelope_on_grid(sp, f0, sample_rate)
-        diff = np.clip((np.asarray(target.envelope_db) - current) * strength, -MAX_EQ_DB, MAX_EQ_DB)
-        # Smooth across neighbouring bands: match timbre, not individual harmonics.
-        diff = np.convolve(np.pad(diff, 2, mode="edge"), np.ones(5) / 5, mode="valid")
-        bins = np.linspace(0, sample_rate / 2, sp.shape[1])
-        return (10 ** (np.interp(bins, GRID_HZ, diff) / 10))[None, :]
+
+def map_envelope_gain(
+    sp: np.ndarray, f0: np.ndarray, sample_rate: int, target: VoiceTraits, strength: float
+) -> np.ndarray:
+    """Per-frame gains (same shape as ``sp``) that map the envelope band by band onto ``target``.
+
+    Every frame's mean-removed log envelope on GRID_HZ is moved from this utterance's long-term
+    average to the target's; on voiced frames the deviation from the average is also scaled by the
+    ratio of the per-band spreads (a speaker with sharper formants varies more per band). The change
+    is smoothed across neighbouring bands (timbre, not single harmonics) and limited to MAX_EQ_DB.
+    """
+    mean_src, std_src = _envelope_stats(sp, f0, sample_rate)
+    frames = _frames_on_grid(sp, sample_rate)
+    mean_tgt = np.asarray(target.envelope_db)
+    dev = frames - mean_src[None, :]
+    diff = np.broadcast_to((mean_tgt - mean_src)[None, :], frames.shape).copy()
+    if target.envelope_std_db is not None:
+        ratio = np.clip(np.asarray(target.envelope_std_db) / np.maximum(std_src, 0.5), 0.5, 2.0)
+        voiced = f0 > 0
+        diff[voiced] += dev[voiced] * (ratio[None, :] - 1)
+    diff = np.clip(diff * strength, -MAX_EQ_DB, MAX_EQ_DB)
+    return 10 ** ((diff @ _smooth_back_matrix(sp.shape[1], sample_rate)) / 10)
+
+
+def _smooth_back_matrix(n_bins: int, sample_rate: int) -> np.ndarray:
+    """(len(GRID_HZ), n_bins): a 5-band moving average on GRID_HZ, then linear interpolation onto FFT bins."""
+    n = len(GRID_HZ)
+    smooth = np.zeros((n, n))
+    for j in range(n):  # column j averages bands j-2..j+2, edges repeated
+        for k in range(j - 2, j + 3):
+            smooth[min(max(k, 0), n - 1), j] += 0.2
+    bins = np.linspace(0, sample_rate / 2, n_bins)
+    back = np.stack([np.interp(bins, GRID_HZ, row) for row in np.eye(n)])
+    return smooth @ back
 
 
 def calibrate(
@@ -226,31 +300,33 @@ def calibrate(
     *,
     rate: float = 1.0,
 ) -> MatchSettings:
-    """The warp and equaliser strength whose output ``score`` likes best (higher is closer).
+    """The warp and envelope-mapping strength whose output ``score`` likes best (higher is closer).
 
     ``analyses`` are WORLD analyses of a few TTS sentences, ``score(audios, sample_rate)`` rates
     candidate renderings (e.g. mean speaker-embedding cosine to the recording). A coarse search:
-    warp first with a half-strength equaliser, then the equaliser strength at the best warp.
+    warp first with the full envelope mapping, then the mapping strength at the best warp.
     """
     sr = analyses[0].sample_rate
+    lo, hi = WARP_RANGE
     # Start the warp where the pitch change points: formants scale roughly with the cube root of F0.
-    guess = float(np.clip(np.exp((target.f0_log_mean - source.f0_log_mean) / 3), 0.85, 1.2))
+    guess = float(np.clip(np.exp((target.f0_log_mean - source.f0_log_mean) / 3), 0.85, 1.25))
     tried: dict[tuple[float, float], float] = {}
 
     def trial(warp: float, eq: float) -> float:
-        key = (round(warp, 3), round(eq, 2))
+        key = (round(float(np.clip(warp, lo, hi)), 3), round(eq, 2))
         if key not in tried:
             s = MatchSettings(target=target, warp=key[0], eq_strength=key[1], rate=rate)
             tried[key] = score([matcher.render(a, s, source=source) for a in analyses], sr)
         return tried[key]
 
-    warps = sorted({round(float(np.clip(guess * f, 0.8, 1.25)), 3) for f in (0.92, 1.0, 1.08)} | {1.0})
-    best_warp = max(warps, key=lambda w: trial(w, 0.5))
-    # Refine once around the best warp, then try the equaliser off and full.
+    for w in sorted({guess * f for f in (0.92, 1.0, 1.08)} | {1.0}):
+        trial(w, 1.0)
+    # Refine once around the best warp, then try a weaker and a stronger envelope mapping.
+    best_warp = max(tried, key=tried.get)[0]
     for w in (best_warp * 0.96, best_warp * 1.04):
-        trial(float(np.clip(w, 0.8, 1.25)), 0.5)
-    best_warp = max((k for k in tried), key=tried.get)[0]
-    for eq in (0.0, 1.0):
+        trial(w, 1.0)
+    best_warp = max(tried, key=tried.get)[0]
+    for eq in (0.6, 1.4, 1.8):
         trial(best_warp, eq)
     (warp, eq), best = max(tried.items(), key=lambda kv: kv[1])
     return MatchSettings(target=target, warp=warp, eq_strength=eq, rate=rate, score=best)

@@ -56,10 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    from studio.ops.device import announce, apply_switch
+
+    apply_switch()  # STUDIO_GPU=off keeps every command off the GPU
     try:
         if args.command is None:
+            from studio.config import StudioPaths
             from studio.ui.app import launch
 
+            print(announce(StudioPaths.from_env().models), flush=True)  # which device, and why
             launch(listen=args.listen, share=args.share, port=args.port)
             return 0
         return int(args.func(args) or 0)

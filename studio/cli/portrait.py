@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from studio.errors import RejectedError
+from studio.errors import EXIT_REJECTED, RejectedError
 from studio.portrait.avatars import DEFAULT_EXPAND, check_expand
 from studio.portrait.checks import FAIL, PASS, SKIP, WARN
 from studio.portrait.faces import FACE_BACKENDS
@@ -82,12 +83,28 @@ def _print_text(report) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    report = _library(args.landmarks).check(args.image)
+    """The report (JSON or text) on stdout; a rejected photo also gets one ``error:`` line (exit 3).
+
+    The same check gates every render; the report is kept in the render gate's cache."""
+    from studio.render import gate
+
+    lib = _library(args.landmarks)
+    photo, report = lib.check_photo(args.image)
+    gate.remember(lib.paths.cache, photo, report, args.landmarks)
     if args.text:
         _print_text(report)
     else:
         print(json.dumps(report.to_dict(), indent=2))
-    return 0 if report.usable else 3
+    if not report.usable:
+        sys.stdout.flush()
+        print(f"error: {_rejection(report)}", file=sys.stderr)
+        return EXIT_REJECTED
+    return 0
+
+
+def _rejection(report) -> str:
+    """The one-line reason a photo was rejected, with the check's advice."""
+    return f"the photo is rejected: {report.summary().split(': ', 1)[-1].rstrip('.')}"
 
 
 def _add(args: argparse.Namespace) -> int:

@@ -19,13 +19,29 @@ def add_parser(sub) -> None:
     src.add_argument("--audio", type=Path, help="speak this recording instead of TTS (WAV, MP3, ...)")
     p.add_argument("--voice", help="voice profile name (default: the built-in voice)")
     p.add_argument("--emotion", default="neutral", choices=EMOTIONS, help="starting emotion")
+    p.add_argument(
+        "--emotion-strength",
+        type=float,
+        default=1.0,
+        help="how strongly every emotion shows, in the voice and on the face (0 = none, 1 = normal, at most 2)",
+    )
     p.add_argument("--preset", default="512", help="output preset: 512, 720p, preview")
     p.add_argument("--subtitles", action="store_true", help="write .srt and .vtt beside the video")
     p.add_argument("--burn-subtitles", action="store_true", help="draw the subtitles into the video")
     p.add_argument("--seed", type=int, default=0, help="random seed for blinks and head motion")
+    takes = p.add_mutually_exclusive_group()
+    takes.add_argument(
+        "--take",
+        type=int,
+        default=0,
+        help="take number: the same inputs and take give the same video; another number varies the voice and motion",
+    )
+    takes.add_argument(
+        "--new-take", action="store_true", help="a new take with a fresh take number (printed, to render it again)"
+    )
     p.add_argument("--lip-amplitude", type=float, default=1.0, help="mouth opening scale (1 = natural)")
     p.add_argument("--head-motion", type=float, default=1.0, help="head motion scale (0 = still)")
-    p.add_argument("--expression", type=float, default=1.0, help="emotion strength on the face")
+    p.add_argument("--expression", type=float, default=1.0, help="emotion strength on the face only")
     for control in _more_controls():
         p.add_argument(
             f"--{control.name.replace('_', '-')}",
@@ -41,6 +57,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", required=True, type=Path, help="output .mp4 file")
     p.set_defaults(func=run)
+
+
+def _new_take() -> int:
+    """A take number for ``--new-take`` (random on purpose: a different voice noise and motion)."""
+    import secrets
+
+    return 1 + secrets.randbelow(999_999)
 
 
 _BUILT_IN = {"lip_amplitude", "head_motion", "expression_strength"}  # options above with their own names
@@ -59,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from studio.render.pipeline import RenderJob, RenderRequest
     from studio.services import Studio
 
+    take = _new_take() if args.new_take else args.take
     request = RenderRequest(
         portrait=args.portrait,
         out=args.out,
@@ -67,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
         audio=args.audio,
         voice=args.voice,
         emotion=args.emotion,
+        emotion_strength=args.emotion_strength,
         preset=args.preset,
         subtitles=args.subtitles,
         burn_subtitles=args.burn_subtitles,
         animator=args.animator,
         watermark=args.watermark,
+        take=take,
         animation=AnimationSettings(
             seed=args.seed,
             lip_amplitude=args.lip_amplitude,
@@ -83,12 +109,16 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar("render") as progress:
         result = RenderJob(Studio(), request, progress=progress).run()
     for notice in result.notices:
-        print(f"note: {notice}", file=sys.stderr)
+        kind = "warning" if notice.startswith("portrait:") else "note"
+        print(f"{kind}: {notice}", file=sys.stderr)
+    if args.new_take:
+        print(f"note: this was take {take}; render it again with --take {take}", file=sys.stderr)
     print(
         json.dumps(
             {
                 "video": str(result.video),
                 "manifest": str(result.manifest),
+                "take": take,
                 "duration_s": result.duration,
                 "frames": result.frames,
                 "realtime_factor": round(result.realtime_factor, 3),

@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
     d.add_argument("--language", default="English", help="language of the script (default English)")
     d.add_argument("--points", default="", help="key points, separated by ';'")
     d.add_argument("--no-tags", action="store_true", help="no [emotion] tags in the draft")
+    d.add_argument("--voice", default="", help="voice profile whose speaking rate sets the length (default voice)")
     d.add_argument("--backend", default="built-in", help="built-in, gguf, transformers, server or template")
     d.add_argument("--model", default="", help="catalog name, .gguf file, model folder or server model name")
     d.add_argument("--url", default="", help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
@@ -107,8 +108,8 @@ def check_script(args: argparse.Namespace) -> int:
 
 
 def draft_script(args: argparse.Namespace) -> int:
-    from studio.script.assistant import ModelChoice, assistant_for
-    from studio.script.cleaning import clean_script
+    from studio.errors import InputError
+    from studio.script.assistant import ModelChoice, assistant_for, speaking_pace
     from studio.script.prompts import DraftRequest, GenerationSettings
     from studio.services import default_studio
     from studio.storage import atomic_write_bytes
@@ -123,21 +124,28 @@ def draft_script(args: argparse.Namespace) -> int:
         emotion_tags=not args.no_tags,
     )
     choice = ModelChoice(backend=args.backend, model=args.model, url=args.url)
-    assistant = assistant_for(default_studio())
+    studio = default_studio()
+    if args.voice:
+        from studio.voice.profiles import VoiceLibrary
+
+        if not VoiceLibrary(studio.paths).exists(args.voice):
+            raise InputError(f"there is no voice profile named '{args.voice}': see `python app.py voice list`")
+        request.pace = speaking_pace(studio, args.voice)
+    assistant = assistant_for(studio)
     loaded = assistant.model(choice)
     if loaded.notice:
         print(f"note: {loaded.notice}", file=sys.stderr)
     print(f"drafting with {loaded.description} ... (Ctrl+C stops)", file=sys.stderr)
     text = ""
-    live = sys.stderr.isatty()  # show the answer as it is written; the clean script goes to stdout
+    live = sys.stderr.isatty()  # show the answer as it is written; the finished script goes to stdout
     for text_so_far in assistant.draft(choice, request, GenerationSettings(args.temperature, args.max_tokens)):
-        if live:
+        if live and text_so_far.startswith(text):
             sys.stderr.write(text_so_far[len(text) :])
             sys.stderr.flush()
         text = text_so_far
     if live:
         sys.stderr.write("\n\n")
-    script = clean_script(text, keep_tags=request.emotion_tags)
+    script = text  # the last piece is the finished draft: cleaned, no repeats, fitted to the length
     if args.out:
         atomic_write_bytes(args.out, (script + "\n").encode("utf-8"))
         print(args.out)

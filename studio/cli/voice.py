@@ -54,9 +54,10 @@ def add_parser(sub) -> None:
     s.add_argument("--emotion", default="neutral", choices=("neutral", "happy", "sad", "angry", "surprised"))
     s.add_argument(
         "--engine",
-        choices=("auto", "match", "xtts"),
+        choices=("auto", "match", "openvoice", "xtts"),
         default="auto",
-        help="voice match (offline) or the XTTS-v2 clone (default: the clone when set up)",
+        help="voice match (offline), the OpenVoice V2 converter or the XTTS-v2 clone "
+        "(default: OpenVoice when downloaded, then the XTTS clone when set up, else the match)",
     )
     s.set_defaults(func=_say)
 
@@ -108,16 +109,18 @@ def _add(args: argparse.Namespace) -> int:
     profile = lib.add(args.name, args.audio, denoise=args.denoise, progress=_progress, report=report)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    match = profile.settings.get("match", {})
     print(
         f"saved voice '{profile.name}' in {profile.folder}"
         f"{' (noise removed)' if profile.settings.get('denoised') else ''}"
     )
-    if match.get("score") is not None:
+    nums = profile.similarity_numbers()
+    if nums is not None:  # a test sentence the match never heard, against the recording
         print(
-            f"voice match similarity {match['score']:.2f} "
-            f"(default voice {profile.settings.get('default_voice_similarity', 0):.2f})"
+            f"similarity to the recording: voice match {nums['test']:.2f}, default voice {nums['default']:.2f}, "
+            f"the same person typically {nums['same_person']:.2f}: {nums['meaning']}"
         )
+    for row in profile.settings.get("matched", []):
+        print(f"matched {row['part']}: {row['value']}")
     return 0
 
 
@@ -130,6 +133,11 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         _print_report(report)
+    if not report.usable:  # the report on stdout, and one error line like every other refusal
+        from studio.voice.recording import check_usable
+
+        sys.stdout.flush()
+        check_usable(report)  # raises RejectedError (exit 3) with the first problem's advice
     return 0 if report.usable else 3
 
 

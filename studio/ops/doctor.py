@@ -41,6 +41,7 @@ def run_checks(paths: StudioPaths, *, checksums: bool = True) -> list[Check]:
         ("onnxruntime", _onnxruntime),
         ("gpu", _gpu),
         ("tensorrt", lambda: [_tensorrt()]),
+        ("device", lambda: _device(paths)),
         ("llama-cpp-python", lambda: [_llama()]),
         ("models", lambda: _models(paths, checksums)),
         ("engine cache", lambda: [_engine_cache(paths)]),
@@ -151,8 +152,8 @@ def _gpu() -> list[Check]:
             Check(
                 "gpu runtime",
                 None,
-                "ONNX Runtime is the CPU build: neural models run on the CPU "
-                "(GPU users: pip install -r requirements-gpu.txt)",
+                "ONNX Runtime is the CPU build: neural models run on the CPU (the GPU set is not installed: "
+                "see 'switch to GPU' below)",
             )
         )
     return checks
@@ -165,8 +166,21 @@ def _tensorrt() -> Check:
     return Check(
         "tensorrt",
         None if trt == "none" else True,
-        "not installed (optional; GPU users: pip install -r requirements-gpu.txt)" if trt == "none" else trt,
+        "not installed (optional; part of the GPU set: see 'switch to GPU' below)" if trt == "none" else trt,
     )
+
+
+def _device(paths: StudioPaths) -> list[Check]:
+    """Where the studio renders and why (the start message's answer), and how to switch either way."""
+    from studio.ops.device import describe, switch_advice
+
+    report = describe(paths.models)
+    to_gpu, to_cpu = switch_advice()
+    return [
+        Check("device", True if report.device == "gpu" else None, report.text()),
+        Check("switch to GPU", None, to_gpu),
+        Check("switch to CPU", None, to_cpu),
+    ]
 
 
 def _llama() -> Check:

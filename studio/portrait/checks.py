@@ -40,6 +40,7 @@ from engines.face.base import (
     NOSTRIL_LEFT,
     NOSTRIL_RIGHT,
     FaceDetection,
+    framing_box,
 )
 from studio.portrait.faces import FaceCount, find_faces
 from studio.portrait.photo import read_photo
@@ -472,6 +473,58 @@ def _check_face_size(face: _Face, th: Thresholds) -> _Outcome:
     )
 
 
+SHARP_OUTPUTS = ((720, "720p"), (512, "512×512"))  # output heights (pixels) the presets fill, largest first
+
+
+def sharp_output_height(landmarks: np.ndarray, to_original: float = 1.0, crop_expand: float | None = None) -> float:
+    """The tallest output (pixels) whose default framing the face fills without enlarging the photo."""
+    from engines.animate.base import AnimationSettings
+
+    expand = AnimationSettings().crop_expand if crop_expand is None else crop_expand
+    return framing_box(landmarks)[2] * to_original * expand
+
+
+def sharp_framing_note(image_path: str | Path, face_backend, presets: dict) -> str:
+    """One line for the Studio tab: which outputs (``{name: OutputPreset}``) the portrait's face fills
+    without being enlarged, or "" when it fills them all (or no single face is found)."""
+    photo = read_photo(image_path)
+    found = find_faces(photo.image, face_backend)
+    if found.main is None:
+        return ""
+    to_original = photo.original_size[0] / max(1, photo.image.shape[1])
+    fills = sharp_output_height(found.main.landmarks, to_original)
+    width = float(found.main.landmarks[JAW_LEFT, 0] - found.main.landmarks[JAW_RIGHT, 0]) * to_original
+    sizes = sorted((min(p.width, p.height), name) for name, p in presets.items() if name != "preview")
+    soft = [name for side, name in sizes if fills < side]
+    if not soft:
+        return ""
+    sharp = [name for side, name in sizes if fills >= side]
+    keep = f"choose {sharp[-1]} for a face that fills the frame, or " if sharp else ""
+    return (
+        f"The face in this photo is {width:.0f} px wide: at {' and '.join(soft)} it stays that size (small in the "
+        f"frame) so the video stays sharp — {keep}use a closer photo."
+    )
+
+
+def _check_output_sharpness(face: _Face, th: Thresholds) -> _Outcome:
+    """Informational: the video never enlarges the photo (it would look soft), so a small face stays
+    small in the frame; say from which output size on, and what helps."""
+    width = float(face.pts[JAW_LEFT, 0] - face.pts[JAW_RIGHT, 0]) * face.to_original
+    fills = sharp_output_height(face.pts, face.to_original)
+    small = [name for height, name in SHARP_OUTPUTS if fills < height]
+    if small:
+        msg = (
+            f"the face is {width:.0f} px wide: enlarged to fill the frame it would look soft at "
+            f"{' and '.join(reversed(small))}, so the video keeps it {width:.0f} px wide — use a closer photo"
+        )
+        advice = "use a closer or higher-resolution photo"
+        if len(small) < len(SHARP_OUTPUTS):
+            advice = f"choose the {SHARP_OUTPUTS[-1][1]} output for a face that fills the frame, or use a closer photo"
+    else:
+        msg, advice = f"the face is {width:.0f} px wide: sharp at every output size", ""
+    return _Outcome(PASS, round(fills), "px", "output height the face fills without enlarging", msg, advice)
+
+
 def _check_framing(face: _Face, th: Thresholds) -> _Outcome:
     fr = framing(face.pts, face.size)
     if fr["outside"] > 0:
@@ -613,6 +666,7 @@ _VERDICTS = {FAIL: REJECTED, WARN: USABLE_WITH_WARNINGS, PASS: USABLE}
 # The checks that need one clear face, in report order: name, label, measure.
 FACE_CHECKS: tuple[tuple[str, str, Callable[[_Face, Thresholds], _Outcome]], ...] = (
     ("face_size", "Face size", _check_face_size),
+    ("output_sharpness", "Sharp in the video", _check_output_sharpness),
     ("framing", "Whole face in frame", _check_framing),
     ("head_pose", "Head pose", _check_head_pose),
     ("sharpness", "Sharpness", _check_sharpness),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -43,15 +44,36 @@ _issued: set[Path] = set()  # export names handed out (a queued export has no fi
 _issued_lock = threading.Lock()
 
 
-def export_path(studio: Studio, script: str) -> Path:
-    """A new file in ``exports/`` named after the time and the first words of the script; never
-    the name of an existing or already queued export."""
-    words = "-".join(script.split()[:4]) or "video"
+EXPORT_WORDS = 5  # words of the spoken text in an export's file name
+EXPORT_NAME_CHARS = 40
+
+
+def spoken_words(script: str) -> list[str]:
+    """The words the avatar says, without markup (emotion tags, pauses) or punctuation."""
+    from studio.script.markup import parse_script
+
     try:
-        slug = sanitize_name(words)[:40]
+        text = " ".join(s.text for s in parse_script(script or "").sentences)
+    except StudioError:
+        text = ""
+    return [w for w in (re.sub(r"[^\w'-]+", "", word).strip("'-") for word in text.split()) if w]
+
+
+def export_stem(script: str, day: str | None = None) -> str:
+    """``hello-welcome-to-avatar-studio-2026-12-05``: the first spoken words, lower case, and the date."""
+    words = spoken_words(script)[:EXPORT_WORDS]
+    try:
+        slug = sanitize_name("-".join(words).lower())[:EXPORT_NAME_CHARS].strip("-_") if words else "video"
     except InputError:
         slug = "video"
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    return f"{slug or 'video'}-{day or time.strftime('%Y-%m-%d')}"
+
+
+def export_path(studio: Studio, script: str) -> Path:
+    """A new file in ``exports/`` named after the first spoken words of the script and the date
+    (``-2``, ``-3``... for more exports of the same day); never the name of an existing or already
+    queued export."""
+    stem = export_stem(script)
     with _issued_lock:
         path, n = studio.paths.exports / f"{stem}.mp4", 1
         while path in _issued or path.exists():
@@ -75,6 +97,8 @@ def make_request(
     animation: AnimationSettings,
     watermark: bool = False,
     out: Path | None = None,
+    take: int = 0,
+    emotion_strength: float = 1.0,
 ) -> RenderRequest:
     """The render request for the Studio tab's current settings (an export unless ``out`` is given)."""
     if avatar and not photo and animation.crop_expand == AnimationSettings().crop_expand:
@@ -95,7 +119,28 @@ def make_request(
         burn_subtitles=burn_subtitles,
         animation=animation,
         watermark=watermark,
+        take=take,
+        emotion_strength=float(emotion_strength),
     )
+
+
+EXPORTS_LISTED = 10
+
+
+def exports_markdown(studio: Studio) -> str:
+    """The exports folder (full path) and its newest videos, for the Studio tab."""
+    folder = studio.paths.exports.resolve()
+    videos = sorted(folder.glob("*.mp4"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []
+    lines = [f"**Exports folder:** `{folder}`"]
+    if not videos:
+        lines.append("No exported videos yet.")
+    for v in videos[:EXPORTS_LISTED]:
+        st = v.stat()
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))
+        lines.append(f"- `{v.name}` ({st.st_size / 1e6:.1f} MB, {when})")
+    if len(videos) > EXPORTS_LISTED:
+        lines.append(f"- … and {len(videos) - EXPORTS_LISTED} older")
+    return "\n".join(lines)
 
 
 _queues: dict[int, RenderQueue] = {}
@@ -231,9 +276,9 @@ def summary_markdown(result: RenderResult) -> str:
         ok = corr is not None and corr >= 0.5 and abs(off or 0) <= 1
         lines.append(
             f"Lip-sync check: mouth/loudness correlation {corr:.2f}, offset {off:+d} frame(s) "
-            f"{'✅' if ok else '⚠️ check the flagged parts'}"
+            f"{'[OK]' if ok else '[CHECK] look at the flagged parts'}"
         )
     if result.similarity is not None:
         lines.append(f"Voice similarity to the profile: {result.similarity:.2f}")
-    lines += [f"ℹ️ {n}" for n in result.notices]
+    lines += [f"{'Warning' if n.startswith('portrait:') else 'Note'}: {n}" for n in result.notices]
     return "\n\n".join(lines)

@@ -32,14 +32,16 @@ import numpy as np
 
 from engines.animate.base import AnimationSettings, Animator, EmotionSpan, Notices
 from engines.animate.sync_check import sync_report
+from engines.emotions import MAX_STRENGTH, MIN_STRENGTH, clamp_strength
 from engines.progress import Progress, no_progress
 from engines.timing import PhonemeTiming, WordTiming
-from engines.tts.base import Speech
+from engines.tts.base import TAKE, Speech
+from engines.voice.prosody import Prosody
 from studio.config import OutputPreset, output_preset
 from studio.errors import CancelledError, InputError
 from studio.portrait.faces import primary_face
 from studio.portrait.photo import load_image
-from studio.render import provenance
+from studio.render import gate, provenance
 from studio.render.cache import (
     Chunk,
     ChunkStore,
@@ -61,7 +63,7 @@ ChunkFn = Callable[["ChunkReady"], None]
 LEAD_IN_S = 0.25  # silence before the first word, so the first frame is a calm face
 TAIL_S = 0.5  # silence after the last word
 MIN_FREE_BYTES = 200 * 1024 * 1024
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: TTS noise seeded per sentence (engines/tts/piper.py), takes
 CHUNK_VERSION = "1"  # bump when chunk frames change for the same inputs
 AUDIO_CHUNK_S = 10.0  # uploaded audio is rendered in windows of this many seconds
 CONTEXT_S = 1.0  # motion is computed this far beyond a chunk's edges, so emotion ramps line up
@@ -88,6 +90,8 @@ class RenderRequest:
     animation: AnimationSettings = field(default_factory=AnimationSettings)
     animator: str = "procedural"
     watermark: bool = False  # invisible provenance watermark in every frame (studio/provenance.py)
+    take: int = 0  # 0 = the first take; another number varies the voice's noise and the motion on purpose
+    emotion_strength: float = 1.0  # scales every emotion, voice and face together (0 = neutral, at most 2)
 
 
 @dataclass
@@ -205,6 +209,9 @@ class RenderJob:
         self.notices = Notices()  # this render's, the animator's included (it is passed to every call)
         self.provenance: provenance.Provenance | None = None  # set when the MP4's tags are written
         self._done_weight = 0.0  # share of the chunks finished so far (0..1)
+        self._drawn_by = ""  # the engine that draws this render's frames (after any fallback), in chunk keys
+        self._unkept: set[str] = set()  # chunks drawn after the engine changed its plan: not kept for reuse
+        self.portrait_check: gate.GateResult | None = None  # the portrait gate's result (studio/render/gate.py)
 
     # -- helpers -------------------------------------------------------------------------------
     def _stage(self, name: str, t0: float) -> None:
@@ -239,6 +246,11 @@ class RenderJob:
         given = [x is not None for x in (self.req.text, self.req.script_file, self.req.audio)]
         if sum(given) != 1:
             raise InputError("give exactly one of --text, --script or --audio")
+        strength = float(self.req.emotion_strength)
+        if not MIN_STRENGTH <= strength <= MAX_STRENGTH:  # NaN fails too
+            raise InputError(
+                f"the emotion strength must be between {MIN_STRENGTH:g} (none) and {MAX_STRENGTH:g}, not {strength:g}"
+            )
         script = None if self.req.audio is not None else self._script()
         out = Path(self.req.out)
         if out.suffix.lower() != ".mp4":
@@ -259,15 +271,27 @@ class RenderJob:
             "studio.render.provenance",
             "engines.animate.sync_check",
         )
-        return {"version": CHUNK_VERSION, "code": code, "preset": asdict(preset), "request": fields}
+        # watermarked frames depend on this installation's key (studio/render/provenance.py)
+        mark = provenance.key_id(self._watermark_key()) if self.req.watermark else None
+        return {"version": CHUNK_VERSION, "code": code, "preset": asdict(preset), "request": fields, "mark": mark}
+
+    def _watermark_key(self) -> int:
+        return provenance.installation_key(self.studio.paths.home)
 
     def check(self) -> None:
         """Fail now with a StudioError if the request cannot be rendered (script, preset, output,
         portrait file, voice); the slow checks (face, sound) happen during ``run()``."""
         _, script = self._validate()
         load_image(self.req.portrait)
+        self._gate()
         if script is not None:
             self._speaker()
+
+    def _gate(self) -> None:
+        """The same portrait check as ``app.py portrait check`` (cached per photo): a rejected photo
+        stops the render (exit 3), warnings become notices and go into the manifest."""
+        self.portrait_check = gate.require_usable(self.studio, self.req.portrait)
+        self.notices.extend(f"portrait: {w}" for w in self.portrait_check.warnings)
 
     # -- stages --------------------------------------------------------------------------------
     def _face(self, image: np.ndarray) -> np.ndarray:
@@ -285,9 +309,19 @@ class RenderJob:
 
         return speaker_for(self.studio, self.req.voice)
 
-    def _sentence(self, speaker, text: str, emotion: str) -> tuple[Speech, str]:
-        """TTS of one sentence and its cache key, cached by voice, text and emotion."""
-        key = content_hash(CACHE_VERSION, speaker.cache_key(), text, emotion)
+    def _strength(self, sentence_strength: float = 1.0) -> float:
+        """A sentence's emotion strength: its markup's (``[happy 0.5]``) times the request's."""
+        return clamp_strength(sentence_strength * float(self.req.emotion_strength))
+
+    def _mood(self, sentence) -> tuple[str, float]:
+        """``(emotion, strength)`` of a script sentence, for the face and chunk keys."""
+        return sentence.emotion, round(self._strength(sentence.strength), 4)
+
+    def _sentence(self, speaker, text: str, emotion: str, strength: float = 1.0) -> tuple[Speech, str]:
+        """TTS of one sentence and its cache key, cached by voice, text, emotion and its strength
+        (with the prosody it stands for, so an edited emotion table re-speaks)."""
+        prosody = Prosody.of(emotion, strength).key()
+        key = content_hash(CACHE_VERSION, speaker.cache_key(), text, emotion, int(self.req.take), prosody)
         path = self.cache / "tts" / f"{key}.npz"
         d = load_npz_entry(path, "audio", "sample_rate", "ph", "ph_start", "ph_end", "w", "w_start", "w_end")
         if d is not None:
@@ -300,7 +334,11 @@ class RenderJob:
                 ],
                 words=[WordTiming(str(w), float(s), float(e)) for w, s, e in zip(d["w"], d["w_start"], d["w_end"])],
             ), key
-        speech = speaker.synthesize(text, emotion=emotion)
+        token = TAKE.set(int(self.req.take))  # seeds the voice's noise with the sentence (per thread)
+        try:
+            speech = speaker.synthesize(text, emotion=emotion, strength=strength)
+        finally:
+            TAKE.reset(token)
         atomic_write_npz(
             path,
             audio=speech.audio.astype(np.float32),
@@ -318,7 +356,7 @@ class RenderJob:
         from studio.voice.audio import load_audio
 
         audio, sr = load_audio(self.req.audio)
-        emotions = [EmotionSpan(0.0, len(audio) / sr, self.req.emotion)]
+        emotions = [EmotionSpan(0.0, len(audio) / sr, self.req.emotion, self._strength())]
         words: list[WordTiming] = []
         if self.req.subtitles or self.req.burn_subtitles:
             words = self._transcribe(audio, sr)
@@ -374,7 +412,7 @@ class RenderJob:
         settings_key = self._settings_key(preset)
 
         def speak(sentence) -> tuple[Speech, str, float | None]:
-            speech, key = self._sentence(speaker, sentence.text, sentence.emotion)
+            speech, key = self._sentence(speaker, sentence.text, sentence.emotion, self._strength(sentence.strength))
             return speech, key, speaker.similarity(speech)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-ahead") as pool:
@@ -398,8 +436,9 @@ class RenderJob:
                     audio = np.zeros(frames * spf, np.float32)
                     audio[lead : lead + len(voice)] = voice
                     offset = lead / AUDIO_RATE
-                    prev_emotion = sentences[i - 1].emotion if i > 0 else None
-                    next_emotion = sentences[i + 1].emotion if i + 1 < n else None
+                    # (emotion, strength) of this sentence and its neighbours: the face ramps between them
+                    prev_emotion = self._mood(sentences[i - 1]) if i > 0 else None
+                    next_emotion = self._mood(sentences[i + 1]) if i + 1 < n else None
                     key = content_hash(
                         "sentence",
                         settings_key,
@@ -408,7 +447,7 @@ class RenderJob:
                         round(before, 4),
                         round(after, 4),
                         prev_emotion,
-                        sentence.emotion,
+                        self._mood(sentence),
                         next_emotion,
                         i,
                     )
@@ -426,7 +465,7 @@ class RenderJob:
                             local.phonemes,
                             audio,
                             frames,
-                            (prev_emotion, sentence.emotion, next_emotion),
+                            (prev_emotion, self._mood(sentence), next_emotion),
                             i,
                         ),
                         weight=len(sentence.text) / total_chars,
@@ -443,7 +482,7 @@ class RenderJob:
         phonemes: list[PhonemeTiming],
         audio: np.ndarray,
         frames: int,
-        emotions: tuple[str | None, str, str | None],
+        emotions: tuple[tuple[str, float] | None, tuple[str, float], tuple[str, float] | None],
         index: int,
     ):
         """Frames of one sentence chunk, with motion computed ``CONTEXT_S`` beyond its edges."""
@@ -464,11 +503,11 @@ class RenderJob:
             prev_e, cur, next_e = emotions
             body_end = ctx_s + frames / fps
             spans = [
-                EmotionSpan(0.0, ctx_s, prev_e or cur),
-                EmotionSpan(ctx_s, body_end, cur),
-                EmotionSpan(body_end, duration + 1.0, next_e or cur),
+                EmotionSpan(0.0, ctx_s, *(prev_e or cur)),
+                EmotionSpan(ctx_s, body_end, *cur),
+                EmotionSpan(body_end, duration + 1.0, *(next_e or cur)),
             ]
-            settings = replace(self.req.animation, seed=(int(self.req.animation.seed) * 1_000_003 + index) & 0x7FFFFFFF)
+            settings = replace(self.req.animation, seed=_motion_seed(self.req, index))
             track = animator.track(
                 duration=duration,
                 fps=fps,
@@ -502,7 +541,7 @@ class RenderJob:
             audio=low,
             sample_rate=AUDIO_RATE // TRACK_DECIMATION,
             emotions=timeline.emotions,
-            settings=self.req.animation,
+            settings=replace(self.req.animation, seed=_motion_seed(self.req, 0)),
             notices=self.notices,
         )
         self._stage("prepare", t0)
@@ -531,6 +570,7 @@ class RenderJob:
         t0 = time.perf_counter()
         preset, script = self._validate()
         image = load_image(self.req.portrait)
+        self._gate()
         speaker = self._speaker() if script is not None else None  # unknown voice fails here, early
         if AUDIO_RATE % preset.fps:
             raise InputError(f"the frame rate {preset.fps} does not divide 48 kHz audio: use 24, 25, 30, 50 or 60")
@@ -545,6 +585,9 @@ class RenderJob:
         self.progress(0.0, "preparing the portrait")
         animator = self.studio.animator(self.req.animator)
         rig, rig_key = self._rig(animator, image, landmarks, preset)
+        # chunks are keyed by the engine that really draws them (after a fallback) and its weights
+        self._drawn_by = animator.drawn_by(rig)
+        rig_key = content_hash(rig_key, self._drawn_by)
         self._stage("prepare", t0)
         self._check_cancel()
 
@@ -602,6 +645,8 @@ class RenderJob:
                 parts = self._gather(plans, total, animator, rig, preset, store, work, sound)
             self._check_cancel()
             out = self._assemble(parts.chunks, wav, preset, voice)
+            for key in self._unkept:  # keyed for one engine, drawn (partly) by another: never reuse
+                store.discard(key)
         finally:
             wav.unlink(missing_ok=True)
         result = self._report(parts, out, preset, voice, sims)
@@ -630,6 +675,8 @@ class RenderJob:
             reused = chunk is not None
             if chunk is None:
                 chunk = self._render_chunk(plan, animator, rig, preset, store)
+                if animator.drawn_by(rig) != self._drawn_by:  # the engine fell back while drawing
+                    self._unkept.add(chunk.key)
             self._done_weight += plan.weight
             sound.append(plan.audio)
             start_s = parts.add(plan, chunk, reused, preset.fps)
@@ -705,7 +752,7 @@ class RenderJob:
                 if burn is not None:
                     frame = burn(frame, count / preset.fps)
                 if self.req.watermark:
-                    frame = provenance.watermark_frame(frame)
+                    frame = provenance.watermark_frame(frame, self._watermark_key())
                 te = time.perf_counter()
                 anim_ms += (te - ta) * 1000
                 writer.write_frame(frame)
@@ -765,12 +812,15 @@ class RenderJob:
             "voice_similarity": result.similarity,
             "animator": self.req.animator,
             "animation": asdict(self.req.animation),
+            "take": int(self.req.take),
+            "portrait_check": self.portrait_check.manifest() if self.portrait_check else None,
             "inputs": {
                 "portrait": str(self.req.portrait),
                 "audio": str(self.req.audio) if self.req.audio else None,
                 "text": self.req.text,
                 "script_file": str(self.req.script_file) if self.req.script_file else None,
                 "emotion": self.req.emotion,
+                "emotion_strength": float(self.req.emotion_strength),
             },
             "chunks": {"total": result.chunks, "reused": result.chunks_reused},
             "timings_ms": result.timings_ms,
@@ -780,6 +830,14 @@ class RenderJob:
             "notices": result.notices,
             "provenance": self.provenance.to_dict() if self.provenance else None,
         }
+
+
+def _motion_seed(request: RenderRequest, index: int) -> int:
+    """The motion seed of chunk ``index``: from the settings' seed, the take and the position only."""
+    seed = int(request.animation.seed) * 1_000_003 + index
+    if request.take:
+        seed += int(content_hash("take", int(request.take))[:7], 16)
+    return seed & 0x7FFFFFFF
 
 
 def _subtitle_burner(words: list[WordTiming]):

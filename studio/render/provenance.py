@@ -15,6 +15,12 @@ not). The change is at most +-STEP/2 grey levels, on R, G and B alike (colour is
 The id is the studio version and a kind byte (1 = AI-generated video), the same for every export
 of a version: it says where a video came from without tracing who made it, and cached chunks of
 earlier renders carry the same payload.
+
+The key that lays out the cells and their dither is made once per installation (64 random bits in
+``STUDIO_HOME/watermark.key``): ``verify`` reads the marks made by this installation (the same data
+folder, or a copy of its key file), not those of another one. Known limits: a resize, crop, rotation
+or a strong blur destroys the mark; a screen recording usually does too; it is a provenance hint,
+not a proof, and anyone with the key file could copy the mark.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 import binascii
 import functools
 import json
+import os
+import secrets
 import threading
 import time
 from collections.abc import Iterable
@@ -41,7 +49,7 @@ STEP = 6.0  # grey levels between the two bit lattices' points (the strength)
 EDGE = 1  # pixels at each cell edge left unchanged
 INNER_START = 4  # the reader measures pixels INNER_START .. CELL-INNER_START-1 of each cell
 PAYLOAD_BITS = 64
-_KEY = 0x5EA1_A5  # fixed key of the cell layout and dither (the reader must know it)
+KEY_FILE = "watermark.key"  # in the data folder: this installation's key of the cell layout and dither
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -158,9 +166,51 @@ def _studio_payload() -> bytes:
     return payload_bytes(studio_watermark_id())
 
 
-def watermark_frame(frame: np.ndarray) -> np.ndarray:
-    """``frame`` carrying this version's watermark (for the render's per-frame hook)."""
-    return embed_watermark(frame, _studio_payload())
+def watermark_frame(frame: np.ndarray, key: int | None = None) -> np.ndarray:
+    """``frame`` carrying this version's watermark under ``key`` (default: this installation's key)."""
+    return embed_watermark(frame, _studio_payload(), key)
+
+
+# ---------------------------------------------------------------------------------------------
+# The installation's key
+
+
+def _home() -> Path:
+    from studio.config import StudioPaths
+
+    return StudioPaths.from_env().home
+
+
+def installation_key(home: Path | None = None) -> int:
+    """This installation's watermark key, from ``home/watermark.key``; made on first use (64 random
+    bits, written whole or not at all, never replaced). StudioError when the file is damaged."""
+    from studio.errors import StudioError
+
+    path = Path(home or _home()) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(f"{secrets.randbits(64):016x}\n", encoding="ascii")
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process made the key first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        return int(path.read_text(encoding="ascii").strip(), 16)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise StudioError(
+            f"the watermark key {path} is damaged: restore it from a backup, or delete it to make a new "
+            "one (watermarks made with the old key will then no longer read)"
+        ) from exc
+
+
+def key_id(key: int) -> str:
+    """A short name of a key that does not reveal it (for cache keys and reports)."""
+    import hashlib
+
+    return hashlib.sha256(f"watermark-key:{key:016x}".encode()).hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,9 +238,9 @@ def _payload_id(payload: bytes) -> str | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _layout(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Which payload bit each cell carries (rows, cols) and its dither in grey levels."""
-    rng = np.random.default_rng(_KEY)
+def _layout(rows: int, cols: int, key: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which payload bit each cell carries (rows, cols) and its dither in grey levels, for ``key``."""
+    rng = np.random.default_rng(key)
     n = rows * cols
     bit = (rng.permutation(n) % PAYLOAD_BITS).reshape(rows, cols)
     dither = rng.uniform(0.0, STEP, size=n).astype(np.float32).reshape(rows, cols)
@@ -250,8 +300,9 @@ def _frame_cell_means(frame: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return sums / float(inner * inner)
 
 
-def embed_watermark(frame: np.ndarray, payload: bytes) -> np.ndarray:
-    """A copy of RGB uint8 ``frame`` carrying the 8-byte ``payload`` (colour unchanged, luma only).
+def embed_watermark(frame: np.ndarray, payload: bytes, key: int | None = None) -> np.ndarray:
+    """A copy of RGB uint8 ``frame`` carrying the 8-byte ``payload`` (colour unchanged, luma only)
+    under ``key`` (default: this installation's key).
 
     About 4 ms for a 1280x720 frame on one core.
     """
@@ -263,7 +314,7 @@ def embed_watermark(frame: np.ndarray, payload: bytes) -> np.ndarray:
     if rows * cols < PAYLOAD_BITS:
         return frame  # too small to carry it (under about 128x128 pixels)
     bits = np.unpackbits(np.frombuffer(payload, np.uint8))
-    cell_bit, dither = _layout(rows, cols)
+    cell_bit, dither = _layout(rows, cols, installation_key() if key is None else key)
     means = _frame_cell_means(frame, rows, cols)
     offset = dither + bits[cell_bit] * (STEP / 2)
     delta = np.round((means - offset) / STEP) * STEP + offset - means  # within +-STEP/2
@@ -303,9 +354,11 @@ class WatermarkReading:
 
 
 class WatermarkReader:
-    """Sums soft votes for each payload bit over the frames it is fed."""
+    """Sums soft votes for each payload bit over the frames it is fed (``key``: default this
+    installation's)."""
 
-    def __init__(self):
+    def __init__(self, key: int | None = None):
+        self.key = installation_key() if key is None else key
         self.votes = np.zeros(PAYLOAD_BITS, np.float64)
         self.counts = np.zeros(PAYLOAD_BITS, np.float64)
         self.frames = 0
@@ -316,7 +369,7 @@ class WatermarkReader:
         rows, cols = luma.shape[0] // CELL, luma.shape[1] // CELL
         if rows * cols < PAYLOAD_BITS:
             return
-        cell_bit, dither = _layout(rows, cols)
+        cell_bit, dither = _layout(rows, cols, self.key)
         vote = np.cos(2 * np.pi * (_cell_means(luma) - dither) / STEP)  # +1 = bit 0, -1 = bit 1
         self.votes += np.bincount(cell_bit.ravel(), weights=vote.ravel(), minlength=PAYLOAD_BITS)
         self.counts += np.bincount(cell_bit.ravel(), minlength=PAYLOAD_BITS)
@@ -343,9 +396,9 @@ def _luma(frame) -> np.ndarray:
     return y if full else (y - 16.0) * (255.0 / 219.0)
 
 
-def read_watermark(frames: Iterable[np.ndarray]) -> WatermarkReading:
+def read_watermark(frames: Iterable[np.ndarray], key: int | None = None) -> WatermarkReading:
     """Read the payload from RGB frames (all of them vote)."""
-    reader = WatermarkReader()
+    reader = WatermarkReader(key)
     for frame in frames:
         reader.add(frame)
     return reader.result()
@@ -377,8 +430,11 @@ class Verification:
         return out
 
 
-def verify_video(path: str | Path, *, max_frames: int = 250, watermark: bool = True) -> Verification:
-    """Read the provenance tags and (unless ``watermark`` is False) the watermark of a video.
+def verify_video(
+    path: str | Path, *, max_frames: int = 250, watermark: bool = True, key: int | None = None
+) -> Verification:
+    """Read the provenance tags and (unless ``watermark`` is False) the watermark of a video; the
+    watermark is read with ``key`` (default: this installation's, so marks made here).
 
     Reads at most ``max_frames`` frames. Raises InputError for a missing or unreadable file.
     """
@@ -390,13 +446,15 @@ def verify_video(path: str | Path, *, max_frames: int = 250, watermark: bool = T
     if not path.is_file():
         raise InputError(f"cannot find the video {path}: check the file name")
     unreadable = f"{path.name} is not a readable video: give an MP4 (or other video) file"
+    if watermark and key is None:
+        key = installation_key()  # before reading, so a damaged key file is reported as such
     reading = None
     try:
         with av.open(str(path)) as container:
             tags = {str(k): str(v) for k, v in container.metadata.items()}
             streams = [s for s in container.streams if s.type == "video"]
             if watermark and streams:
-                reader = WatermarkReader()
+                reader = WatermarkReader(key)
                 try:
                     for frame in container.decode(streams[0]):
                         reader.add(_luma(frame))

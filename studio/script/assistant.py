@@ -7,6 +7,7 @@ loaded model, streams answers and stops them.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -18,18 +19,64 @@ from engines import registry
 from engines.llm.base import LLMError, Message
 from studio import models
 from studio.errors import InputError, StudioError
-from studio.script.cleaning import clean_script, template_draft
-from studio.script.prompts import DraftRequest, GenerationSettings, build_messages, draft_prompt, system_prompt_start
+from studio.script.cleaning import clean_script, finish_draft, is_repeat, spoken_words, template_draft
+from studio.script.prompts import (
+    DraftRequest,
+    EditRequest,
+    GenerationSettings,
+    build_messages,
+    draft_emotions,
+    draft_prompt,
+    edit_messages,
+    prompt_presets,
+    speakable_grammar,
+    system_prompt_start,
+)
 
 log = logging.getLogger(__name__)
 
 BUILT_IN_LLM = "qwen2.5-0.5b-instruct-q4"
 BUILT_IN_GGUF = "qwen2.5-0.5b-instruct-q4_k_m.gguf"
 BACKENDS = ("built-in", "gguf", "transformers", "server", "template")
+MAX_CONTINUATIONS = 3  # times a draft that ended short is asked to go on
+LENGTH_SLACK = 0.1  # a draft within 10 % under its word budget is long enough (the rubric allows 20 %)
 
 
 # ---------------------------------------------------------------------------------------------
-# Presets and the form
+# The model choice and the voice's pace
+
+
+def speaking_pace(studio: Any, voice: str | None) -> float:
+    """The speaking-rate factor of voice profile ``voice`` (1 for the default voice or an unknown
+    name): how much faster than the default voice it talks, measured when the profile was made."""
+    if not voice or not str(voice).strip():
+        return 1.0
+    from studio.voice.profiles import VoiceLibrary
+
+    try:
+        profile = VoiceLibrary(studio.paths).load(str(voice))
+    except StudioError:
+        return 1.0
+    rate = profile.settings.get("match", {}).get("rate", 1.0)
+    return float(rate) if isinstance(rate, (int, float)) and 0.5 <= rate <= 2.0 else 1.0
+
+
+def budget_reached(text: str, words: int) -> bool:
+    """True when an answer being written should stop: it has ``words`` spoken words and just ended a
+    sentence, or it is 20 % over (the trimmer then ends it on its last complete sentence)."""
+    count = len(spoken_words(text))
+    return count >= words * 1.2 or (count >= words and text.rstrip().endswith((".", "!", "?")))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def repeats_itself(text: str) -> bool:
+    """True when the sentence ``text`` just finished says (nearly) the same as an earlier one."""
+    if not text.rstrip().endswith((".", "!", "?")):
+        return False
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    return len(sentences) > 1 and is_repeat(sentences[-1], sentences[:-1])
 
 
 @dataclass(frozen=True)
@@ -191,12 +238,16 @@ class Assistant:
         settings: GenerationSettings | None = None,
         *,
         since: int | None = None,
+        budget: int | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         """The answer so far, growing with every piece (raw model text; clean it for the editor).
 
         With the template back-end the answer is the template draft for ``request``. :meth:`stop`
         ends the answer after the piece being written (the model stops generating too); ``since``
         (a value of :attr:`stops`, default: now) also honours a Stop pressed before the answer began.
+        ``budget`` (spoken words) ends the answer once it is reached at a sentence end, 20 % past
+        it, or when a sentence repeats an earlier one; ``grammar`` (GBNF) constrains back-ends that can.
         """
         settings = settings or GenerationSettings()
         ticket = self._stops if since is None else since
@@ -206,7 +257,13 @@ class Assistant:
             return
         text = ""
         pieces = iter(
-            loaded.llm.chat(messages, temperature=settings.temperature, max_tokens=settings.tokens_for(request))
+            loaded.llm.chat(
+                messages,
+                temperature=settings.temperature,
+                max_tokens=settings.tokens_for(request),
+                repeat_penalty=settings.repeat_penalty,
+                grammar=grammar,
+            )
         )
         try:
             for piece in pieces:
@@ -214,6 +271,10 @@ class Assistant:
                     break
                 text += piece
                 yield text
+                if budget and (
+                    budget_reached(text, budget) or (any(c in piece for c in ".!?") and repeats_itself(text))
+                ):
+                    break
         except LLMError as exc:
             raise StudioError(str(exc)) from exc
         finally:
@@ -232,16 +293,83 @@ class Assistant:
         return self._stops
 
     def draft(
-        self, choice: ModelChoice, request: DraftRequest, settings: GenerationSettings | None = None
+        self,
+        choice: ModelChoice,
+        request: DraftRequest,
+        settings: GenerationSettings | None = None,
+        *,
+        since: int | None = None,
+        messages: Sequence[Message] | None = None,
+        fill: bool = True,
     ) -> Iterator[str]:
-        """Stream a first draft for the form (raw text so far)."""
-        messages = build_messages(request, [], draft_prompt(request))
-        return self.stream(choice, messages, request, settings)
+        """Stream a first draft for the form: the raw text so far, then, last, the finished script
+        (cleaned, no repeats, ending on a complete sentence within the word budget).
+
+        The model writes from a hidden plan (hook, points, call to action) built from the preset and
+        the brief; on llama.cpp a grammar keeps every token speakable. ``messages`` (a chat with the
+        user's own request) replace the draft request; the answer is finished the same way. ``fill``
+        asks a model that stopped well short of the budget to go on (off for chat answers, which may
+        be short on purpose: "make it shorter")."""
+        messages = list(messages or build_messages(request, [], draft_prompt(request)))
+        grammar = speakable_grammar(request.emotion_tags, request.language, draft_emotions(request))
+        ticket = self._stops if since is None else since
+        text = raw = ""
+        for part in range(1 + (MAX_CONTINUATIONS if fill else 0)):
+            # a small model often stops early: ask it to go on (its own answer stays in llama.cpp's
+            # cache, so only the short request is evaluated) until the draft is long enough
+            missing = request.words - len(spoken_words(text))
+            asked = messages
+            if part and text:  # (nothing usable left, e.g. a refusal: ask afresh)
+                follow = prompt_presets()["continue_request"].format(words=missing, subject=request.subject)
+                asked = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": follow}]
+            head = text + ("\n\n" if text else "")
+            for piece in self.stream(choice, asked, request, settings, since=ticket, budget=missing, grammar=grammar):
+                text = head + piece
+                yield text
+            if self.model(choice).llm is None:
+                return  # the template draft is finished already
+            # measured on the finished text: repeats and a cut-off ending do not count
+            # each part is cleaned on its own: a part's greeting ("Sure! Here is...") is not at the start
+            part_text = clean_script(text[len(head) :], keep_tags=request.emotion_tags, fallback=False)
+            finished = finish_draft(
+                head + part_text, words=request.words, keep_tags=request.emotion_tags, subject=request.subject
+            )
+            if self._stops != ticket or len(spoken_words(finished)) >= request.words * (1 - LENGTH_SLACK):
+                break
+            raw, text = text, finished
+        # nothing speakable came (the model refused every time): show what it said instead
+        yield finished or clean_script(raw if not text else text, keep_tags=request.emotion_tags)
 
     def draft_text(self, choice: ModelChoice, request: DraftRequest, settings: GenerationSettings | None = None) -> str:
-        """A finished, cleaned draft (blocking)."""
+        """A finished draft (blocking)."""
         *_, text = ("", *self.draft(choice, request, settings))
-        return clean_script(text, keep_tags=request.emotion_tags)
+        return text
+
+    def edit(
+        self,
+        choice: ModelChoice,
+        edit: EditRequest,
+        settings: GenerationSettings | None = None,
+        *,
+        since: int | None = None,
+        language: str = "English",
+    ) -> Iterator[str]:
+        """Stream the whole revised script for an explicit edit ("shorten", "friendlier", "add emotion
+        tags", or the typed instruction): raw text so far, then the finished revision."""
+        messages = edit_messages(edit)
+        if self.model(choice).llm is None:
+            raise InputError(
+                "editing a script needs a language model: choose the built-in model (or another) under Model"
+            )
+        target = edit.target_words()
+        request = DraftRequest(topic="edit", seconds=max(3.0, target / DraftRequest().words_per_second))
+        grammar = speakable_grammar(edit.keeps_tags, language)
+        text = ""
+        for text in self.stream(
+            choice, messages, request, settings, since=since, budget=int(target * 1.15), grammar=grammar
+        ):
+            yield text
+        yield finish_draft(text, words=target, keep_tags=edit.keeps_tags)
 
 
 _assistants: weakref.WeakKeyDictionary[Any, Assistant] = weakref.WeakKeyDictionary()

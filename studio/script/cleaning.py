@@ -1,7 +1,9 @@
-"""Turning a model's answer into speakable script markup, and the template drafter used without a model."""
+"""Turning a model's answer into speakable script markup (only the words to say and the studio's own
+tags), fitting it to its word budget, and the template drafter used without a model."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 import zlib
@@ -10,7 +12,7 @@ from studio.script.markup import EMOTION_SYNONYMS, EMOTIONS
 from studio.script.prompts import DraftRequest, prompt_presets
 
 # ---------------------------------------------------------------------------------------------
-# Presets and the form
+# Cleaning
 
 
 _CHATTER_START = re.compile(
@@ -31,7 +33,7 @@ _SPEAKER = re.compile(
 )
 _HEADING = re.compile(
     r"^\s*(#{1,6}\s|(\*\*|__)[^*_]{1,60}(\*\*|__):?\s*$|\[?(scene|shot|cut|intro|outro|opening|"
-    r"closing|hook|call to action|cta)\b[^\]\n]{0,60}\]?:?\s*$)",
+    r"closing|hook|call to action|cta)\b[^\]\n.!?]{0,25}\]?:?\s*$)",
     re.IGNORECASE,
 )
 _STAGE = re.compile(
@@ -41,25 +43,81 @@ _STAGE = re.compile(
 )
 
 _LABEL = re.compile(
-    r"^\W*(title|subject|topic|duration|length|tone|format|target audience|audience|word count)"
-    r"\W*:",
+    r"^\W*(title|subject|topic|duration|length|tone|format|target audience|audience|word count|scene|shot|"
+    r"opening scene|closing scene|visuals?|music|sound|sfx|camera|cut to|b-roll|transition|on-screen text|"
+    r"on screen|text on screen|caption|graphics?|setting|background|cue)\b[^:\n]{0,30}:",
     re.IGNORECASE,
+)
+# "Hook: ...", "Point 2: ...", "Narrator: ...", "Sam Lee: ...": a label of up to three capitalised words
+_TITLE_LABEL = re.compile(
+    r"(?:^|(?<=[.!?] )|(?<=\] ))\s*(\*\*|__)?((?:[A-Z][\w'’-]*|\d+)(?:\s+(?:[A-Z][\w'’-]*|\d+|to|of)){0,2})"
+    r"(\*\*|__)?:\s+(\w?)"
+)
+# the plan's step names written into the script ("Hook. Are you ...", "Call to action - visit us")
+_PLAN_WORD = re.compile(
+    r"(^|(?<=[.!?]\s)|(?<=\]\s))(hook|point\s*\d*|step\s*\d+|call to action|cta|intro|outro|conclusion|summary)"
+    r"\s*[.:\-–—]\s+",
+    re.IGNORECASE | re.MULTILINE,
 )
 _BRACKET = re.compile(r"\[([^\[\]\n]{0,60})\]")
 _PAUSE_TAG = re.compile(r"^pause(\s+\d+(\.\d+)?\s*(ms|s)?)?$", re.IGNORECASE)
+_EMOTION_TAG = re.compile(r"^([a-z]+)(?:\s+(\d+(?:\.\d+)?|\.\d+))?$")  # [happy], [happy 0.5]
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+")
+# "[Your Name]", "{company}", "<product name>", "XYZ": slots the model left for a name
+_PLACEHOLDER = re.compile(
+    r"[\[{<]\s*(?:your |the |company |business |brand |shop |store |product |app |channel |event |our )*"
+    r"(?:name|company|business|brand|shop|store|product|app|channel|event|bakery|restaurant|website|"
+    r"location|address|link|date|time|city|place|host|speaker)(?: name| here)?\s*[\]}>]|\b(?:XYZ|ABC|XXX)\b|_{3,}",
+    re.IGNORECASE,
+)
+# words a sentence cannot end with: "Our team is." "Fresh bread and."
+DANGLING = frozenset(
+    "a an the and or but nor so because than that which who whose whom to of for with without from by at in on "
+    "into onto about as is are was were be been being will would can could should shall may might must has have "
+    "had do does did our your their its my his her very more most such if when while like".split()
+)
+_EMPTY_SLOT = re.compile(
+    r"\b(to|at|from|with|for|about|of|meet|called|named|visit|try|is|and)\s+[,.!?;]", re.IGNORECASE
+)
+_SENTENCE_SPLIT = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”)\]]))\s+")
+_TAG_PREFIX = re.compile(r"^((?:\[[^\]]*\]\s*)+)")
+# sentences the model says about the task instead of the script: refusals, questions back, the plan's
+# own instructions ("Ask viewers to follow.", "What should the listener do next?")
+_META = re.compile(
+    r"^(?:\[[^\]]*\]\s*)*(?:i'?m sorry|i am sorry|as an ai|i (?:can'?t|cannot|don'?t have|do not have)|"
+    r"could you (?:please )?(?:provide|clarify|share)|please provide|it'?s possible you meant|"
+    r"(?:ask|tell|invite|encourage|remind) (?:the )?(?:viewers?|listeners?|audience)\b)"
+    r"|\b(?:the (?:listener|viewer)s?|your request|more context|call to action|one-sentence summary|"
+    r"end by asking|(?:ask|asking|invite|inviting) (?:the )?viewers)\b",
+    re.IGNORECASE,
+)
 
 
 def _tag_for(inner: str) -> str | None:
-    low = inner.strip().lower()
-    if low in EMOTIONS:
+    low = " ".join(inner.strip().lower().split())
+    mood = _EMOTION_TAG.match(low)
+    if mood and mood.group(1) in EMOTIONS:
         return f"[{low}]"
     if _PAUSE_TAG.match(low):
         return f"[{low}]"
-    if low in EMOTION_SYNONYMS:
-        return f"[{EMOTION_SYNONYMS[low]}]"
+    if mood and mood.group(1) in EMOTION_SYNONYMS:
+        strength = f" {mood.group(2)}" if mood.group(2) else ""
+        return f"[{EMOTION_SYNONYMS[mood.group(1)]}{strength}]"
     return None
+
+
+def talks_about_the_task(sentence: str) -> bool:
+    """True for a sentence about the writing task rather than part of the script (a refusal, "Ask
+    viewers to follow.", "...the call to action...")."""
+    return bool(_META.search(sentence))
+
+
+def is_known_tag(inner: str) -> bool:
+    """True for the studio's own tags: an emotion (``happy``, ``happy 0.5``) or a pause (``pause 1s``)."""
+    low = " ".join(inner.strip().lower().split())
+    mood = _EMOTION_TAG.match(low)
+    return bool((mood and mood.group(1) in EMOTIONS) or _PAUSE_TAG.match(low))
 
 
 def _strip_symbols(text: str) -> str:
@@ -67,13 +125,36 @@ def _strip_symbols(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) not in ("So", "Cs") and ch not in "\ufe0f\u200d")
 
 
-def clean_script(text: str, *, keep_tags: bool = True) -> str:
+def _fill_placeholders(line: str, subject: str) -> str:
+    """Put the brief's name where the model left a slot for it ("Welcome to [Shop Name]"), and drop
+    sentences with a slot left empty ("Welcome to , the ...") when there is no name to put there."""
+    if subject:
+        line = _PLACEHOLDER.sub(subject, line)
+    else:
+        line = _PLACEHOLDER.sub("\x00", line)
+    kept = []
+    for sentence in _SENTENCE_SPLIT.split(line):
+        if _META.search(sentence):
+            continue
+        empty_slot = _EMPTY_SLOT.search(sentence)
+        if "\x00" in sentence or (empty_slot and not subject):
+            continue
+        if empty_slot:  # "Welcome to , the bakery" -> "Welcome to Sunny Bread, the bakery"
+            sentence = sentence[: empty_slot.end(1)] + " " + subject + sentence[empty_slot.end(1) :].lstrip()
+        kept.append(sentence)
+    return " ".join(kept)
+
+
+def clean_script(text: str, *, keep_tags: bool = True, subject: str = "", fallback: bool = True) -> str:
     """Turn a model's answer into script markup: only the words to speak, plus known tags.
 
     Removes greetings and sign-offs ("Sure! Here is your script:"), markdown (headings, bold,
-    lists, code fences), speaker names, stage directions, emojis and hashtag lines; maps tag
-    synonyms (``[excited]`` -> ``[happy]``) and drops other brackets. ``keep_tags`` False drops
-    every tag. If nothing would be left, the plain text is returned.
+    lists, code fences), speaker names and labels ("Narrator:", "Hook:"), stage directions
+    ("Opening scene: ...", "(music swells)"), quotes around paragraphs, emojis and hashtag lines;
+    maps tag synonyms (``[excited]`` -> ``[happy]``) and drops other brackets. Slots left for a name
+    ("[Your Name]") get ``subject``; sentences with an empty slot are repaired with it or dropped.
+    ``keep_tags`` False drops every tag. If nothing would be left, the plain text is returned (an
+    empty string with ``fallback`` False).
     """
     lines = _strip_symbols(text.replace("\r\n", "\n")).split("\n")
     lines = [line for line in lines if not line.strip().startswith("```") and not _LABEL.match(line)]
@@ -94,12 +175,20 @@ def clean_script(text: str, *, keep_tags: bool = True) -> str:
         listed = bool(_LIST_MARK.match(line))
         line = _LIST_MARK.sub("", line)
         line = _EMPHASIS.sub(r"\2", line)
+        line = _TITLE_LABEL.sub(lambda m: m.group(4).upper(), line)  # "Narrator: hello" -> "Hello"
         line = _STAGE.sub(" ", line)
         line = re.sub(r"\*([^*\n]{1,60})\*", " ", line)  # *smiles* left after bold was removed
+        line = _fill_placeholders(line, subject)
         line = _BRACKET.sub(lambda m: (_tag_for(m.group(1)) or " ") if keep_tags else " ", line)
         line = re.sub(r"(?<!\w)#(\w)", r"\1", line)  # inline hashtags: keep the word
         line = _strip_symbols(line).replace("*", "")
         line = re.sub(r"[ \t]+", " ", line).strip()
+        line = _PLAN_WORD.sub("", line)
+        # a paragraph in quotes: "Hello there." -> Hello there.
+        body = _TAG_PREFIX.sub("", line)
+        if body[:1] in '"“' and body.rstrip()[-1:] in '"”':
+            line = line[: len(line) - len(body)] + body[1:-1].strip()
+        line = re.sub(r"\s+([,.!?])", r"\1", line).strip()
         if (
             line
             and re.fullmatch(r"(\[[^\]]+\]\s*)+", line) is None
@@ -110,10 +199,105 @@ def clean_script(text: str, *, keep_tags: bool = True) -> str:
         out.append(line)
     cleaned = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
     # a tag alone on its line belongs to the paragraph below it
-    cleaned = re.sub(r"^(\[[a-z]+\])\s*\n(?!\n)", r"\1 ", cleaned, flags=re.MULTILINE)
+    cleaned = re.sub(r"^(\[[a-z]+(?: [\d.]+)?\])\s*\n(?!\n)", r"\1 ", cleaned, flags=re.MULTILINE)
     if not re.search(r"\w", re.sub(r"\[[^\]]*\]", "", cleaned)):
-        return _strip_symbols(text).strip()
+        return _strip_symbols(text).strip() if fallback else ""
     return cleaned
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting a draft to its budget
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """Script markup as paragraphs of sentences (a sentence keeps the tags written before it)."""
+    out = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        sentences = [s.strip() for s in _SENTENCE_SPLIT.split(" ".join(para.split())) if s.strip()]
+        if sentences:
+            out.append(sentences)
+    return out
+
+
+def _join(paragraphs: list[list[str]]) -> str:
+    return "\n\n".join(" ".join(p) for p in paragraphs if p)
+
+
+def spoken_words(text: str) -> list[str]:
+    """The words a script makes the voice say (tags left out)."""
+    return re.sub(r"\[[^\]]*\]", " ", text).split()
+
+
+def _normal(sentence: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", re.sub(r"\[[^\]]*\]", " ", sentence).lower()).split())
+
+
+def is_repeat(sentence: str, earlier: list[str]) -> bool:
+    """True when ``sentence`` says (nearly) the same as one of the ``earlier`` sentences."""
+    own = _normal(sentence)
+    if len(own.split()) < 3:
+        return own in (_normal(e) for e in earlier) and len(own) > 12
+    # long sentences that share four fifths of their letters say the same thing in other words
+    limit = 0.8 if len(own.split()) >= 8 else 0.9
+    return any(difflib.SequenceMatcher(None, own, _normal(e)).ratio() >= limit for e in earlier)
+
+
+def repeated_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` that repeat an earlier one (nearly word for word)."""
+    seen: list[str] = []
+    repeats = []
+    for sentence in (s for p in _paragraphs(text) for s in p):
+        if is_repeat(sentence, seen):
+            repeats.append(sentence)
+        seen.append(sentence)
+    return repeats
+
+
+def is_complete_sentence(sentence: str) -> bool:
+    """True when ``sentence`` ends in . ! or ? and not on a word that needs more after it ("is.", "and.")."""
+    body = _TAG_PREFIX.sub("", sentence.strip()).rstrip("\"')” ")
+    if not body or body[-1] not in ".!?…":
+        return False
+    words = re.findall(r"[\w'’]+", body.lower())
+    return bool(words) and words[-1] not in DANGLING
+
+
+def drop_repeats(text: str) -> str:
+    """``text`` without sentences that repeat an earlier one (the first time is kept)."""
+    seen: list[str] = []
+    paragraphs = []
+    for para in _paragraphs(text):
+        kept = []
+        for sentence in para:
+            if not is_repeat(sentence, seen):
+                kept.append(sentence)
+            seen.append(sentence)
+        paragraphs.append(kept)
+    return _join(paragraphs)
+
+
+def trim_to_budget(text: str, words: int, tolerance: float = 0.2) -> str:
+    """End ``text`` on its last complete sentence, and drop whole sentences from the end while it is
+    over ``words`` by more than ``tolerance`` (0.2 = 20 %). A tag left with nothing after it goes too."""
+    paragraphs = _paragraphs(text)
+    flat = [(i, s) for i, p in enumerate(paragraphs) for s in p]
+    while flat and not is_complete_sentence(flat[-1][1]):
+        flat.pop()
+    count = lambda items: sum(len(spoken_words(s)) for _, s in items)  # noqa: E731
+    while len(flat) > 1 and count(flat) > words * (1 + tolerance):
+        flat.pop()
+    out: list[list[str]] = [[] for _ in paragraphs]
+    for i, sentence in flat:
+        out[i].append(sentence)
+    return _join(out)
+
+
+def finish_draft(text: str, *, words: int, keep_tags: bool = True, subject: str = "") -> str:
+    """A model's answer as a script to read out: cleaned, without repeated sentences, ending on a
+    complete sentence within the word budget (``words`` +20 %); empty when nothing speakable is left
+    (e.g. the model refused)."""
+    cleaned = clean_script(text, keep_tags=keep_tags, subject=subject, fallback=False)
+    return trim_to_budget(drop_repeats(cleaned), words)
 
 
 # ---------------------------------------------------------------------------------------------

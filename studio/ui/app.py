@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 
 from studio.services import Studio, default_studio
+from studio.ui.widgets import building_app
 
 # (module, tab label) in display order.
 TABS = (
@@ -26,7 +27,7 @@ def build_app(studio: Studio | None = None):
     import gradio as gr
 
     studio = studio or default_studio()
-    with gr.Blocks(title="Avatar Studio") as demo:
+    with gr.Blocks(title="Avatar Studio") as demo, building_app() as lists:
         gr.Markdown(
             "# Avatar Studio\nRecord a voice, pick a portrait, write a script, "
             "export a talking-head video — all on this computer."
@@ -37,6 +38,9 @@ def build_app(studio: Studio | None = None):
                     continue
                 with gr.Tab(label, id=module):
                     importlib.import_module(f"studio.ui.{module}").build(studio)
+        # Lists of saved things are read from disk on every page load and after any save, rename or
+        # delete in any tab (studio.ui.widgets.SavedLists), not only when the server started.
+        lists.wire(demo)
     return demo
 
 

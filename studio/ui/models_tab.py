@@ -66,7 +66,25 @@ def engine_view(studio: Studio) -> tuple[list[list[str]], str]:
     return engine_rows(studio, rows), neural_summary(studio, rows)
 
 
+def device_markdown(studio: Studio) -> str:
+    """Which device renders and why, and how to switch (the start message's answer, from studio/ops/device)."""
+    from studio.ops.device import describe, switch_advice
+
+    try:
+        report = describe(studio.paths.models)
+    except Exception as exc:  # noqa: BLE001 - the tab is built even when the question cannot be answered
+        return f"**Device:** could not be determined ({type(exc).__name__}: {exc}); run `python app.py doctor`"
+    details = "".join(f"\n- {d}" for d in report.details)
+    to_gpu, to_cpu = switch_advice()
+    return (
+        f"**Device:** {report.headline}{details}\n\n"
+        f"<details><summary>How to switch</summary>\n\n- {to_gpu[0].upper()}{to_gpu[1:]}.\n"
+        f"- {to_cpu[0].upper()}{to_cpu[1:]}.\n</details>"
+    )
+
+
 def build(studio: Studio) -> None:
+    gr.Markdown(device_markdown(studio))
     gr.Markdown(
         "Embedded models ship with the studio and work offline. Larger models download on demand; "
         "their license is shown first. Models marked *random weights only* have working code that was "
@@ -102,11 +120,11 @@ def build(studio: Studio) -> None:
             path = models.fetch(n, studio.paths, accept_license=ok, progress=lambda f, m: progress(f, desc=m))
         except StudioError as exc:
             return _error(exc), gr.update()
-        return f"✅ {n} is ready at `{path}`", model_rows(studio)
+        return f"**OK** {n} is ready at `{path}`", model_rows(studio)
 
     def verify(progress=gr.Progress()):
         rows = models.verify(studio.paths, progress=lambda f, m: progress(f, desc=m))
-        marks = {True: "✅", False: "❌", None: "–"}
+        marks = {True: "OK", False: "FAILED", None: "not downloaded"}
         return "\n".join(f"- {marks[r['ok']]} **{r['name']}**: {r['state']} — {r['detail']}" for r in rows)
 
     def clear():

@@ -11,12 +11,15 @@ from studio.errors import StudioError
 from studio.portrait.avatars import DEFAULT_EXPAND, EXPAND_RANGE, AvatarLibrary
 from studio.portrait.checks import FAIL, PASS, REJECTED, USABLE, WARN, PortraitReport, draw_report
 from studio.portrait.faces import FACE_BACKENDS
+from studio.render import gate
 from studio.safety import check_image_upload
 from studio.services import Studio
 from studio.ui.widgets import error_html as _error
-from studio.ui.widgets import manage_controls
+from studio.ui.widgets import manage_controls, saved_lists
 
-LIGHTS = {PASS: "🟢", WARN: "🟡", FAIL: "🔴"}
+# Text marks in the traffic-light colours (no emoji: they show as empty boxes without an emoji font).
+LIGHTS = {PASS: ("OK", "#1e8e3e"), WARN: ("WARN", "#b06000"), FAIL: ("FAIL", "#d93025")}
+SKIPPED = ("-", "#666")
 VERDICT_COLOURS = {USABLE: "#1e8e3e", REJECTED: "#d93025"}
 
 
@@ -25,10 +28,11 @@ def checks_html(report: PortraitReport) -> str:
     colour = VERDICT_COLOURS.get(report.verdict, "#b06000")
     rows = []
     for c in report.checks:
-        light = LIGHTS.get(c.status, "⚪")
+        mark, mark_colour = LIGHTS.get(c.status, SKIPPED)
+        light = f"<span class='check-mark' style='color:{mark_colour};font-weight:700'>{mark}</span>"
         advice = f"<br><i>{html.escape(c.advice)}</i>" if c.advice else ""
         rows.append(
-            f"<tr><td style='font-size:1.2em'>{light}</td><td><b>{html.escape(c.label)}</b></td>"
+            f"<tr><td>{light}</td><td><b>{html.escape(c.label)}</b></td>"
             f"<td>{html.escape(c.message)}{advice}</td>"
             f"<td style='color:#666;font-size:0.85em'>{html.escape(c.threshold)}</td></tr>"
         )
@@ -67,7 +71,7 @@ def build(studio: Studio) -> None:
     gr.Markdown(
         "Upload a **clear, front-facing photo of one person**. Every photo is checked before it "
         "becomes an avatar: one face, its size, head pose, sharpness, light and whether the "
-        "landmarks fit. 🟢 good · 🟡 usable, but check the advice · 🔴 must be fixed."
+        "landmarks fit. **OK** good · **WARN** usable, but check the advice · **FAIL** must be fixed."
     )
     checked = gr.State(None)  # (photo path, PortraitReport) of the last check
     with gr.Row():
@@ -134,6 +138,7 @@ def build(studio: Studio) -> None:
             photo_, report = library(engine).check_photo(path)
         except StudioError as exc:
             return None, _error(exc), None, ""
+        gate.remember(studio.paths.cache, photo_, report, engine)  # a render of this photo need not check again
         return draw_report(photo_.image, report), checks_html(report), (path, report), ""
 
     def do_save(path, state, engine, avatar_name, ratio):
@@ -181,11 +186,15 @@ def build(studio: Studio) -> None:
             gr.update(choices=avatar_names(), value=None),
         )
 
+    lists = saved_lists()
+    lists.add(gallery, lambda _current: gallery_items())
+    lists.choices(chosen, avatar_names)
     photo.upload(do_check, [photo, backend], [annotated, report_box, checked, save_status])
     check_btn.click(do_check, [photo, backend], [annotated, report_box, checked, save_status])
-    save_btn.click(do_save, [photo, checked, backend, name, expand], [save_status, gallery, chosen])
+    saved = save_btn.click(do_save, [photo, checked, backend, name, expand], [save_status, gallery, chosen])
     gallery.select(pick, None, chosen)
-    rename_btn.click(do_rename, [chosen, new_name], [manage_status, gallery, chosen])
+    renamed = rename_btn.click(do_rename, [chosen, new_name], [manage_status, gallery, chosen])
     delete_btn.click(ask_delete, [chosen], [confirm_row, confirm_text, manage_status])
-    confirm_btn.click(do_delete, [chosen], [confirm_row, manage_status, gallery, chosen])
+    deleted = confirm_btn.click(do_delete, [chosen], [confirm_row, manage_status, gallery, chosen])
+    lists.changed(saved, renamed, deleted)
     cancel_btn.click(lambda: gr.update(visible=False), None, confirm_row)

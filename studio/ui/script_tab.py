@@ -14,8 +14,10 @@ from studio.script import assistant as asst
 from studio.script import cleaning, dictation, prompts
 from studio.script.markup import MARKUP_GUIDE, analyze
 from studio.script.projects import list_projects, load_project, save_project
+from studio.script.revisions import word_diff
 from studio.services import Studio
 from studio.ui.widgets import error_html as _error
+from studio.ui.widgets import saved_lists
 
 MARKUP_HELP = (
     "[happy] [sad] [angry] [surprised] [neutral] set the mood until the next tag · "
@@ -44,6 +46,7 @@ async (text) => {
   return [];
 }
 """
+DEFAULT_VOICE = "(default voice)"
 MODEL_INFO = "a catalog name (Models tab), a .gguf file, a model folder or a Hugging Face id"
 EXAMPLE_SCRIPT = (
     "[happy] Hi, I'm your new avatar! [pause 0.5s] Write what I should say here, "
@@ -130,7 +133,7 @@ class _AssistantSettings:
     request: prompts.DraftRequest
     choice: asst.ModelChoice
     sampling: prompts.GenerationSettings
-    show_script: bool  # let the model see the editor's script (for revisions)
+    edit: str  # the editing action chosen for "Revise the script" (a key of the presets' edits)
 
 
 @dataclass
@@ -138,7 +141,8 @@ class _SettingsControls:
     """The controls behind ``_AssistantSettings``: the Brief and Model accordions."""
 
     brief: _BriefControls
-    revise: gr.Checkbox
+    voice: gr.Dropdown  # sets the pace: the word budget follows the chosen voice's speaking rate
+    edit: gr.Dropdown
     backend: gr.Radio
     model: gr.Textbox
     url: gr.Textbox
@@ -148,15 +152,17 @@ class _SettingsControls:
     def inputs(self) -> list[Any]:
         """The controls in the order ``read`` takes their values."""
         model = [self.backend, self.model, self.url, self.temperature, self.max_tokens]
-        return [*self.brief.inputs(), self.revise, *model]
+        return [*self.brief.inputs(), self.voice, self.edit, *model]
 
-    def read(self, values) -> _AssistantSettings:
-        *brief, revise, backend, model, url, temperature, max_tokens = values
+    def read(self, values, studio: Studio) -> _AssistantSettings:
+        *brief, voice, edit, backend, model, url, temperature, max_tokens = values
+        request = self.brief.read(brief)
+        request.pace = asst.speaking_pace(studio, None if voice in (None, DEFAULT_VOICE) else voice)
         return _AssistantSettings(
-            request=self.brief.read(brief),
+            request=request,
             choice=asst.ModelChoice(backend=backend, model=model or "", url=url or ""),
             sampling=prompts.GenerationSettings(float(temperature), int(max_tokens)),
-            show_script=bool(revise),
+            edit=edit or "shorten",
         )
 
 
@@ -222,17 +228,50 @@ def _chat_panel() -> SimpleNamespace:
         send = gr.Button("Send", variant="primary", size="sm")
         draft = gr.Button("Draft from the brief", size="sm")
         stop = gr.Button("Stop", size="sm", variant="stop")
-        use = gr.Button("Use this draft", size="sm", elem_id="use-draft")
+    with gr.Row(equal_height=True):
+        edit = gr.Dropdown(
+            [(title, key) for key, title in prompts.edit_titles().items()],
+            value="shorten",
+            label="Edit the editor's script",
+            info="the whole revised script comes back, shown as changes first",
+            scale=3,
+            elem_id="edit-action",
+        )
+        revise = gr.Button("Revise the script", size="sm", scale=1, elem_id="revise-script")
+    diff = gr.HTML("", elem_id="draft-diff", visible=False)
+    with gr.Row():
+        use = gr.Button("Use this draft", size="sm", variant="primary", elem_id="use-draft")
+        undo = gr.Button("Undo", size="sm", elem_id="undo-draft", interactive=False)
+    before = gr.State("")  # the editor's text before "Use this draft", for Undo
     mic = gr.Audio(
         sources=["microphone", "upload"],
         type="numpy",
         label="Dictate a message (record or upload)",
         elem_id="chat-mic",
     )
-    return SimpleNamespace(chat=chat, message=message, send=send, draft=draft, stop=stop, use=use, mic=mic)
+    return SimpleNamespace(
+        chat=chat,
+        message=message,
+        send=send,
+        draft=draft,
+        stop=stop,
+        edit=edit,
+        revise=revise,
+        diff=diff,
+        use=use,
+        undo=undo,
+        before=before,
+        mic=mic,
+    )
 
 
-def _settings_panel(cfg: dict[str, Any]) -> _SettingsControls:
+def _voice_names(studio: Studio) -> list[str]:
+    from studio.voice.profiles import VoiceLibrary
+
+    return [v.name for v in VoiceLibrary(studio.paths).list()]
+
+
+def _settings_panel(studio: Studio, cfg: dict[str, Any], edit: gr.Dropdown) -> _SettingsControls:
     """The Brief accordion (what to write) and the Model accordion (who writes it)."""
     defaults = cfg["defaults"]
     with gr.Accordion("Brief", open=True):
@@ -250,8 +289,16 @@ def _settings_panel(cfg: dict[str, Any]) -> _SettingsControls:
             language = gr.Dropdown(
                 cfg["languages"], value=defaults["language"], allow_custom_value=True, label="Language"
             )
-        tags = gr.Checkbox(True, label="Emotion tags in drafts ([happy], [sad], …)")
-        revise = gr.Checkbox(True, label="Let the assistant see the editor's script (for revisions)")
+        with gr.Row():
+            voice = gr.Dropdown(
+                [DEFAULT_VOICE, *_voice_names(studio)],
+                value=DEFAULT_VOICE,
+                label="Voice",
+                info="the draft's length follows this voice's speaking rate",
+                elem_id="brief-voice",
+            )
+            tags = gr.Checkbox(True, label="Emotion tags in drafts ([happy], [sad], …)")
+        saved_lists().choices(voice, lambda: _voice_names(studio), default=DEFAULT_VOICE)
     with gr.Accordion("Model", open=False):
         backend = gr.Radio(BACKEND_CHOICES, value="built-in", label="Language model")
         model = gr.Textbox(label="Model", visible=False, info=MODEL_INFO)
@@ -273,7 +320,7 @@ def _settings_panel(cfg: dict[str, Any]) -> _SettingsControls:
             max_tokens = gr.Slider(0, 2048, 0, step=16, label="Max tokens", info="0 = from the target length")
         gr.Markdown(_backend_note())
     brief = _BriefControls(topic, preset, seconds, tone, language, points, tags)
-    return _SettingsControls(brief, revise, backend, model, url, temperature, max_tokens)
+    return _SettingsControls(brief, voice, edit, backend, model, url, temperature, max_tokens)
 
 
 def build(studio: Studio) -> None:
@@ -286,7 +333,7 @@ def build(studio: Studio) -> None:
             ed = _editor_panel(studio)
         with gr.Column(scale=2):
             chat = _chat_panel()
-            settings = _settings_panel(cfg)
+            settings = _settings_panel(studio, cfg, chat.edit)
     _wire_editor(studio, ed, settings.brief)
     _wire_assistant(studio, helper, cfg["defaults"], ed, chat, settings)
 
@@ -300,7 +347,10 @@ def _wire_editor(studio: Studio, ed: SimpleNamespace, brief: _BriefControls) -> 
     def on_save(name, text, *brief_values):
         return _save(studio, name, text, brief.read(brief_values))
 
-    ed.save_btn.click(on_save, [ed.project, ed.editor, *brief.inputs()], [ed.project, ed.status])
+    saved = ed.save_btn.click(on_save, [ed.project, ed.editor, *brief.inputs()], [ed.project, ed.status])
+    # the project list is read on page load and after changes in any tab (a typed new name is kept)
+    saved_lists().choices(ed.project, lambda: list_projects(studio.paths), keep_typed=True)
+    saved_lists().changed(saved)
 
     def on_open(name):
         return _open(studio, name)
@@ -339,23 +389,29 @@ def _wire_assistant(
     brief.preset.input(on_preset, brief.preset, [brief.seconds, brief.tone], queue=False)
 
     def respond(chat_v, user_text, script, *values):
-        yield from _respond(helper, chat_v, user_text, script, settings.read(values))
+        yield from _respond(helper, chat_v, user_text, script, settings.read(values, studio), mode="chat")
 
     def respond_draft(chat_v, user_text, script, *values):
-        yield from _respond(helper, chat_v, user_text, script, settings.read(values), draft_mode=True)
+        yield from _respond(helper, chat_v, user_text, script, settings.read(values, studio), mode="draft")
+
+    def respond_edit(chat_v, user_text, script, *values):
+        yield from _respond(helper, chat_v, user_text, script, settings.read(values, studio), mode="edit")
 
     inputs = [chat.chat, chat.message, ed.editor, *settings.inputs()]
-    outputs = [chat.chat, chat.message, ed.status]
+    outputs = [chat.chat, chat.message, ed.status, chat.diff]
     chat.send.click(respond, inputs, outputs)
     chat.message.submit(respond, inputs, outputs)
     chat.draft.click(respond_draft, inputs, outputs)
+    chat.revise.click(respond_edit, inputs, outputs)
     # Stop runs at once (no queue) and ends the answer after the current token; the model stops too.
     chat.stop.click(helper.stop, None, None, queue=False)
 
-    def on_use(chat_v, tags):
-        return _use_draft(chat_v, tags)
+    def on_use(chat_v, script, tags):
+        return _use_draft(chat_v, script, tags)
 
-    chat.use.click(on_use, [chat.chat, brief.emotion_tags], [ed.editor, ed.status])
+    use_outputs = [ed.editor, chat.before, chat.undo, chat.diff, ed.status]
+    chat.use.click(on_use, [chat.chat, ed.editor, brief.emotion_tags], use_outputs)
+    chat.undo.click(_undo, [ed.editor, chat.before], use_outputs)
 
     def on_dictate_chat(recording, text, language):
         return _dictate(studio, recording, text, language, " ", "Dictation added to your message.")
@@ -414,44 +470,101 @@ def _model_boxes(choice: str):
     )
 
 
-def _respond(
-    helper: asst.Assistant, chat_v, user_text: str | None, script: str, s: _AssistantSettings, *, draft_mode=False
-):
-    """Stream the assistant's answer: yields (chat history, message box, status line)."""
+def diff_html(old: str, new: str) -> str:
+    """The proposed script against the editor's, removed words struck through and added ones marked."""
+    import html
+
+    style = {
+        "-": "background:#fde2e2;color:#9b1c1c;text-decoration:line-through",
+        "+": "background:#dcfce7;color:#14532d",
+    }
+    parts = []
+    for kind, text in word_diff(old, new):
+        shown = html.escape(text).replace("\n\n", "<br><br>")
+        parts.append(
+            f'<span class="diff-{"del" if kind == "-" else "ins"}" style="{style[kind]}">{shown}</span>'
+            if kind in style
+            else shown
+        )
+    return (
+        '<div class="script-diff"><b>Changes to the editor\'s script</b> '
+        "(press <i>Use this draft</i> to apply them; <i>Undo</i> brings your script back):"
+        f'<div style="white-space:normal;line-height:1.6;margin-top:4px">{" ".join(parts)}</div></div>'
+    )
+
+
+def _respond(helper: asst.Assistant, chat_v, user_text: str | None, script: str, s: _AssistantSettings, *, mode: str):
+    """Stream the assistant's answer: yields (chat history, message box, status line, diff).
+
+    ``mode`` "draft" writes from the brief, "edit" revises the editor's script as the chosen edit
+    asks, "chat" answers the typed message; the finished answer is shown as changes to the editor."""
     history = _history(chat_v)
+    hidden = gr.update(visible=False, value="")
     try:
         request = s.request
-        if draft_mode:
-            user_text = prompts.draft_prompt(request)
-        messages = prompts.build_messages(
-            request, history, user_text or "", current_script=script if s.show_script and not draft_mode else ""
-        )
-        history = history + [{"role": "user", "content": user_text.strip()}, {"role": "assistant", "content": "…"}]
         ticket = helper.stops
-        yield history, "", "Loading the language model…"
+        if mode == "edit":
+            edit = prompts.EditRequest(script or "", s.edit, user_text or "").checked()
+            asked = prompts.edit_titles()[edit.action] + " the editor's script"
+            if edit.action == "custom":
+                asked = edit.message.strip()
+            answer = lambda: helper.edit(s.choice, edit, s.sampling, since=ticket, language=request.language)  # noqa: E731
+        elif mode == "draft":
+            asked = prompts.draft_prompt(request).split("\n")[0]
+            answer = lambda: helper.draft(s.choice, request, s.sampling, since=ticket)  # noqa: E731
+        else:
+            asked = (user_text or "").strip()
+            messages = prompts.build_messages(request, history, asked)
+            answer = lambda: helper.draft(s.choice, request, s.sampling, since=ticket, messages=messages, fill=False)  # noqa: E731
+        history = history + [{"role": "user", "content": asked}, {"role": "assistant", "content": "…"}]
+        yield history, "", "Loading the language model…", hidden
         loaded = helper.model(s.choice)
         note = f"**Note:** {loaded.notice}" if loaded.notice else f"Writing with {loaded.description}…"
-        for text in helper.stream(s.choice, messages, request, s.sampling, since=ticket):
+        for text in answer():
             history[-1] = {"role": "assistant", "content": text}
-            yield history, "", note
-        done = analyze(cleaning.clean_script(history[-1]["content"], keep_tags=request.emotion_tags))
-        ending = "Stopped" if helper.stops != ticket else "Draft ready"
+            yield history, "", note, gr.update()
+        final = history[-1]["content"]
+        done = analyze(final)
+        ending = "Stopped" if helper.stops != ticket else ("Revision ready" if mode == "edit" else "Draft ready")
         yield (
             history,
             "",
             (f"**Note:** {loaded.notice}\n\n" if loaded.notice else "")
             + f"{ending}: {done.describe()}. Press **Use this draft** to put it in the editor.",
+            gr.update(visible=True, value=diff_html(script or "", final)),
         )
     except StudioError as exc:
         if history and history[-1].get("content") == "…":
-            history = history[:-1]
-        yield history, user_text or "", _error(str(exc))
+            history = history[:-2]
+        yield history, user_text or "", _error(str(exc)), hidden
 
 
-def _use_draft(chat_v, tags: bool):
-    """The assistant's last answer, cleaned, for the editor; (script, status)."""
+def _use_draft(chat_v, script: str | None, tags: bool):
+    """The assistant's last answer, cleaned, into the editor; the editor's text is kept for Undo.
+    Returns (editor, undo text, undo button, diff, status)."""
     answers = [m["content"] for m in _history(chat_v) if m["role"] == "assistant" and m["content"].strip("… ")]
     if not answers:
-        return gr.update(), _error("there is no draft yet: ask the assistant first")
-    script = cleaning.clean_script(answers[-1], keep_tags=bool(tags))
-    return script, f"The draft is in the editor ({analyze(script).describe()})."
+        return (
+            gr.update(),
+            gr.update(),
+            gr.update(),
+            gr.update(),
+            _error("there is no draft yet: ask the assistant first"),
+        )
+    # a finished answer is clean already (its tags are the ones asked for: the brief's option, or an
+    # "add emotion tags" edit); a stopped one is cleaned here
+    draft = cleaning.clean_script(answers[-1], keep_tags=bool(tags) or "[" in answers[-1])
+    return (
+        draft,
+        script or "",
+        gr.update(interactive=True),
+        gr.update(visible=False, value=""),
+        f"The draft is in the editor ({analyze(draft).describe()}). **Undo** brings back the script it replaced.",
+    )
+
+
+def _undo(script: str | None, before: str | None):
+    """Swap the editor's text with the one "Use this draft" replaced (pressing Undo again redoes)."""
+    if before is None or (not before and not script):
+        return gr.update(), gr.update(), gr.update(), gr.update(), _error("there is nothing to undo")
+    return before, script or "", gr.update(interactive=True), gr.update(), "Your previous script is back in the editor."

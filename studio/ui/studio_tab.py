@@ -8,18 +8,19 @@ exists, then the whole preview replaces it. Export goes to the background queue
 from __future__ import annotations
 
 import threading
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import gradio as gr
 
 from engines.animate import base as animate_base
 from engines.animate.base import AnimationSettings
+from engines.emotions import EMOTIONS, MAX_STRENGTH, MIN_STRENGTH
 from studio.config import load_output_presets
 from studio.errors import CancelledError, StudioError
 from studio.render import jobs
 from studio.render.pipeline import RenderJob
-from studio.script.markup import EMOTIONS
 from studio.services import Studio
+from studio.ui.widgets import copyable_path, saved_lists
 from studio.ui.widgets import error_html as _error
 
 DEFAULT_SCRIPT = (
@@ -64,6 +65,12 @@ def animation_controls() -> list[tuple[str, str, float, float, float, float, str
     return rows
 
 
+ANIMATORS = [
+    ("Procedural (built in)", "procedural"),
+    ("Neural lip-sync: MuseTalk 1.5 on the procedural head (NVIDIA GPU)", "musetalk"),
+]
+
+
 def settings_from(names: list[str], values: list[float], seed: float | None) -> AnimationSettings:
     """AnimationSettings from slider values (fields the settings do not know are ignored)."""
     known = {f.name for f in fields(AnimationSettings)}
@@ -93,16 +100,27 @@ def build(studio: Studio) -> None:
                 lines=6,
                 label="Script",
                 elem_id="studio-script",
-                info="[happy] [sad] [angry] [surprised] [neutral] set the mood; [pause 0.5s] adds silence",
+                info="[happy] [sad] [angry] [surprised] [neutral] set the mood ([sad 0.5] softer, [happy 1.5] "
+                "stronger); [pause 0.5s] adds silence",
             )
             with gr.Row():
                 emotion = gr.Dropdown(list(EMOTIONS), value="neutral", label="Starting emotion")
+                emotion_strength = gr.Slider(
+                    MIN_STRENGTH,
+                    MAX_STRENGTH,
+                    value=1.0,
+                    step=0.05,
+                    label="Emotion strength",
+                    info="voice and face: 0 none, 1 normal, 2 double",
+                    elem_id="studio-emotion-strength",
+                )
                 presets = load_output_presets()
                 preset = gr.Dropdown(
                     [(f"{p.name} — {p.description}", p.name) for p in presets.values() if p.name != "preview"],
                     value="512",
                     label="Output",
                 )
+            framing_md = gr.Markdown(elem_id="studio-framing-note")  # when the face is small for the output
             subtitles = gr.Checkbox(True, label="Write subtitles (.srt / .vtt)")
             burn = gr.Checkbox(False, label="Burn subtitles into the video")
             watermark = gr.Checkbox(
@@ -116,6 +134,24 @@ def build(studio: Studio) -> None:
                     for name, label, lo, hi, step, default, help_ in controls_spec
                 ]
                 seed = gr.Number(0, precision=0, label="Seed", info="same seed, same blinks and head motion")
+                animator = gr.Dropdown(
+                    ANIMATORS,
+                    value="procedural",
+                    label="Animation engine",
+                    elem_id="studio-animator",
+                    info="the neural lip-sync draws the mouth on the procedural head; without its weights "
+                    "or a GPU the render says so and uses the procedural engine",
+                )
+            with gr.Row():
+                take = gr.Number(
+                    0,
+                    precision=0,
+                    label="Take",
+                    scale=3,
+                    elem_id="studio-take",
+                    info="the same inputs and take give the same video; a new take varies voice and motion",
+                )
+                new_take_btn = gr.Button("New take", scale=1, size="sm", elem_id="studio-new-take")
         with gr.Column(scale=1):
             with gr.Row():
                 preview_btn = gr.Button("▶ Preview", variant="secondary")
@@ -138,14 +174,33 @@ def build(studio: Studio) -> None:
                 )
                 stop_job_btn = gr.Button("Stop this export", scale=1, elem_id="export-stop")
             files = gr.File(label="Downloads (MP4, subtitles, manifest)", file_count="multiple")
+            saved_to = copyable_path("Saved to (full path)", elem_id="export-path")
+            exports_md = gr.Markdown(elem_id="export-list")
     shown = gr.State(0)  # id of the last finished export shown in the player
     pending = gr.State(())  # ids of the unfinished exports offered in job_pick
     timer = gr.Timer(POLL_S)
 
-    inputs = [avatar, upload, voice, script, emotion, preset, subtitles, burn, watermark, seed, *sliders]
+    inputs = [avatar, upload, voice, script, emotion, preset, subtitles, burn, watermark, take, emotion_strength, seed]
+    inputs += sliders
+    inputs += [animator]  # after the sliders: request_for splits it off the slider values
 
-    def request_for(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, anim):
-        return jobs.make_request(
+    def request_for(
+        avatar_v,
+        upload_v,
+        voice_v,
+        script_v,
+        emotion_v,
+        preset_v,
+        subs_v,
+        burn_v,
+        mark_v,
+        take_v,
+        strength_v,
+        seed_v,
+        anim,
+    ):
+        anim, animator_v = anim[: len(names)], (anim[len(names)] if len(anim) > len(names) else None)
+        request = jobs.make_request(
             studio,
             avatar=None if avatar_v in (None, DEMO) else avatar_v,
             photo=upload_v,
@@ -157,17 +212,46 @@ def build(studio: Studio) -> None:
             burn_subtitles=bool(burn_v),
             watermark=bool(mark_v),
             animation=settings_from(names, list(anim), seed_v),
+            take=int(take_v or 0),
+            emotion_strength=1.0 if strength_v is None else float(strength_v),
         )
+        return replace(request, animator=animator_v or "procedural")
 
     # One preview at a time per studio (a local, single-user app), so Cancel needs no session.
     preview_cancel = threading.Event()
 
-    def do_preview(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, *anim):
+    def do_preview(
+        avatar_v,
+        upload_v,
+        voice_v,
+        script_v,
+        emotion_v,
+        preset_v,
+        subs_v,
+        burn_v,
+        mark_v,
+        take_v,
+        strength_v,
+        seed_v,
+        *anim,
+    ):
         cancel = preview_cancel
         cancel.clear()
         try:
             req = request_for(
-                avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, anim
+                avatar_v,
+                upload_v,
+                voice_v,
+                script_v,
+                emotion_v,
+                preset_v,
+                subs_v,
+                burn_v,
+                mark_v,
+                take_v,
+                strength_v,
+                seed_v,
+                anim,
             )
             for update in jobs.preview_stream(studio, req, cancel):
                 if update.result is not None:
@@ -181,16 +265,42 @@ def build(studio: Studio) -> None:
         except StudioError as exc:
             yield gr.update(), _error(exc)
 
-    def do_export(avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, *anim):
+    def do_export(
+        avatar_v,
+        upload_v,
+        voice_v,
+        script_v,
+        emotion_v,
+        preset_v,
+        subs_v,
+        burn_v,
+        mark_v,
+        take_v,
+        strength_v,
+        seed_v,
+        *anim,
+    ):
         try:
             req = request_for(
-                avatar_v, upload_v, voice_v, script_v, emotion_v, preset_v, subs_v, burn_v, mark_v, seed_v, anim
+                avatar_v,
+                upload_v,
+                voice_v,
+                script_v,
+                emotion_v,
+                preset_v,
+                subs_v,
+                burn_v,
+                mark_v,
+                take_v,
+                strength_v,
+                seed_v,
+                anim,
             )
             RenderJob(studio, req).check()  # bad input is reported now, not when the job starts
         except StudioError as exc:
             return _error(exc), queue_markdown()
         job = queue.submit(req, label=req.out.name)
-        return f"Export #{job.id} queued: {req.out.name}. Keep working; progress shows below.", queue_markdown()
+        return f"Export #{job.id} queued: {req.out}. Keep working; progress shows below.", queue_markdown()
 
     def queue_markdown() -> str:
         rows = [j for j in queue.jobs()][-8:]
@@ -210,7 +320,7 @@ def build(studio: Studio) -> None:
         pick, offered = pick_update(offered)
         done = [j for j in queue.jobs() if j.state == "done" and j.result is not None and j.id > last_shown]
         if not done:
-            return queue_markdown(), gr.update(), gr.update(), gr.update(), last_shown, pick, offered
+            return queue_markdown(), gr.update(), gr.update(), gr.update(), last_shown, pick, offered, gr.update()
         job = done[-1]
         return (
             queue_markdown(),
@@ -220,6 +330,7 @@ def build(studio: Studio) -> None:
             job.id,
             pick,
             offered,
+            str(job.result.video.resolve()),
         )
 
     def do_stop_job(job_id):
@@ -247,10 +358,29 @@ def build(studio: Studio) -> None:
     timer.tick(
         poll,
         [shown, pending],
-        [queue_md, video, status, files, shown, job_pick, pending],
+        [queue_md, video, status, files, shown, job_pick, pending, saved_to],
         queue=False,
         show_progress="hidden",
     )
+    new_take_btn.click(lambda t: int(t or 0) + 1, take, take, queue=False)
+    lists = saved_lists()  # read on page load and after any save, rename or delete in any tab
+    lists.choices(avatar, lambda: _avatars(studio)[1:], default=DEMO)
+    lists.choices(voice, lambda: _voices(studio)[1:], default=DEFAULT_VOICE)
+    lists.add(queue_md, lambda _current: queue_markdown())
+    lists.add(exports_md, lambda _current: jobs.exports_markdown(studio))
+    saved_to.change(lambda _path: jobs.exports_markdown(studio), saved_to, exports_md, queue=False)
+
+    def framing_note(avatar_v, upload_v, _preset_v) -> str:
+        from studio.portrait.checks import sharp_framing_note
+
+        try:
+            path = jobs.portrait_path(studio, None if avatar_v in (None, DEMO) else avatar_v, upload_v)
+            return sharp_framing_note(path, studio.face(), load_output_presets())
+        except StudioError:
+            return ""  # an unreadable photo gets its error when rendering
+
+    for source in (avatar, upload, preset):
+        source.change(framing_note, [avatar, upload, preset], framing_md, queue=False, show_progress="hidden")
     refresh.click(
         lambda: (gr.update(choices=_avatars(studio)), gr.update(choices=_voices(studio))), None, [avatar, voice]
     )

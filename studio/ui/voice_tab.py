@@ -6,17 +6,20 @@ import html
 
 import gradio as gr
 
+from engines.emotions import MAX_STRENGTH, MIN_STRENGTH
 from studio import models
 from studio.errors import StudioError
 from studio.safety import check_audio_upload
 from studio.services import Studio
 from studio.ui.widgets import error_html as _error
-from studio.ui.widgets import manage_controls
+from studio.ui.widgets import manage_controls, saved_lists
 from studio.voice.profiles import VoiceLibrary
 from studio.voice.recording import RecordingReport
 from studio.voice.speakers import EMOTIONS, say
 from studio.voice.xtts_setup import enable_xtts, xtts_status
 
+# The Engine choice in "Say this" -> speaker_for's engine.
+ENGINES = {"Voice match": "match", "OpenVoice V2": "openvoice", "XTTS-v2 clone": "xtts"}
 LIGHTS = {"ok": ("#1e8e3e", "good"), "warn": ("#f29900", "check"), "reject": ("#d93025", "problem")}
 
 
@@ -39,6 +42,31 @@ def report_html(report: RecordingReport) -> str:
     )
 
 
+def similarity_html(profile) -> str:
+    """How much the voice match sounds like the recording, next to the default voice and the same person."""
+    nums = profile.similarity_numbers()
+    if nums is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{label}</td><td><b>{value:.2f}</b></td></tr>"
+        for label, value in (
+            ("a test sentence in this voice (voice match)", nums["test"]),
+            ("the same sentence in the studio's default voice", nums["default"]),
+            ("the same person, another recording (typical)", nums["same_person"]),
+        )
+    )
+    matched = "; ".join(
+        f"{html.escape(r['part'])}: {html.escape(r['value'])}" for r in profile.settings.get("matched", [])
+    )
+    return (
+        "<div id='voice-similarity'><p>Similarity to the recording (speaker-recognition model, resemblyzer; "
+        "1.0 = identical):</p>"
+        f"<table>{rows}</table><p><i>What it means: {html.escape(nums['meaning'])}.</i></p>"
+        + (f"<p>Matched: {matched}.</p>" if matched else "")
+        + "</div>"
+    )
+
+
 def build(studio: Studio) -> None:
     lib = VoiceLibrary(studio.paths, studio=studio)
 
@@ -48,8 +76,8 @@ def build(studio: Studio) -> None:
     gr.Markdown(
         "Read any text aloud for **about a minute** in a quiet room, then check and save it as a voice. "
         "The studio's own voice is then *matched* toward yours (pitch, speaking rate and timbre) — "
-        "that is **voice match, not a full clone**. For a true neural clone, use XTTS-v2 below "
-        "(a download with a non-commercial license)."
+        "that is **voice match, not a full clone**. For a neural clone, download the OpenVoice V2 converter "
+        "below (MIT license; used for every voice once downloaded), or XTTS-v2 (non-commercial license)."
     )
     checked = gr.State(None)  # (audio path, RecordingReport) of the last check
     with gr.Row():
@@ -94,12 +122,26 @@ def build(studio: Studio) -> None:
     with gr.Row():
         say_text = gr.Textbox(value="Hi, this is a quick test of my voice in the studio.", label="Sentence", scale=4)
         emotion = gr.Dropdown(list(EMOTIONS), value="neutral", label="Emotion", scale=1)
-        engine = gr.Radio(["Voice match", "XTTS-v2 clone"], value="Voice match", label="Engine", scale=2)
+        engine = gr.Radio(list(ENGINES), value="Voice match", label="Engine", scale=2)
     say_btn = gr.Button("Say it")
+    with gr.Row(elem_id="hear-emotions"):
+        # the same sentence in each emotion, with the chosen voice and engine
+        hear_btns = {e: gr.Button(f"▶ hear it {e}", size="sm", elem_id=f"hear-{e}") for e in EMOTIONS}
+        strength = gr.Slider(
+            MIN_STRENGTH, MAX_STRENGTH, value=1.0, step=0.05, label="Emotion strength", elem_id="say-strength"
+        )
     with gr.Row():
         say_audio = gr.Audio(label="Preview", type="numpy", interactive=False, autoplay=True)
         say_info = gr.Markdown()
 
+    with gr.Accordion("Clone with OpenVoice V2 (download, MIT license; preferred when downloaded)", open=False):
+        ov = models.entry("openvoice-v2-converter")
+        gr.Markdown(
+            f"**{ov.title}.** License: **{ov.license}**. Commercial use: {ov.commercial_use}. "
+            f"Download about {ov.size_mb:.0f} MB with `python app.py models fetch {ov.name}` or the Models & "
+            "Engines tab. Once downloaded, every saved voice speaks through it (the studio's own speech, "
+            "converted into your tone colour: lips, subtitles and emotions keep their timing)."
+        )
     with gr.Accordion("Clone with XTTS-v2 (download, non-commercial license)", open=False):
         entry = models.entry("xtts-v2")
         gr.Markdown(
@@ -140,11 +182,7 @@ def build(studio: Studio) -> None:
             )
         except StudioError as exc:
             return _error(exc), gr.update()
-        score = profile.settings["match"]["score"]
-        msg = (
-            f"<p style='color:#1e8e3e'>Saved <b>{html.escape(profile.name)}</b>. Voice match similarity "
-            f"{score:.2f} (the unmodified default voice: {profile.settings['default_voice_similarity']:.2f}).</p>"
-        )
+        msg = f"<p style='color:#1e8e3e'>Saved <b>{html.escape(profile.name)}</b>.</p>" + similarity_html(profile)
         return msg, gr.update(choices=voice_names(), value=profile.name)
 
     def show_voice(voice_name):
@@ -154,7 +192,7 @@ def build(studio: Studio) -> None:
             p = lib.load(voice_name)
         except StudioError as exc:
             return _error(exc), xtts_text(None)
-        return p.summary(), xtts_text(p)
+        return p.summary() + "\n\n" + similarity_html(p), xtts_text(p)
 
     def xtts_text(profile) -> str:
         st = xtts_status(studio.paths)
@@ -192,15 +230,25 @@ def build(studio: Studio) -> None:
             return _error(exc), gr.update()
         return f"<p>Renamed to {html.escape(p.name)}.</p>", gr.update(choices=voice_names(), value=p.name)
 
-    def do_say(voice_name, text, emo, eng):
+    def do_say(voice_name, text, emo, eng, k=1.0):
+        k = 1.0 if k is None else float(k)
         try:
             result = say(
-                studio, voice_name or None, text, emotion=emo, engine="xtts" if eng == "XTTS-v2 clone" else "match"
+                studio,
+                voice_name or None,
+                text,
+                emotion=emo,
+                strength=k,
+                engine=ENGINES.get(eng, "match"),
             )
         except StudioError as exc:
             return None, _error(exc)
         sim = "" if result.similarity is None else f" — similarity to your recording: **{result.similarity:.2f}**"
-        return (result.speech.sample_rate, result.speech.audio), f"{result.description}{sim}"
+        mood = "" if emo == "neutral" else f" — {emo}" + ("" if k == 1.0 else f" {k:g}")
+        return (result.speech.sample_rate, result.speech.audio), f"{result.description}{mood}{sim}"
+
+    def hear(emo: str):
+        return lambda voice_name, text, eng, k: do_say(voice_name, text, emo, eng, k)
 
     def do_clone(voice_name, ok, progress=gr.Progress()):
         if not voice_name:
@@ -212,12 +260,16 @@ def build(studio: Studio) -> None:
         return f"<p>XTTS-v2 clone of {html.escape(p.name)} is ready.</p>", xtts_text(p)
 
     check_btn.click(do_check, [audio], [report_box, transcript, checked])
-    save_btn.click(do_save, [audio, checked, name, denoise], [save_status, voices])
+    saved = save_btn.click(do_save, [audio, checked, name, denoise], [save_status, voices])
     refresh_btn.click(lambda: gr.update(choices=voice_names()), None, voices)
     voices.change(show_voice, [voices], [voice_info, xtts_info])
-    rename_btn.click(do_rename, [voices, new_name], [manage_status, voices])
+    renamed = rename_btn.click(do_rename, [voices, new_name], [manage_status, voices])
     delete_btn.click(ask_delete, [voices], [confirm_row, confirm_text, manage_status])
-    confirm_btn.click(do_delete, [voices], [confirm_row, manage_status, voices])
+    deleted = confirm_btn.click(do_delete, [voices], [confirm_row, manage_status, voices])
+    saved_lists().choices(voices, voice_names)  # read on page load and after changes in any tab
+    saved_lists().changed(saved, renamed, deleted)
     cancel_btn.click(lambda: gr.update(visible=False), None, confirm_row)
-    say_btn.click(do_say, [voices, say_text, emotion, engine], [say_audio, say_info])
+    say_btn.click(do_say, [voices, say_text, emotion, engine, strength], [say_audio, say_info])
+    for emo, btn in hear_btns.items():
+        btn.click(hear(emo), [voices, say_text, engine, strength], [say_audio, say_info])
     clone_btn.click(do_clone, [voices, accept], [clone_status, xtts_info])

@@ -15,6 +15,8 @@ CALIBRATION_TEXT = (
     "Hello, and welcome to my channel. Today I want to show you something new.",
     "It only takes a minute, and you can try it yourself at home.",
 )
+# Held back from the calibration: the profile's honest score is this sentence, heard against the recording.
+TEST_SENTENCE = "Our new bakery opens on Monday morning, so come early and bring a friend."
 
 
 @dataclass
@@ -24,6 +26,8 @@ class DefaultVoiceCalibration:
     traits: Any  # engines.voice.match.VoiceTraits
     sample_rate: int
     syllables_per_second: float
+    test_speech: Speech  # TEST_SENTENCE in the default voice
+    test_analysis: Any
 
 
 _calibration: dict[int, DefaultVoiceCalibration] = {}
@@ -46,8 +50,15 @@ def default_voice_calibration(studio) -> DefaultVoiceCalibration:
             from engines.voice.match import syllable_rate
 
             joined = np.concatenate([s.audio for s in speech])
+            test = tts.synthesize(TEST_SENTENCE)
             _calibration[id(tts)] = DefaultVoiceCalibration(
-                speech, analyses, traits, speech[0].sample_rate, syllable_rate(joined, speech[0].sample_rate)
+                speech,
+                analyses,
+                traits,
+                speech[0].sample_rate,
+                syllable_rate(joined, speech[0].sample_rate),
+                test,
+                matcher.analyse(test.audio, test.sample_rate),
             )
         return _calibration[id(tts)]
 

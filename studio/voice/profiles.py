@@ -45,6 +45,10 @@ from studio.voice.calibration import default_voice_calibration, speaking_rate_fa
 from studio.voice.recording import RecordingReport, analyse_recording, check_usable, load_recording
 
 PROFILE_VERSION = 1
+# What "the same person" typically scores: a sentence of one eSpeak NG voice that is not in its
+# 60 s recording, against that recording (bench/bench_voice.py, mean over six voices: 0.931). Synthetic
+# voices vary less between takes than people do, so a real second take usually scores a bit lower.
+SAME_SPEAKER_SIMILARITY = 0.93
 REFERENCE_RATE = 24_000  # Hz of the normalised reference voice.wav
 REFERENCE_LUFS = -23.0
 
@@ -94,6 +98,28 @@ class VoiceProfile:
 
         return VoiceTraits.from_dict(self.settings["match_source"])
 
+    def similarity_numbers(self) -> dict[str, Any] | None:
+        """The profile's test sentence scored against the recording (resemblyzer cosine, -1..1), next to
+        the default voice and a typical same-person score, with one line on what it means.
+
+        None for profiles made before the test sentence was scored.
+        """
+        test = self.settings.get("test_similarity")
+        default = self.settings.get("default_voice_similarity")
+        if not isinstance(test, (int, float)) or not isinstance(default, (int, float)):
+            return None
+        same = SAME_SPEAKER_SIMILARITY
+        share = (test - default) / max(same - default, 1e-3)  # how far from the default voice toward "you"
+        if share >= 0.75:
+            meaning = "a speaker-recognition model finds it close to you, near what your own second take scores"
+        elif share >= 0.4:
+            meaning = "clearly more like you than the default voice, but still recognisably a different speaker"
+        elif share > 0.1:
+            meaning = "only a little more like you than the default voice: pitch and timbre moved, the voice did not"
+        else:
+            meaning = "no closer to you than the default voice: try a cleaner or longer recording"
+        return {"test": float(test), "default": float(default), "same_person": same, "meaning": meaning}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": PROFILE_VERSION,
@@ -108,7 +134,7 @@ class VoiceProfile:
         rep = self.report
         match = self.settings.get("match", {})
         f0 = np.exp(match.get("target", {}).get("f0_log_mean", 0.0)) if match else 0
-        score = match.get("score")
+        score = self.settings.get("test_similarity", match.get("score"))
         extra = f", voice match {score:.2f}" if isinstance(score, (int, float)) else ""
         clone = ", XTTS-v2 latents cached" if self.has_xtts else ""
         return (
@@ -305,8 +331,16 @@ class VoiceLibrary:
 
         progress(0.2, "tuning the voice match")
         settings = calibrate(matcher, cal.analyses, cal.traits, target, score, rate=rate)
-        baseline = score([c.audio for c in cal.speech], cal.sample_rate)
-        return {"match": settings.to_dict(), "match_source": cal.traits.to_dict(), "default_voice_similarity": baseline}
+        progress(0.9, "testing the voice on a new sentence")
+        # The honest numbers: a sentence the calibration never heard, in the default and the matched voice.
+        test = matcher.render(cal.test_analysis, settings, source=cal.traits, length=len(cal.test_speech.audio))
+        return {
+            "match": settings.to_dict(),
+            "match_source": cal.traits.to_dict(),
+            "default_voice_similarity": score([cal.test_speech.audio], cal.sample_rate),
+            "test_similarity": score([test], cal.sample_rate),
+            "matched": matched_parts(settings, cal.traits),
+        }
 
     def remove(self, name: str) -> None:
         """Delete the voice ``name`` (the UI asks for confirmation first)."""
@@ -330,6 +364,28 @@ class VoiceLibrary:
 
     def save_settings(self, profile: VoiceProfile) -> None:
         atomic_write_json(profile.folder / "profile.json", profile.to_dict())
+
+
+def matched_parts(settings, source) -> list[dict[str, str]]:
+    """Which parts of the voice the voice match moved, in words, for the report and the Voice tab."""
+    tgt = settings.target
+    semitones = 12 * (tgt.f0_log_mean - source.f0_log_mean) / np.log(2)
+    spread = tgt.f0_log_std / max(source.f0_log_std, 1e-3)
+    pitch = f"{np.exp(source.f0_log_mean):.0f} Hz → {np.exp(tgt.f0_log_mean):.0f} Hz ({semitones:+.1f} semitones)"
+    rows = [
+        {"part": "pitch", "value": pitch},
+        {"part": "pitch range (intonation)", "value": f"× {min(max(spread, 0.5), 2.0):.2f}"},
+        {"part": "formants (vocal tract length)", "value": f"{(settings.warp - 1) * 100:+.0f} %"},
+        {
+            "part": "timbre (spectral envelope, 64 bands)",
+            "value": "off"
+            if settings.eq_strength <= 0
+            else f"mean and spread per band, strength {settings.eq_strength:.1f}"
+            + ("" if tgt.envelope_std_db else " (mean only: profile made before spreads were measured)"),
+        },
+        {"part": "speaking rate", "value": f"× {settings.rate:.2f}"},
+    ]
+    return rows
 
 
 def normalise_reference(audio: np.ndarray, sample_rate: int, segments: list[tuple[float, float]]) -> np.ndarray:

@@ -6,6 +6,7 @@ Piper voice, the voice match (WORLD) toward a profile, or an XTTS-v2 clone. :fun
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,39 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from engines.emotions import EMOTIONS  # noqa: F401 - the names, for the Voice tab
 from engines.tts.base import Speech
-from studio.config import PRESETS_DIR
+from engines.voice import prosody as emotional
+from engines.voice.prosody import Prosody
 from studio.errors import InputError, StudioError
 from studio.voice.profiles import VoiceLibrary, VoiceProfile, write_wav
 from studio.voice.xtts_setup import _xtts_engine, xtts_ready
 
-EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
-# Used when presets/emotions.json (shared with the animation) has no prosody for an emotion:
-# speaking-rate factor, pitch shift in semitones, energy (gain factor).
-DEFAULT_PROSODY = {
-    "neutral": {"rate": 1.0, "pitch_semitones": 0.0, "energy": 1.0},
-    "happy": {"rate": 1.06, "pitch_semitones": 2.0, "energy": 1.15},
-    "sad": {"rate": 0.9, "pitch_semitones": -2.0, "energy": 0.8},
-    "angry": {"rate": 1.08, "pitch_semitones": 1.0, "energy": 1.3},
-    "surprised": {"rate": 1.1, "pitch_semitones": 3.5, "energy": 1.15},
-}
 
-
-def emotion_prosody(emotion: str) -> dict[str, float]:
-    """Rate factor, pitch shift (semitones) and energy (gain) for ``emotion``."""
-    prosody = dict(DEFAULT_PROSODY.get(emotion, DEFAULT_PROSODY["neutral"]))
-    path = PRESETS_DIR / "emotions.json"
-    if path.exists():
-        try:
-            spec = json.loads(path.read_text(encoding="utf-8")).get(emotion, {})
-        except (OSError, ValueError, AttributeError):
-            spec = {}
-        # Keys sit under "prosody" (the animation presets) or directly under the emotion.
-        spec = spec.get("prosody", spec) if isinstance(spec, dict) else {}
-        for key in prosody:
-            if isinstance(spec, dict) and isinstance(spec.get(key), (int, float)):
-                prosody[key] = float(spec[key])
-    return prosody
+def emotion_prosody(emotion: str, strength: float = 1.0) -> Prosody:
+    """How ``emotion`` at ``strength`` changes every voice (from presets/emotions.json)."""
+    return Prosody.of(emotion, strength)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,14 +33,15 @@ def emotion_prosody(emotion: str) -> dict[str, float]:
 
 
 class DefaultSpeaker:
-    """The embedded Piper voice, unchanged."""
+    """The embedded Piper voice, with emotional prosody."""
 
     def __init__(self, studio):
         self.tts = studio.tts()
         self.sample_rate = self.tts.sample_rate
 
-    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0) -> Speech:
-        return self.tts.synthesize(text, emotion=emotion, rate=rate)
+    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0, strength: float = 1.0) -> Speech:
+        speech = self.tts.synthesize(text, emotion=emotion, rate=rate, strength=strength)
+        return emotional.apply(speech, emotion_prosody(emotion, strength))
 
     def similarity(self, speech: Speech) -> float | None:
         return None
@@ -86,24 +67,21 @@ class MatchedSpeaker:
         self._source = profile.match_source()
         self._embedding = profile.embedding()
 
-    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0) -> Speech:
-        """Speech in the profile's voice; timings are the TTS's own (the length is unchanged)."""
-        prosody = emotion_prosody(emotion)
-        base = self.tts.synthesize(text, emotion="neutral", rate=rate * prosody["rate"] * self._settings.rate)
+    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0, strength: float = 1.0) -> Speech:
+        """Speech in the profile's voice with the emotion's prosody (one WORLD pass for both);
+        timings are the TTS's own, moved only where pauses change length."""
+        prosody = emotion_prosody(emotion, strength)
+        base = self.tts.synthesize(text, emotion=emotion, strength=strength, rate=rate * self._settings.rate)
         if len(base.audio) < self.sample_rate // 20:
             return base
         analysis = self._matcher.analyse(base.audio, base.sample_rate)
         audio = self._matcher.render(
-            analysis,
-            self._settings,
-            source=self._source,
-            pitch_semitones=prosody["pitch_semitones"],
-            energy=prosody["energy"],
-            length=len(base.audio),
+            analysis, self._settings, source=self._source, length=len(base.audio), prosody=prosody
         )
-        return Speech(
+        matched = Speech(
             audio=audio, sample_rate=base.sample_rate, phonemes=base.phonemes, words=base.words, text=base.text
         )
+        return emotional.apply(matched, prosody, vocoded=True)
 
     def similarity(self, speech: Speech) -> float | None:
         """Resemblyzer cosine similarity of ``speech`` to the profile's recording (-1..1)."""
@@ -116,7 +94,9 @@ class MatchedSpeaker:
 
     def cache_key(self) -> str:
         """Changes whenever the synthesized audio would (profile re-made, settings changed)."""
-        return _settings_key("match", self.profile, self.profile.settings.get("match"))
+        from engines.voice.match import MATCH_VERSION
+
+        return _settings_key("match", self.profile, [MATCH_VERSION, self.profile.settings.get("match")])
 
 
 def speaker_for(studio, voice: str | None, *, engine: str | None = None):
@@ -124,12 +104,23 @@ def speaker_for(studio, voice: str | None, *, engine: str | None = None):
 
     The result has ``synthesize(text, emotion=..., rate=...) -> Speech``, ``similarity(speech)``
     (resemblyzer cosine to the profile, None for the default voice) and ``describe()``.
-    ``engine`` "match" forces the offline voice match, "xtts" requires the XTTS-v2 clone; by
-    default XTTS-v2 is used when the profile has cached latents and the model is installed.
+    ``engine`` "match" forces the offline voice match, "openvoice" requires the OpenVoice V2 converter,
+    "xtts" requires the XTTS-v2 clone. By default the OpenVoice converter is used when its weights are
+    downloaded, then XTTS-v2 when the profile has cached latents and the model is installed.
     """
     if voice is None or str(voice).strip() == "":
         return DefaultSpeaker(studio)
     profile = VoiceLibrary(studio.paths, studio=studio).load(voice)
+    if engine in (None, "openvoice"):
+        from studio.voice.openvoice_setup import MODEL, openvoice_ready
+
+        if openvoice_ready(studio.paths):
+            return OpenVoiceSpeaker(studio, profile)
+        if engine == "openvoice":
+            raise InputError(
+                f"the OpenVoice V2 converter is not downloaded: run `python app.py models fetch {MODEL}` "
+                "or use the Models & Engines tab"
+            )
     if engine in (None, "xtts"):
         if profile.has_xtts and xtts_ready(studio.paths):
             return XttsSpeaker(studio, profile)
@@ -139,6 +130,52 @@ def speaker_for(studio, voice: str | None, *, engine: str | None = None):
                 f"run `python app.py voice clone {profile.key} --accept-license` first"
             )
     return MatchedSpeaker(studio, profile)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tone-colour conversion with OpenVoice V2 (optional: model download, MIT license).
+
+
+class OpenVoiceSpeaker:
+    """The default voice (with the profile's speaking rate and the emotion's prosody), converted into the
+    profile's tone colour by OpenVoice V2. The conversion keeps every sample's timing, so the TTS's
+    phoneme and word timings stay exact."""
+
+    def __init__(self, studio, profile: VoiceProfile):
+        from studio.voice import openvoice_setup as ov
+
+        self.profile = profile
+        self._default = DefaultSpeaker(studio)
+        self.sample_rate = self._default.sample_rate
+        self._converter = ov.converter(studio)
+        self._signature = ov.signature(studio)
+        self._source = ov.default_tone_colour(studio)
+        self._target = ov.profile_tone_colour(studio, profile)
+        self._rate = profile.match_settings().rate if "match" in profile.settings else 1.0
+        self._speaker = studio.engine("speaker", "resemblyzer")
+        self._embedding = profile.embedding()
+
+    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0, strength: float = 1.0) -> Speech:
+        base = self._default.synthesize(text, emotion=emotion, rate=rate * self._rate, strength=strength)
+        if len(base.audio) < self.sample_rate // 20:
+            return base
+        seed = int.from_bytes(hashlib.sha256(base.audio.tobytes()).digest()[:4], "little")
+        audio = self._converter.convert(base.audio, base.sample_rate, self._source, self._target, seed=seed)
+        return Speech(
+            audio=audio, sample_rate=base.sample_rate, phonemes=base.phonemes, words=base.words, text=base.text
+        )
+
+    def similarity(self, speech: Speech) -> float | None:
+        if speech.duration < 0.3:
+            return None
+        return self._speaker.similarity(speech.audio, speech.sample_rate, self._embedding)
+
+    def describe(self) -> str:
+        return f"OpenVoice V2 tone colour of {self.profile.name}"
+
+    def cache_key(self) -> str:
+        """Changes whenever the synthesized audio would (profile re-made, other converter weights)."""
+        return _settings_key("openvoice", self.profile, [self._signature, self.profile.settings.get("match")])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,26 +193,25 @@ class XttsSpeaker:
         self._speaker = studio.engine("speaker", "resemblyzer")
         self._embedding = profile.embedding()
 
-    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0) -> Speech:
+    def synthesize(self, text: str, *, emotion: str = "neutral", rate: float = 1.0, strength: float = 1.0) -> Speech:
+        """The clone's speech at the emotion's rate (XTTS's speed), then the same prosody
+        post-processing as every voice; timings from the default voice, stretched onto it."""
         from engines.tts.xtts import XttsError
 
-        prosody = emotion_prosody(emotion)
-        speed = float(np.clip(rate * prosody["rate"], 0.5, 2.0))
+        prosody = emotion_prosody(emotion, strength)
+        speed = float(np.clip(rate * prosody.rate, 0.5, 2.0))
         try:
             audio = self.engine.synthesize_audio(text, self.profile.xtts_latents_path, speed=speed)
         except XttsError as exc:
             raise StudioError(f"XTTS-v2 failed on '{text[:40]}': {exc}") from exc
-        audio = audio * np.float32(prosody["energy"])
-        peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
-        if peak > 0.98:
-            audio *= np.float32(0.98 / peak)
-        guide = self._timing_tts.synthesize(text, emotion="neutral", rate=1.0)
-        return retime(guide, audio, self.sample_rate)
+        audio = emotional.apply(Speech(audio=audio, sample_rate=self.sample_rate), prosody).audio
+        guide = self._timing_tts.synthesize(text, emotion=emotion, strength=strength, rate=1.0)
+        return retime(emotional.stretch_pauses(guide, prosody.pause), audio, self.sample_rate)
 
-    def stream(self, sentences, *, emotion: str = "neutral", rate: float = 1.0):
+    def stream(self, sentences, *, emotion: str = "neutral", rate: float = 1.0, strength: float = 1.0):
         """Sentence-level streaming: yields each sentence's Speech as soon as it is ready."""
         for sentence in sentences:
-            yield self.synthesize(sentence, emotion=emotion, rate=rate)
+            yield self.synthesize(sentence, emotion=emotion, rate=rate, strength=strength)
 
     def similarity(self, speech: Speech) -> float | None:
         if speech.duration < 0.3:
@@ -254,14 +290,16 @@ def say(
     out: str | Path | None = None,
     *,
     emotion: str = "neutral",
+    strength: float = 1.0,
     engine: str | None = None,
 ) -> SayResult:
-    """Speak ``text`` in ``voice`` (None = default voice), optionally writing a WAV; reports similarity."""
+    """Speak ``text`` in ``voice`` (None = default voice) with ``emotion`` at ``strength``, optionally
+    writing a WAV; reports similarity."""
     text = str(text).strip()
     if not text:
         raise InputError("there is nothing to say: type a sentence first")
     speaker = speaker_for(studio, voice, engine=engine)
-    speech = speaker.synthesize(text, emotion=emotion)
+    speech = speaker.synthesize(text, emotion=emotion, strength=strength)
     result = SayResult(speech=speech, similarity=speaker.similarity(speech), description=speaker.describe())
     if out is not None:
         result.path = write_wav(Path(out), speech.audio, speech.sample_rate)

@@ -1,20 +1,35 @@
-"""The neural lip-sync animator (``animate``/``musetalk``): MuseTalk-style mouth inpainting on the GPU.
+"""The hybrid neural lip-sync animator (``animate``/``musetalk``): MuseTalk-style lower-face
+inpainting on the procedurally animated head.
 
-Per avatar (``prepare``), once and cached in ``<cache>/neural/avatars/<key>.npz``: the output
-framing, the 256x256 face crop, its masked and reference latents (VAE encoder, PyTorch), the soft
-mouth mask and the colour-match parameters. The key covers the portrait's pixels, its landmarks,
-the output size and framing, and the model's architecture and weights.
+The network draws only the lower face (mouth, chin, jaw line); everything else comes from the
+procedural engine on the same frame, through its public :class:`~engines.animate.base.Animator`
+interface: head sway, nods and breathing, blinks, brows and the emotion of the script. The
+procedural track is made with the mouth held shut (lip amplitude 0), and the generated lower face
+follows the head: per frame the lower face's motion from the rest pose is found by image alignment
+(:class:`~engines.animate.neural.blend.HeadFollower`) and the generated crop is pasted through it.
 
-Per clip (``track``): Whisper-encoder features of the speech audio at 50 steps per second.
+Per avatar (``prepare``), once and cached in ``<cache>/neural/avatars/<key>.npz``: the procedural
+rig, its rest frame (framing), the 256x256 face crop of the rest frame, its masked and reference
+latents (VAE encoder, PyTorch), the soft jaw mask and the colour-match parameters. The key covers
+the portrait's pixels, its landmarks, the output size and framing, the model's architecture and
+weights, and the animation code.
 
-Per frame (``frames``): the UNet and the VAE decoder draw the mouth, in batches (16 for exports,
-1 for previews), and it is pasted back into the still portrait. Who runs the network, best first:
+Per clip (``track``): Whisper-encoder features of the speech audio at 50 steps per second, plus the
+procedural track (head, blinks, emotion; mouth shut).
+
+Per frame (``frames``): the procedural frame, then the UNet and the VAE decoder draw the lower face,
+in batches (16 for exports, 1 for previews), pasted back through the jaw mask where the head has
+moved to. Settings: head motion, blinks, expression, framing, smoothing and the A/V offset act as
+their names say; ``lip_amplitude`` has no meaning for the network (it draws the mouth the sound
+implies), so it is switched off for this engine with a notice, never faked by cross-fading two
+mouths. Who runs the network, best first:
 
 1. ONNX Runtime with TensorRT FP16 (engines cached by the session factory), then its CUDA provider;
 2. PyTorch on CUDA in FP16 (:mod:`~engines.animate.neural.torch_path`) when this ONNX Runtime has
    no GPU provider;
-3. ONNX Runtime on the CPU, only with ``allow_cpu=True`` (tests, patient users; about a second
-   per frame at full size);
+3. ONNX Runtime on the CPU, only with ``allow_cpu=True`` or the environment variable
+   ``STUDIO_NEURAL_ALLOW_CPU=1`` (tests run the tiny random model this way; at full size it takes
+   seconds per frame, far too slow to be useful);
 4. otherwise the procedural engine.
 
 Whenever the job moves down that list (weights or libraries missing, no GPU, a load or run failure)
@@ -36,7 +51,8 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +62,14 @@ from engines.animate.base import AnimationSettings, Animator, EmotionSpan, Notic
 from engines.animate.neural.blend import (
     Box,
     ColourMatch,
+    HeadFollower,
+    box_to_crop,
+    compose_affine,
     crop_resize,
     face_box,
-    frame_box,
-    mouth_mask,
+    jaw_mask,
     paste,
+    paste_warped,
     transform_points,
 )
 from engines.animate.neural.status import avatars_root, neural_root, onnx_root
@@ -64,7 +83,29 @@ log = logging.getLogger(__name__)
 
 # Batch sizes (min, opt, max) of the TensorRT shape profiles: latency for previews, throughput for exports.
 MODES = {"preview": (1, 1, 1), "export": (1, 16, 32)}
-RIG_VERSION = 3  # bump when the per-avatar preparation changes
+RIG_VERSION = 4  # bump when the per-avatar preparation changes
+ALLOW_CPU_ENV = "STUDIO_NEURAL_ALLOW_CPU"  # "1": run on the CPU without a GPU (tests with the tiny model)
+_PROCEDURAL = "procedural."  # prefix of the procedural rig's arrays inside a neural rig's arrays
+LIP_AMPLITUDE_NOTE = (
+    "lip amplitude has no effect on the neural lip-sync (the network draws the mouth the sound implies); "
+    "head motion, blinks and expression follow the settings"
+)
+
+
+@lru_cache(maxsize=1)
+def animation_code() -> str:
+    """Digest of the animation code (this package and the procedural engine it draws the head with):
+    part of the avatar and chunk cache keys, so new code never reuses frames of the old."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cpu_allowed_by_env() -> bool:
+    """True when ``STUDIO_NEURAL_ALLOW_CPU=1`` asks for the CPU path (documented for tests only)."""
+    return os.environ.get(ALLOW_CPU_ENV, "").strip() == "1"
 
 
 def default_models_dir() -> Path:
@@ -78,20 +119,24 @@ class NeuralRig:
 
     key: str
     model: str  # digest of the network that made the latents
-    background: np.ndarray  # (H, W, 3) uint8: the framed still portrait
-    face: Box  # face crop box in output pixels
-    crop: np.ndarray  # (S, S, 3) uint8: the original face crop
+    background: np.ndarray  # (H, W, 3) uint8: the procedural rest frame (the framed portrait)
+    face: Box  # face crop box in output pixels (rest pose)
+    crop: np.ndarray  # (S, S, 3) uint8: the rest frame's face crop
     latents: np.ndarray  # (8, h, w) float32: masked + reference latents
-    mask: np.ndarray  # (S, S) float32 soft mouth mask
+    mask: np.ndarray  # (S, S) float32 soft jaw mask
     colour: ColourMatch
-    image: np.ndarray  # the portrait as given, for a procedural fallback
+    image: np.ndarray  # the portrait as given
     landmarks: np.ndarray  # (68, 2) in portrait pixels
-    frame_landmarks: np.ndarray  # (68, 2) in output pixels: where the face is in the frames
+    frame_landmarks: np.ndarray  # (68, 2) in output pixels: where the face is in the rest frame
     settings: AnimationSettings = field(default_factory=AnimationSettings)
-    procedural: Any = None  # the procedural engine's rig, made on demand
-    # True while ``frames`` draws this rig's frames with the procedural engine (no audio, a failure)
+    procedural: Any = None  # the procedural engine's rig: the head, eyes and brows of every frame
+    code: str = ""  # animation_code() when prepared
+    # True while ``frames`` draws this rig's frames with the procedural engine alone (no audio, a failure)
     shows_procedural: bool = field(default=False, repr=False, compare=False)
     _mouth: MouthProbe | None = field(default=None, init=False, repr=False, compare=False)
+    _follower: HeadFollower | None = field(default=None, init=False, repr=False, compare=False)
+    # the last frame made and the head motion in it, for the lip-sync check's measure
+    _last: tuple[Any, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def width(self) -> int:
@@ -103,10 +148,25 @@ class NeuralRig:
 
     @property
     def mouth(self) -> MouthProbe:
-        """Where the mouth is in the frames and its colours, for the lip-sync check's measure."""
+        """Where the mouth is in the rest frame and its colours, for the lip-sync check's measure."""
         if self._mouth is None:
             self._mouth = MouthProbe.of_face(self.background, self.frame_landmarks)
         return self._mouth
+
+    @property
+    def follower(self) -> HeadFollower:
+        """Finds the head's motion in a frame (around the lower face of the rest frame)."""
+        if self._follower is None:
+            self._follower = HeadFollower.of(self.background, self.face)
+        return self._follower
+
+    def mouth_in(self, frame: np.ndarray) -> MouthProbe:
+        """The mouth probe moved with the head, for ``frame`` when it is the frame just made."""
+        probe = self.mouth
+        if self._last is None or self._last[0] is not frame:
+            return probe
+        centre = transform_points(self._last[1], np.array([[probe.centre_x, probe.line_y]]))[0]
+        return replace(probe, centre_x=float(centre[0]), line_y=float(centre[1]))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for an ``.npz`` cache (no pickling)."""
@@ -123,10 +183,17 @@ class NeuralRig:
             "image": self.image,
             "landmarks": self.landmarks.astype(np.float32),
             "frame_landmarks": self.frame_landmarks.astype(np.float32),
+            "code": np.array(self.code),
+            "version": np.array(RIG_VERSION),
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None) -> NeuralRig:
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], settings: AnimationSettings | None = None, procedural: Any = None
+    ) -> NeuralRig:
+        """The rig back; ValueError when it was made by other code (prepare it again)."""
+        if int(arrays.get("version", -1)) != RIG_VERSION or str(arrays.get("code", "")) != animation_code():
+            raise ValueError("this avatar preparation was made by another version of the animation code")
         x, y, w, h = (int(v) for v in arrays["face"])
         return cls(
             key=str(arrays["key"]),
@@ -141,6 +208,8 @@ class NeuralRig:
             landmarks=arrays["landmarks"],
             frame_landmarks=arrays["frame_landmarks"],
             settings=settings or AnimationSettings(),
+            procedural=procedural,
+            code=str(arrays["code"]),
         )
 
 
@@ -153,10 +222,12 @@ class NeuralTrack:
     features: np.ndarray  # (steps at 50 Hz, layers, width) float32
     offset_s: float = 0.0
     smoothing: float = 0.0
-    strength: float = 1.0  # 0..1: how far the mouth moves from the still portrait
+    # The procedural track with the mouth shut: head, blinks, brows and emotion of every frame.
+    head: Any = None
     # What a procedural track needs, if the job has to fall back mid-way.
     fallback_args: dict[str, Any] = field(default_factory=dict, repr=False)
     procedural: Any = None
+    settled: list[tuple[int, int, int]] = field(default_factory=list, repr=False)  # settle_edges calls, replayed
 
     @property
     def n_frames(self) -> int:
@@ -231,7 +302,7 @@ class NeuralLipSync(Animator):
             self.cache_dir = Path(tempfile.mkdtemp(prefix="studio-neural-"))
         self.factory = factory or SessionFactory(self.cache_dir / "engines")
         self.mode = mode
-        self.allow_cpu = allow_cpu
+        self.allow_cpu = allow_cpu or cpu_allowed_by_env()
         self.fallback_name = fallback
         self.random_spec = random_spec
         self.seed = seed
@@ -290,6 +361,11 @@ class NeuralLipSync(Animator):
                 notices.add(message)
         return ready
 
+    @property
+    def precision(self) -> str:
+        """The exported UNet's precision: FP16 for a GPU (one file under 2 GB), FP32 for the CPU."""
+        return "fp16" if self._gpu_providers() else "fp32"
+
     def _gpu_providers(self) -> list[str]:
         return [p for p in self.factory.chain() if p in (TRT, CUDA)]
 
@@ -306,7 +382,10 @@ class NeuralLipSync(Animator):
                     f"fetch them in the Models & Engines tab or with `python app.py models fetch {gone[0]}`"
                 )
         if not self._gpu_providers() and not self.allow_cpu and not self._torch_cuda_available():
-            return "no NVIDIA GPU is available (neither ONNX Runtime's TensorRT/CUDA providers nor PyTorch CUDA)"
+            return (
+                "no NVIDIA GPU is available (neither ONNX Runtime's TensorRT/CUDA providers nor PyTorch CUDA), "
+                "and on the CPU the neural lip-sync is far too slow to be useful"
+            )
         return None
 
     def _torch_cuda_available(self) -> bool:
@@ -359,7 +438,7 @@ class NeuralLipSync(Animator):
             # The UNet (3.4 GB) is only read when its ONNX export is missing or PyTorch runs it.
             nets = musetalk.load_released(self.weights, with_unet=False)
             step(0.05, "fingerprinting the weights (a minute the first time, then remembered)")
-            weights = export.weights_digest(self.weights.files(), neural_root(self.cache_dir) / "weights-sha256.json")
+            weights = self._weights_digest(export)
             load_unet = lambda: musetalk.load_unet(nets, self.weights)  # noqa: E731
         spec = nets.spec
         self._digest = export.export_key(spec.digest(), weights)
@@ -392,6 +471,15 @@ class NeuralLipSync(Animator):
         self._features = WhisperFeatures(nets.whisper)
         step(1.0, "lip-sync model ready")
 
+    def _weights_digest(self, export: Any) -> str:
+        """Digest over the sha256 of every weight file, each computed once and kept beside the weights
+        (``<models>/musetalk-1.5/weights-sha256.json``; in the cache folder when that is read-only)."""
+        files = self.weights.files()
+        try:
+            return export.weights_digest(files, self.weights.unet_config.parent.parent / "weights-sha256.json")
+        except OSError:
+            return export.weights_digest(files, neural_root(self.cache_dir) / "weights-sha256.json")
+
     def use(self, nets: Any, runner: Any, digest: str) -> None:
         """Run with already-loaded networks and a runner (benches, tests); ``digest`` keys the caches."""
         from engines.animate.neural.audio import WhisperFeatures
@@ -408,6 +496,7 @@ class NeuralLipSync(Animator):
             weights=weights,
             name=spec.name,
             progress=lambda f, m: step(0.1 + 0.5 * f, m),
+            precision=self.precision,
         )
         step(0.6, "opening ONNX Runtime sessions (TensorRT builds its engine on first use)")
         lo, opt, hi = MODES[self.mode]
@@ -458,7 +547,7 @@ class NeuralLipSync(Animator):
     def _procedural_rig(self, rig: Any) -> Any:
         if not isinstance(rig, NeuralRig):
             return rig
-        if rig.procedural is None:
+        if rig.procedural is None:  # pragma: no cover - every neural rig is made with its procedural head
             rig.procedural = self._procedural().prepare(rig.image, rig.landmarks, rig.width, rig.height, rig.settings)
         return rig.procedural
 
@@ -467,6 +556,8 @@ class NeuralLipSync(Animator):
             return track
         if track.procedural is None:
             track.procedural = self._procedural().track(**track.fallback_args)
+            for start, stop, fps in track.settled:  # so a fallback mid-clip still joins its neighbours
+                self._procedural().settle_edges(track.procedural, start, stop, fps)
         return track.procedural
 
     # ------------------------------------------------------------- interface
@@ -491,7 +582,7 @@ class NeuralLipSync(Animator):
         if path.exists():
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    rig = NeuralRig.from_arrays({k: data[k] for k in data.files}, settings)
+                    rig = self._rig_from({k: data[k] for k in data.files}, settings)
                 if rig.key == key:  # the key covers the model digest (see rig_key)
                     return rig
             except (OSError, ValueError, KeyError):
@@ -499,7 +590,7 @@ class NeuralLipSync(Animator):
             log.info("avatar preparation %s is damaged or stale; preparing again", path.name)
         rig = self._prepare(image, landmarks, width, height, settings, key)
         buf = io.BytesIO()
-        np.savez_compressed(buf, **rig.to_arrays())
+        np.savez_compressed(buf, **self._rig_arrays(rig))
         with atomic_path(path) as tmp:
             tmp.write_bytes(buf.getvalue())
         return rig
@@ -522,6 +613,7 @@ class NeuralLipSync(Animator):
                     round(float(settings.crop_expand), 4),
                     self._digest,
                     RIG_VERSION,
+                    animation_code(),
                 ]
             ).encode()
         )
@@ -532,8 +624,22 @@ class NeuralLipSync(Animator):
     def rig_to_arrays(self, rig: Any) -> dict[str, np.ndarray] | None:
         """Plain arrays of a neural rig (or of the procedural one made while falling back)."""
         if isinstance(rig, NeuralRig):
-            return rig.to_arrays()
+            return self._rig_arrays(rig)
         return self._procedural().rig_to_arrays(rig)
+
+    def _rig_arrays(self, rig: NeuralRig) -> dict[str, np.ndarray]:
+        arrays = rig.to_arrays()
+        for k, v in (self._procedural().rig_to_arrays(rig.procedural) or {}).items():
+            arrays[_PROCEDURAL + k] = v
+        return arrays
+
+    def _rig_from(self, arrays: dict[str, np.ndarray], settings: AnimationSettings | None) -> NeuralRig:
+        head = {k[len(_PROCEDURAL) :]: v for k, v in arrays.items() if k.startswith(_PROCEDURAL)}
+        if not head:
+            raise ValueError("this avatar preparation has no procedural head")
+        procedural = self._procedural().rig_from_arrays(head)  # ValueError when the procedural rig is stale
+        own = {k: v for k, v in arrays.items() if not k.startswith(_PROCEDURAL)}
+        return NeuralRig.from_arrays(own, settings, procedural)
 
     def rig_from_arrays(
         self,
@@ -548,7 +654,7 @@ class NeuralLipSync(Animator):
             if ready:
                 raise ValueError("this rig was made by the procedural engine; prepare it again")
             return self._procedural().rig_from_arrays(arrays)
-        rig = NeuralRig.from_arrays(arrays, settings)
+        rig = self._rig_from(arrays, settings)
         if ready and rig.model != self._digest:
             raise ValueError("this rig was made by another lip-sync model; prepare it again")
         return rig
@@ -557,12 +663,12 @@ class NeuralLipSync(Animator):
         self, image: np.ndarray, landmarks: np.ndarray, width: int, height: int, settings: AnimationSettings, key: str
     ) -> NeuralRig:
         size = self.spec.image_size
-        fbox = frame_box(landmarks, image.shape[1], image.shape[0], width, height, settings.crop_expand)
-        background = crop_resize(image, fbox, width, height)
-        in_frame = transform_points(fbox.affine(width, height), landmarks)
+        proc = self._procedural()
+        head = proc.prepare(image, landmarks, width, height, settings)
+        background, in_frame = self._rest_frame(head, settings)
         face = face_box(in_frame)
         crop = crop_resize(background, face, size, size)
-        mask = mouth_mask(transform_points(face.affine(size, size), in_frame), size)
+        mask = jaw_mask(transform_points(face.affine(size, size), in_frame), size)
         latents = self._nets.reference_latents(crop)
         silent = self._runner.generate(latents[None], self._silence_tokens())[0]
         colour = ColourMatch.fit(crop, silent, mask)
@@ -579,7 +685,30 @@ class NeuralLipSync(Animator):
             landmarks=landmarks,
             frame_landmarks=in_frame,
             settings=settings,
+            procedural=head,
+            code=animation_code(),
         )
+
+    def _rest_frame(self, head: Any, settings: AnimationSettings) -> tuple[np.ndarray, np.ndarray]:
+        """The procedural engine's frame of the still face (no motion, no blink, mouth shut) and the
+        rest landmarks in its pixels (the procedural rig's ``landmarks``: output pixels)."""
+        still = AnimationSettings(
+            lip_amplitude=0.0,
+            expression_strength=0.0,
+            head_motion=0.0,
+            blink_rate=0.0,
+            crop_expand=settings.crop_expand,
+            seed=settings.seed,
+        )
+        proc = self._procedural()
+        track = proc.track(
+            duration=2 / 25, fps=25, phonemes=None, audio=None, sample_rate=None, emotions=(), settings=still
+        )
+        rest = np.ascontiguousarray(next(iter(proc.frames(head, track, 0, 1))), dtype=np.uint8)
+        landmarks = np.asarray(head.landmarks, np.float32)
+        if landmarks.shape != (68, 2):
+            raise ValueError("the procedural rig does not give 68 rest landmarks")
+        return rest, landmarks
 
     def _silence_tokens(self) -> np.ndarray:
         from engines.animate.neural.audio import AUDIO_RATE, frame_windows
@@ -604,7 +733,8 @@ class NeuralLipSync(Animator):
         settings: AnimationSettings | None = None,
         notices: Notices | None = None,
     ) -> Any:
-        """Whisper features of ``audio`` (any rate, Hz) for ``duration`` seconds at ``fps`` frames per second."""
+        """Whisper features of ``audio`` (any rate, Hz) for ``duration`` seconds at ``fps`` frames per
+        second, and the procedural track of the head (mouth shut) for the same frames."""
         settings = settings or AnimationSettings()
         args = dict(
             duration=duration,
@@ -620,22 +750,39 @@ class NeuralLipSync(Animator):
         if audio is None or sample_rate is None or len(audio) == 0:
             self._tell(notices, "the neural lip-sync needs the speech audio; this clip uses the procedural animation")
             return self._procedural().track(**args)
+        if abs(AnimationSettings.of(settings).clamped().lip_amplitude - 1.0) > 1e-6:
+            self._tell(notices, LIP_AMPLITUDE_NOTE)
         features = self._features.encode(audio, int(sample_rate))
+        # The head track: the same motion, blinks and emotion as the procedural engine, the mouth held
+        # shut (the network draws the mouth; a procedurally opened jaw would show under the seam).
+        head = self._procedural().track(**{**args, "settings": replace(settings, lip_amplitude=0.0)})
         return NeuralTrack(
             fps=int(fps),
             duration=float(duration),
             features=features,
             offset_s=settings.av_offset_ms / 1000.0,
             smoothing=0.5 * settings.smoothing,
-            strength=float(np.clip(settings.lip_amplitude, 0.0, 1.0)),
+            head=head,
             fallback_args=args,
         )
 
     def settle_edges(self, track: Any, start: int, stop: int, fps: int) -> None:
-        """Nothing for a neural track (each frame depends only on the audio around it, so chunks join by
-        themselves); the procedural engine's settling for the track made while falling back."""
-        if not isinstance(track, NeuralTrack):
-            self._procedural().settle_edges(track, start, stop, fps)
+        """The procedural engine's settling of the head track (the audio features need none: each
+        frame depends only on the audio around it, so chunks join by themselves)."""
+        inner = track
+        if isinstance(track, NeuralTrack):
+            track.settled.append((start, stop, fps))
+            inner = track.head
+        if inner is not None:
+            self._procedural().settle_edges(inner, start, stop, fps)
+
+    def drawn_by(self, rig: Any) -> str:
+        """``musetalk`` with the network's digest (architecture, sha256 of every weight file,
+        exporter) and the animation code, while the network draws; else the procedural engine's."""
+        if self._ready and isinstance(rig, NeuralRig) and not rig.shows_procedural:
+            runner = self._runner.provider if self._runner is not None else "?"
+            return f"musetalk:{self._digest}:{self.precision}:{runner}:{animation_code()}"
+        return f"procedural:{animation_code()}"  # the fallback, drawn by this package's procedural engine
 
     def frames(
         self, rig: Any, track: Any, start: int, stop: int, *, notices: Notices | None = None
@@ -648,6 +795,7 @@ class NeuralLipSync(Animator):
 
         spec = self.spec
         batch = MODES[self.mode][1]
+        proc = self._procedural()
         for b0 in range(start, stop, batch):
             idx = np.arange(b0, min(b0 + batch, stop))
             tokens = frame_windows(
@@ -659,15 +807,10 @@ class NeuralLipSync(Animator):
                 offset_s=track.offset_s,
                 smoothing=track.smoothing,
             )
+            heads = list(proc.frames(rig.procedural, track.head, int(idx[0]), int(idx[-1]) + 1))
             problem = detail = None
             try:
-                if hasattr(self._runner, "frames"):  # PyTorch: generate and paste on the GPU
-                    out = list(self._runner.frames(rig, rig.latents[None], tokens, track.strength))
-                else:
-                    out = [
-                        self.compose(rig, crop, track.strength)
-                        for crop in self._runner.generate(rig.latents[None], tokens)
-                    ]
+                crops = self._runner.generate(rig.latents[None], tokens)
             except Exception as exc:  # noqa: BLE001 - even the last provider failed (e.g. out of memory)
                 detail = _short(exc)
                 problem = f"the neural lip-sync failed at frame {b0} ({detail})"
@@ -686,7 +829,8 @@ class NeuralLipSync(Animator):
                 yield from self._procedural_frames(rig, track, b0, stop)
                 return
             rig.shows_procedural = False
-            yield from out
+            for crop, head in zip(crops, heads):
+                yield self.compose(rig, crop, head)
 
     def _procedural_frames(self, rig: Any, track: Any, start: int, stop: int) -> Iterator[np.ndarray]:
         if isinstance(rig, NeuralRig):
@@ -695,15 +839,24 @@ class NeuralLipSync(Animator):
 
     def mouth_opening(self, rig: Any, frame: np.ndarray) -> float:
         """Vertical inner-mouth opening (pixels) in a frame just made from ``rig``: measured like the
-        procedural engine's (see ``sync_check``), with the neural rig's own mouth position and colours."""
+        procedural engine's (see ``sync_check``), with the neural rig's own mouth colours, where the
+        head has moved the mouth to."""
         if isinstance(rig, NeuralRig) and not rig.shows_procedural:
-            return measure_mouth_opening(rig.mouth, frame)
+            return measure_mouth_opening(rig.mouth_in(frame), frame)
         return self._procedural().mouth_opening(self._procedural_rig(rig), frame)
 
     @staticmethod
-    def compose(rig: NeuralRig, crop: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        """The still frame with generated ``crop`` (S, S, 3, 0..255) colour-matched and pasted through the mask."""
+    def compose(rig: NeuralRig, crop: np.ndarray, head: np.ndarray | None = None) -> np.ndarray:
+        """The generated ``crop`` (S, S, 3, 0..255) colour-matched and pasted through the jaw mask into
+        ``head``, a frame of the procedural head (default: the rest frame), where its lower face moved to."""
         generated = rig.colour.apply(crop)
-        if strength < 1.0:
-            generated = rig.crop.astype(np.float32) + strength * (generated - rig.crop.astype(np.float32))
-        return paste(rig.background, generated, rig.mask, rig.face)
+        if head is None:
+            head = rig.background
+        motion = rig.follower.motion(head)
+        if np.abs(motion - np.eye(2, 3)).max() < 1e-4:  # the head is at rest: a plain paste into the box
+            out = paste(head, generated, rig.mask, rig.face)
+        else:
+            crop_to_frame = compose_affine(motion, box_to_crop(rig.face, rig.mask.shape[0]))
+            out = paste_warped(head, generated, rig.mask, crop_to_frame)
+        rig._last = (out, motion)
+        return out

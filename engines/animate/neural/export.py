@@ -1,10 +1,16 @@
 """ONNX export of the lip-sync UNet and VAE decoder, with a dynamic batch axis, cached on disk.
 
-One folder per (architecture, weights) under ``<cache>/neural/onnx/``::
+One folder per (architecture, weights, precision) under ``<cache>/neural/onnx/``::
 
-    musetalk-1.5-<digest>/unet.onnx  (+ unet.onnx.data when over 2 GB)
+    musetalk-1.5-<digest>/unet.onnx
                           vae_decoder.onnx
                           export.json
+
+For the GPU the UNet is exported in FP16 (weights and arithmetic; inputs and outputs stay float32),
+which also keeps the released UNet (0.86 G parameters, 3.4 GB in FP32) in ONE ONNX file under
+protobuf's 2 GB limit: ONNX Runtime's TensorRT provider has known failures with models whose
+tensors live in an external ``.data`` file. The CPU gets FP32 graphs (its kernels are FP32). An FP32
+graph over the limit (the full UNet for the CPU) keeps its tensors in one ``unet.onnx.data``.
 
 The weights' digest is also written into each graph's metadata, so the graph file's own sha256
 (which keys the TensorRT engine cache, see ``engines/runtime/session.py``) changes whenever the
@@ -31,7 +37,8 @@ from engines.progress import Progress
 log = logging.getLogger(__name__)
 
 OPSET = 17
-EXPORT_VERSION = 1  # bump when the exported graphs change for the same weights
+EXPORT_VERSION = 2  # bump when the exported graphs change for the same weights (2: FP16 UNet for the GPU)
+PRECISIONS = ("fp16", "fp32")
 _PROTO_LIMIT = 1_800_000_000  # bytes; protobuf cannot hold a graph over 2 GB, keep a margin
 UNET_INPUTS = ("latents", "audio")
 VAE_INPUTS = ("latents",)
@@ -71,11 +78,15 @@ def weights_digest(files: list[Path], memo: Path | None = None) -> str:
     return digest.hexdigest()
 
 
-def export_key(spec_digest: str, weights: str) -> str:
-    """Folder key of an export: architecture + weights + exporter (torch) version + export code version."""
+def export_key(spec_digest: str, weights: str, precision: str = "fp32") -> str:
+    """Folder key of an export: architecture + weights + UNet precision + exporter (torch) version +
+    export code version."""
     import torch
 
-    text = json.dumps([spec_digest, weights, torch.__version__, OPSET, EXPORT_VERSION])
+    parts = [spec_digest, weights, torch.__version__, OPSET, EXPORT_VERSION]
+    if precision != "fp32":  # (FP32 keys stay as they were)
+        parts.append(precision)
+    text = json.dumps(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -100,13 +111,17 @@ def ensure_exported(
     weights: str,
     name: str = "musetalk",
     progress: Progress | None = None,
+    precision: str = "fp32",
 ) -> ExportedModels:
     """Return the cached export for these weights, exporting once if needed (atomically).
 
     ``nets_fn`` is only called when an export must be made (loading the full weights takes a while).
+    ``precision`` is the UNet's: ``fp16`` for the GPU, ``fp32`` for the CPU.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
     root = Path(root)
-    key = export_key(spec_digest, weights)
+    key = export_key(spec_digest, weights, precision)
     found = cached_export(root, name, key)
     if found:
         return found
@@ -115,10 +130,15 @@ def ensure_exported(
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-{key}.", suffix=".part", dir=root))
     try:
-        meta = {"studio.weights": weights, "studio.spec": spec_digest, "studio.export_key": key}
+        meta = {
+            "studio.weights": weights,
+            "studio.spec": spec_digest,
+            "studio.export_key": key,
+            "studio.precision": precision,
+        }
         if progress:
-            progress(0.0, "exporting the UNet to ONNX")
-        export_unet(nets, staging / "unet.onnx", meta)
+            progress(0.0, f"exporting the UNet to ONNX ({precision.upper()})")
+        export_unet(nets, staging / "unet.onnx", meta, fp16=precision == "fp16")
         if progress:
             progress(0.6, "exporting the VAE decoder to ONNX")
         export_vae_decoder(nets, staging / "vae_decoder.onnx", meta)
@@ -131,6 +151,7 @@ def ensure_exported(
                 "unet": "unet.onnx",
                 "vae_decoder": "vae_decoder.onnx",
                 "opset": OPSET,
+                "precision": precision,
             },
         )
         if folder.exists():  # an unfinished or stale export with the same key
@@ -145,7 +166,15 @@ def ensure_exported(
     return found
 
 
-def _export(module: Any, args: tuple, path: Path, inputs: tuple[str, ...], output: str, meta: dict[str, str]) -> Path:
+def _export(
+    module: Any,
+    args: tuple,
+    path: Path,
+    inputs: tuple[str, ...],
+    output: str,
+    meta: dict[str, str],
+    fp16: bool = False,
+) -> Path:
     import torch
 
     dynamic = {n: {0: "batch"} for n in (*inputs, output)}
@@ -165,16 +194,34 @@ def _export(module: Any, args: tuple, path: Path, inputs: tuple[str, ...], outpu
                 do_constant_folding=True,
                 dynamo=False,
             )
-    _finish(raw / path.name, path, meta)
+    _finish(raw / path.name, path, meta, fp16)
     shutil.rmtree(raw, ignore_errors=True)
     return path
 
 
-def _finish(src: Path, dst: Path, meta: dict[str, str]) -> None:
-    """Add metadata and re-save; graphs over the protobuf limit keep their tensors in one ``.data`` file."""
+def _finish(src: Path, dst: Path, meta: dict[str, str], fp16: bool = False) -> None:
+    """Add metadata and re-save (``fp16``: converted to FP16 with float32 inputs and outputs, in one
+    file); FP32 graphs over the protobuf limit keep their tensors in one ``.data`` file."""
     import onnx
 
     model = onnx.load(str(src), load_external_data=True)
+    if fp16:
+        from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+        # keep_io_types: the caller feeds and reads float32 whatever the graph computes in. Resize (the
+        # UNet's upsamplers) and the constants of its ``roi``/``scales`` inputs stay FP32: ONNX
+        # requires float32 there.
+        sizes = {i for n in model.graph.node if n.op_type == "Resize" for i in list(n.input)[1:] if i}
+        constants = [n.name for n in model.graph.node if n.op_type == "Constant" and set(n.output) & sizes]
+        model = convert_float_to_float16(
+            model,
+            keep_io_types=True,
+            disable_shape_infer=True,
+            op_block_list=[*DEFAULT_OP_BLOCK_LIST, "Resize"],
+            node_block_list=constants,
+        )
+        if sum(t.ByteSize() for t in model.graph.initializer) > _PROTO_LIMIT:
+            raise RuntimeError(f"{dst.name} is over 2 GB even in FP16: it cannot be one ONNX file")
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -192,8 +239,9 @@ def _finish(src: Path, dst: Path, meta: dict[str, str]) -> None:
         onnx.save_model(model, str(dst))
 
 
-def export_unet(nets: Any, path: Path, meta: dict[str, str]) -> Path:
-    """Export the single-step UNet: inputs ``latents`` (B, 8, h, w), ``audio`` (B, T, D) -> ``predicted``."""
+def export_unet(nets: Any, path: Path, meta: dict[str, str], fp16: bool = False) -> Path:
+    """Export the single-step UNet: inputs ``latents`` (B, 8, h, w), ``audio`` (B, T, D) -> ``predicted``
+    (all float32; ``fp16``: weights and arithmetic in FP16 inside)."""
     import torch
 
     spec = nets.spec
@@ -202,7 +250,7 @@ def export_unet(nets: Any, path: Path, meta: dict[str, str]) -> Path:
         2, 2 * spec.latent_channels, spec.latent_size, spec.latent_size, device=nets.device, dtype=nets.dtype
     )
     aud = torch.zeros(2, spec.audio_tokens, spec.audio_dim, device=nets.device, dtype=nets.dtype)
-    return _export(step, (lat, aud), path, UNET_INPUTS, "predicted", meta)
+    return _export(step, (lat, aud), path, UNET_INPUTS, "predicted", meta, fp16)
 
 
 def export_vae_decoder(nets: Any, path: Path, meta: dict[str, str]) -> Path:
