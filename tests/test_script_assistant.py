@@ -104,7 +104,9 @@ def test_trimmer_ends_a_text_cut_mid_sentence_on_its_last_complete_sentence():
     assert cleaning.trim_to_budget(text, 100) == "[happy] Welcome to Spoke and Wheel. We fix every bike in a day."
 
 
-@pytest.mark.parametrize("ending", ["Our maintenance team is.", "Fresh bread and.", "Come and see the."])
+@pytest.mark.parametrize(
+    "ending", ["Our maintenance team is.", "Fresh bread and.", "Come and see the.", "We offer sourdough every."]
+)
 def test_trimmer_drops_a_last_sentence_that_dangles(ending):
     text = f"Welcome to Sunny Bread. We bake every morning. {ending}"
     assert cleaning.trim_to_budget(text, 100) == "Welcome to Sunny Bread. We bake every morning."

@@ -75,7 +75,8 @@ _PLACEHOLDER = re.compile(
 DANGLING = frozenset(
     "a an the and or but nor so because than that which who whose whom to of for with without from by at in on "
     "into onto about as is are was were be been being will would can could should shall may might must has have "
-    "had do does did our your their its my his her very more most such if when while like".split()
+    "had do does did our your their its my his her very more most such if when while like every each another "
+    "not".split()
 )
 _EMPTY_SLOT = re.compile(
     r"\b(to|at|from|with|for|about|of|meet|called|named|visit|try|is|and)\s+[,.!?;]", re.IGNORECASE
