@@ -84,7 +84,7 @@ def bench_drafts(limit: int, seed_text: str = "") -> dict:
         request = prompts.DraftRequest(
             topic=topic, preset=preset, seconds=seconds, tone=tone, key_points="\n".join(points.split(";"))
         )
-        settings = prompts.GenerationSettings(temperature=0.7)
+        settings = prompts.GenerationSettings()  # the Script tab's default; sampling is seeded from the brief
         start = time.perf_counter()
         first = None
         texts = []

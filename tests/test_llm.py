@@ -357,6 +357,10 @@ def test_builtin_model_streams_a_draft_through_llama_cpp(studio):
     assert len(texts) > 5 and all(b.startswith(a) for a, b in zip(texts, texts[1:]))
     words = texts[-1].split()
     assert 8 <= len(words) <= 30 and any(w.strip(".,!").isalpha() for w in words)
+    # sampling is seeded from what is asked: the same brief at a high temperature gives the same answer
+    hot = prompts.GenerationSettings(temperature=1.2, max_tokens=24)
+    once, again = (list(helper.stream(choice, messages, request, hot))[-1] for _ in range(2))
+    assert once == again
 
 
 def write_tiny_gguf(hf_folder: Path, out: Path) -> Path:
@@ -467,7 +471,11 @@ def test_brief_becomes_the_system_and_user_messages():
     assert prompt.startswith("Write a short announcement")
     # the hidden plan: the preset's hook, the brief's points, the preset's call to action
     assert "1. Hook: the news about Sunny Bread bakery" in prompt
-    assert "2. Point: opens Monday\n3. Point: free coffee\n4. Call to action, for example: Mark the date" in prompt
+    assert "2. Point: opens Monday (3 sentences)\n3. Point: free coffee (3 sentences)\n" in prompt
+    assert "4. Call to action, for example: Mark the date, and tell your friends! (1 sentence)" in prompt
+    # the plan asks for the budget's length at once: about one sentence per 12 words (99 words -> 8)
+    assert sum(prompts.sentence_counts(request, 4)) == 8
+    assert sum(prompts.sentence_counts(prompts.DraftRequest(topic="x", seconds=60), 5)) == round(198 / 12)
     assert 'Say the name "Sunny Bread bakery" in the first sentence' in prompt
     system = prompts.system_prompt(request)
     assert f"about {round(round(30 * WORDS_PER_SECOND) * prompts.ASK_LONGER)} words (30 seconds spoken)" in system

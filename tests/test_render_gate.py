@@ -75,3 +75,21 @@ def test_checks_on_two_threads_at_once_do_not_crash(studio):
     for t in threads:
         t.join()
     assert verdicts == ["usable"] * 12
+
+
+def test_the_render_reuses_the_gates_landmarks_instead_of_finding_the_face_again(studio, tmp_path, monkeypatch):
+    from studio.portrait.faces import primary_face
+    from studio.portrait.photo import load_image
+    from studio.render import pipeline
+    from studio.render.pipeline import RenderJob, RenderRequest
+
+    gate.check_photo(studio, DEMO_PORTRAIT)
+    image = load_image(DEMO_PORTRAIT)
+    expected = primary_face(image, studio.face()).landmarks
+
+    def no_second_search(*_args, **_kwargs):
+        raise AssertionError("the render ran the face finder again on a photo the gate had measured")
+
+    monkeypatch.setattr(pipeline, "primary_face", no_second_search)
+    job = RenderJob(studio, RenderRequest(portrait=DEMO_PORTRAIT, out=tmp_path / "out.mp4", text="Hello."))
+    np.testing.assert_allclose(job._face(image), expected, atol=1e-3)

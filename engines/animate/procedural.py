@@ -43,9 +43,9 @@ from engines.animate.visemes import (
 from engines.registry import register
 from engines.timing import PhonemeTiming
 
-LIP_LEAD_S = 0.04  # lips move ~50 ms before the sound they make
+LIP_LEAD_S = 0.06  # lips move before the sound they make (60 ms: best lag-0 match on exported MP4s)
 LOUDNESS_FLOOR = 0.3  # mouth opening scale for the quietest speech when audio is known
-LOUDNESS_MIX = 0.4  # share of the jaw drop taken straight from the loudness when audio is known
+LOUDNESS_MIX = 0.8  # share of the jaw drop taken straight from the loudness when audio is known
 EDGE_S = 0.4  # head motion eases to its rest pose over this time at each chunk edge
 
 
@@ -182,12 +182,12 @@ class ProceduralAnimator(Animator):
             press = press_from_phonemes(phonemes, n, fps, shift)
             if audio is not None and sample_rate and np.size(audio):
                 # louder syllables open wider: scale the viseme shapes by the speech level
-                db, _ = frame_loudness(audio, int(sample_rate), n, fps, shift_s=shift)
+                db, _ = frame_loudness(audio, int(sample_rate), n, fps, shift_s=shift, window_s=1.0 / fps)
                 level = np.clip((db - (np.percentile(db, 95) - 30.0)) / 30.0, 0.0, 1.0)
                 mouth[:, :3] *= (LOUDNESS_FLOOR + (1.25 - LOUDNESS_FLOOR) * level)[:, None]
                 # the jaw also follows the voice's own loudness between the phoneme targets (a louder
                 # syllable is a wider one even where the phoneme table says little)
-                mouth[:, 0] = (1.0 - LOUDNESS_MIX) * mouth[:, 0] + LOUDNESS_MIX * 0.8 * level**1.5
+                mouth[:, 0] = (1.0 - LOUDNESS_MIX) * mouth[:, 0] + LOUDNESS_MIX * 0.7 * level
                 mouth[:, :3] *= (1.0 - press)[:, None]  # but m, b, p stay shut, however loud
             nods = stressed_times(clean_phonemes(phonemes))
             activity = np.clip(mouth[:, 0] * 2.0, 0, 1)

@@ -350,7 +350,7 @@ def _opening_motion(m: _Mouth, amount_up: float, amount_down: float, kind: str):
         dec = 1.0 - smoothstep(0.7 * m.chin_v, 2.2 * m.chin_v, v)
         # the jaw turns about its hinge by the ears: the chin, further from the hinge along the face,
         # swings back as it drops, so it comes down a little less than the lower lip
-        hinge = 1.0 - 0.15 * np.clip(v / m.chin_v, 0.0, 1.2)
+        hinge = 1.0 - 0.35 * np.clip(v / m.chin_v, 0.0, 1.2)
         return amount_down * (lip * (1 - s) + ext * s) * dec * hinge
 
     return up, lo

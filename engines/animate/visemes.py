@@ -239,14 +239,15 @@ def _bilabial_frames(segments: Sequence[Segment], n_frames: int, fps: float, shi
 
 def press_from_phonemes(phonemes: Sequence[PhonemeTiming], n_frames: int, fps: float, shift_s: float) -> np.ndarray:
     """Lip press per frame (0..1): 1 on the frames where ``mouth_from_phonemes`` shuts the lips for
-    a bilabial, easing over one frame either side. A photo with parted lips needs it to close them;
-    with closed lips it changes nothing."""
+    a bilabial, easing in and out lightly over the frame either side (a voiced m is loud: a long
+    closure reads as a mouth that stays shut while the voice goes on). A photo with parted lips needs
+    it to close them; with closed lips it changes nothing."""
     press = np.zeros(n_frames, np.float32)
     for k in _bilabial_frames(clean_phonemes(phonemes), n_frames, fps, shift_s):
         press[k] = 1.0
         for j in (k - 1, k + 1):
             if 0 <= j < n_frames:
-                press[j] = max(press[j], 0.5)
+                press[j] = max(press[j], 0.25)
     return press
 
 

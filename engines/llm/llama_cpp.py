@@ -9,11 +9,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import json
 import logging
 import os
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -156,8 +158,9 @@ def available() -> bool:
 class LlamaCppLLM:
     """A GGUF model file run by llama.cpp on the CPU (``gpu_layers`` > 0 offloads to a GPU build).
 
-    ``context`` is the context window in tokens; ``threads`` 0 uses one per physical core that is idle
-    when an answer starts (see :func:`threads_for_now`). ``repack`` lets
+    ``context`` is the context window in tokens; ``seed`` -1 (default) seeds each answer's sampling
+    from its messages and settings (same conversation, same answer); ``threads`` 0 uses one per
+    physical core that is idle when an answer starts (see :func:`threads_for_now`). ``repack`` lets
     llama.cpp re-pack weights into its CPU-specific "extra buffer" layouts; None (auto) turns that
     off on CPUs with Intel AMX, where llama.cpp 0.3.36's AMX matrix kernel crashes (segfault) on the
     bundled Qwen2.5 GGUF.
@@ -186,6 +189,7 @@ class LlamaCppLLM:
             raise FileNotFoundError(f"no GGUF model at {path}")
         self.model_path = path
         self.adaptive = not threads
+        self.seed = seed
         threads = threads or physical_cores()
         self.threads = threads
         if repack is None:
@@ -239,6 +243,7 @@ class LlamaCppLLM:
                     max_tokens=int(max_tokens),
                     repeat_penalty=float(repeat_penalty),
                     grammar=_grammar(grammar) if grammar else None,
+                    seed=self.seed if self.seed >= 0 else content_seed(messages, temperature, grammar),
                 )
                 for chunk in stream:
                     piece = chunk["choices"][0].get("delta", {}).get("content")
@@ -246,6 +251,12 @@ class LlamaCppLLM:
                         yield piece
             except ValueError as exc:  # llama.cpp reports a too-long prompt as ValueError
                 raise LLMError(f"the conversation is too long for the model ({exc}): start a new chat") from exc
+
+
+def content_seed(messages: Sequence[Message], temperature: float, grammar: str | None) -> int:
+    """A sampling seed drawn from what is asked: the same conversation and settings give the same answer."""
+    key = json.dumps([list(messages), round(float(temperature), 4), grammar or ""], sort_keys=True, default=str)
+    return zlib.crc32(key.encode("utf-8"))
 
 
 @functools.lru_cache(maxsize=8)

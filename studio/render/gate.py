@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import RejectedError
-from studio.render.cache import array_hash, content_hash, module_fingerprint
-from studio.storage import atomic_write_json
+from studio.render.cache import array_hash, content_hash, landmarks_entry, module_fingerprint
+from studio.storage import atomic_write_json, atomic_write_npz
 
 GATE_VERSION = "1"
 DEFAULT_BACKEND = "dlib68"
@@ -69,8 +69,13 @@ def result_from_report(report) -> GateResult:
 def remember(cache: Path, photo, report, backend: str = DEFAULT_BACKEND) -> GateResult:
     """Store ``report`` (of the decoded ``photo``) in the gate's cache; returns its result."""
     result = result_from_report(report)
-    path = _entry(cache, array_hash(photo.image), photo.original_size, backend)
+    pixels = array_hash(photo.image)
+    path = _entry(cache, pixels, photo.original_size, backend)
     atomic_write_json(path, asdict(result) | {"cached": False})
+    if backend == DEFAULT_BACKEND and report.face is not None and result.usable:
+        # the render finds the face with the same back-end: hand it these landmarks, so that
+        # dlib runs once per photo (the render's landmark cache is keyed by the same pixels)
+        atomic_write_npz(landmarks_entry(cache, photo.image), landmarks=report.face.landmarks)
     return result
 
 

@@ -320,6 +320,8 @@ class Assistant:
             missing = request.words - len(spoken_words(text))
             asked = messages
             if part and text:  # (nothing usable left, e.g. a refusal: ask afresh)
+                # (tried: the whole draft in one new request with the plan's points: on the bench the
+                # 0.5B model then answered nothing usable more often than in this second chat turn)
                 follow = prompt_presets()["continue_request"].format(words=missing, subject=request.subject)
                 asked = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": follow}]
             head = text + ("\n\n" if text else "")

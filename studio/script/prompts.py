@@ -23,6 +23,7 @@ from studio.script.markup import WORDS_PER_SECOND
 PROMPTS_FILE = PRESETS_DIR / "prompts.json"
 MAX_HISTORY_TURNS = 6  # older chat turns are dropped: small models have small context windows
 MAX_POINTS = 3  # the plan has a hook, at most three points and a call to action
+WORDS_PER_SENTENCE = 12  # a small model's spoken sentences: the plan asks for budget / 12 sentences
 # The model is asked for this much more than the word budget: a small model writes short (the bench's
 # drafts ended 20-60 % under the asked length), and the answer stops on the budget anyway.
 ASK_LONGER = 1.3
@@ -125,7 +126,7 @@ class GenerationSettings:
     """Sampling settings: ``temperature`` 0 = always the likeliest word; ``max_tokens`` caps the answer
     (0 = from the word budget); ``repeat_penalty`` > 1 makes repeating recent words less likely."""
 
-    temperature: float = 0.7
+    temperature: float = 0.5  # drafts keep to their plan better than at 0.7
     max_tokens: int = 0
     repeat_penalty: float = 1.1
 
@@ -179,6 +180,25 @@ def outline(request: DraftRequest) -> list[str]:
     return [hook, *points, action]
 
 
+def sentence_counts(request: DraftRequest, steps: int) -> list[int]:
+    """How many sentences each of ``steps`` plan steps gets so the draft fills its word budget in one
+    go (about budget / :data:`WORDS_PER_SENTENCE` sentences): one for the hook and the call to action,
+    the rest shared by the points, the first points getting any extra."""
+    total = max(steps, int(round(request.words / WORDS_PER_SENTENCE)))
+    middle = max(0, steps - 2)
+    if middle == 0:
+        return [max(1, total // steps) + (1 if i < total % steps else 0) for i in range(steps)]
+    spare = max(middle, total - 2)
+    return [1, *(spare // middle + (1 if i < spare % middle else 0) for i in range(middle)), 1]
+
+
+def planned_steps(request: DraftRequest) -> list[str]:
+    """The plan's steps with how many sentences each should take ("Point: the main benefit (2 sentences)")."""
+    steps = outline(request)
+    counts = sentence_counts(request, len(steps))
+    return [f"{step} ({n} sentence{'s' if n > 1 else ''})" for step, n in zip(steps, counts, strict=True)]
+
+
 def draft_prompt(request: DraftRequest) -> str:
     """The user message asking for a first draft: the preset's request and the plan to follow."""
     request.checked()
@@ -188,7 +208,7 @@ def draft_prompt(request: DraftRequest) -> str:
     preset = cfg["presets"][request.preset]
     points = request.points()
     clause = f", covering: {'; '.join(points)}" if points else ""
-    plan = "\n".join(f"{i}. {step}" for i, step in enumerate(outline(request), 1))
+    plan = "\n".join(f"{i}. {step}" for i, step in enumerate(planned_steps(request), 1))
     rule = "name_rule" if has_proper_name(request.subject) else "topic_rule"
     return cfg["draft_request"].format(
         request=preset["request"].format(topic=request.topic.strip(), points_clause=clause),
