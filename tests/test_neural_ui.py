@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 
 from engines.animate.neural.engine import ALLOW_CPU_ENV
 from tests.neural_fixtures import neural_home
-from tests.test_ui_browser import CHROMIUM, FIRST_PLAYABLE_JS, free_port
+from tests.test_ui_browser import CHROMIUM, FIRST_PLAYABLE_JS, running_studio
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -29,32 +25,9 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
     home = neural_home(tmp_path_factory.mktemp("neural_ui_home"))
-    port = free_port()
-    log = home / "server.log"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "STUDIO_HOME": str(home), ALLOW_CPU_ENV: "1"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
-        cwd=ROOT,
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urlopen(url, timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-        if proc.poll() is not None:
-            pytest.fail(f"the studio exited: {log.read_text()[-2000:]}")
-    else:
-        proc.kill()
-        pytest.fail(f"the studio did not start in 120 s: {log.read_text()[-2000:]}")
-    yield url, home
-    proc.terminate()
-    proc.wait(timeout=20)
+    env = {"STUDIO_HOME": str(home), ALLOW_CPU_ENV: "1"}
+    with running_studio(home / "server.log", env) as url:
+        yield url, home
 
 
 @pytest.fixture(scope="module")

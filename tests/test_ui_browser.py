@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import urlopen
 
@@ -39,16 +41,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextmanager
+def running_studio(log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``app.py`` serving the UI on a free port (its output in ``log``); yields the page URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("ui") / "server.log"
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
         cwd=ROOT,
         stdout=open(log, "w"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
@@ -63,9 +65,17 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail(f"the studio did not start in 120 s: {log.read_text()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_studio(tmp_path_factory.mktemp("ui") / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

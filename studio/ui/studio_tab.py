@@ -197,8 +197,9 @@ def build(studio: Studio) -> None:
         take_v,
         strength_v,
         seed_v,
-        anim,
+        *anim,
     ):
+        """The render request from the tab's input values, in the order of ``inputs``."""
         anim, animator_v = anim[: len(names)], (anim[len(names)] if len(anim) > len(names) else None)
         request = jobs.make_request(
             studio,
@@ -220,39 +221,11 @@ def build(studio: Studio) -> None:
     # One preview at a time per studio (a local, single-user app), so Cancel needs no session.
     preview_cancel = threading.Event()
 
-    def do_preview(
-        avatar_v,
-        upload_v,
-        voice_v,
-        script_v,
-        emotion_v,
-        preset_v,
-        subs_v,
-        burn_v,
-        mark_v,
-        take_v,
-        strength_v,
-        seed_v,
-        *anim,
-    ):
+    def do_preview(*values):
         cancel = preview_cancel
         cancel.clear()
         try:
-            req = request_for(
-                avatar_v,
-                upload_v,
-                voice_v,
-                script_v,
-                emotion_v,
-                preset_v,
-                subs_v,
-                burn_v,
-                mark_v,
-                take_v,
-                strength_v,
-                seed_v,
-                anim,
-            )
+            req = request_for(*values)
             for update in jobs.preview_stream(studio, req, cancel):
                 if update.result is not None:
                     yield str(update.video), jobs.summary_markdown(update.result)
@@ -265,37 +238,9 @@ def build(studio: Studio) -> None:
         except StudioError as exc:
             yield gr.update(), _error(exc)
 
-    def do_export(
-        avatar_v,
-        upload_v,
-        voice_v,
-        script_v,
-        emotion_v,
-        preset_v,
-        subs_v,
-        burn_v,
-        mark_v,
-        take_v,
-        strength_v,
-        seed_v,
-        *anim,
-    ):
+    def do_export(*values):
         try:
-            req = request_for(
-                avatar_v,
-                upload_v,
-                voice_v,
-                script_v,
-                emotion_v,
-                preset_v,
-                subs_v,
-                burn_v,
-                mark_v,
-                take_v,
-                strength_v,
-                seed_v,
-                anim,
-            )
+            req = request_for(*values)
             RenderJob(studio, req).check()  # bad input is reported now, not when the job starts
         except StudioError as exc:
             return _error(exc), queue_markdown()
