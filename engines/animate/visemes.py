@@ -224,8 +224,14 @@ def mouth_from_phonemes(
     return out
 
 
-def _bilabial_frames(segments: Sequence[Segment], n_frames: int, fps: float, shift_s: float) -> list[int]:
-    """Frames whose lips must be shut: every frame inside a bilabial, or the nearest frame to a short one."""
+def _bilabial_frames(
+    segments: Sequence[Segment], n_frames: int, fps: float, shift_s: float, level: np.ndarray | None = None
+) -> list[int]:
+    """Frames whose lips must be shut: every frame inside a bilabial, or the nearest frame to a short one.
+
+    With ``level`` (the loudness each frame shows, 0..1) each bilabial shuts the lips on its quietest
+    frame only: the closure of a b or p is the silent moment before its burst, and an m is quieter
+    than the vowels around it, so lips shut while the voice is loud would look (and measure) out of sync."""
     found = []
     for s in segments:
         if s.viseme != BILABIAL:
@@ -233,22 +239,50 @@ def _bilabial_frames(segments: Sequence[Segment], n_frames: int, fps: float, shi
         a = int(np.ceil((s.start - shift_s) * fps))
         b = int(np.floor((s.end - shift_s) * fps))
         frames = range(a, b + 1) if b >= a else [int(round((0.5 * (s.start + s.end) - shift_s) * fps))]
-        found.extend(k for k in frames if 0 <= k < n_frames)
+        frames = [k for k in frames if 0 <= k < n_frames]
+        if level is not None and frames:
+            # the frames whose sound overlaps the bilabial by at least half a frame either side
+            near = [k for k in range(min(frames) - 2, max(frames) + 2) if 0 <= k < n_frames]
+            near = [k for k in near if s.start - 1.0 / fps <= k / fps + shift_s <= s.end + 0.5 / fps] or frames
+            frames = [min(near, key=lambda k: (float(level[k]), abs(k - 0.5 * (a + b))))]
+        found.extend(frames)
     return found
 
 
-def press_from_phonemes(phonemes: Sequence[PhonemeTiming], n_frames: int, fps: float, shift_s: float) -> np.ndarray:
-    """Lip press per frame (0..1): 1 on the frames where ``mouth_from_phonemes`` shuts the lips for
-    a bilabial, easing in and out lightly over the frame either side (a voiced m is loud: a long
-    closure reads as a mouth that stays shut while the voice goes on). A photo with parted lips needs
-    it to close them; with closed lips it changes nothing."""
+def press_from_phonemes(
+    phonemes: Sequence[PhonemeTiming], n_frames: int, fps: float, shift_s: float, level: np.ndarray | None = None
+) -> np.ndarray:
+    """Lip press per frame (0..1): 1 on the frames where the lips shut for a bilabial (with ``level``,
+    each bilabial's quietest frame: see :func:`_bilabial_frames`), easing in and out lightly over the
+    frame either side (a voiced m is loud: a long closure reads as a mouth that stays shut while the
+    voice goes on). A photo with parted lips needs it to close them; with closed lips it changes nothing."""
     press = np.zeros(n_frames, np.float32)
-    for k in _bilabial_frames(clean_phonemes(phonemes), n_frames, fps, shift_s):
+    for k in _bilabial_frames(clean_phonemes(phonemes), n_frames, fps, shift_s, level):
         press[k] = 1.0
         for j in (k - 1, k + 1):
             if 0 <= j < n_frames:
                 press[j] = max(press[j], 0.25)
     return press
+
+
+def relax_between_words(level: np.ndarray, fps: float, most: float = 0.7, pause_s: float = 0.6) -> np.ndarray:
+    """Lip press per frame for the quiet moments inside speech (0..``most``): between words and at
+    short pauses the lips of a photo with parted lips (a smile showing teeth) relax towards each other,
+    the quieter the nearer, instead of springing back to the photo's wide smile after every syllable.
+    Before the first word, after the last and in pauses longer than ``pause_s`` the photo stays as it is.
+    ``level`` is the speech loudness per frame (0..1)."""
+    level = np.asarray(level, np.float64)
+    speaking = np.flatnonzero(level > 0.3)
+    relax = np.zeros(len(level), np.float64)
+    if len(speaking) < 2:
+        return relax.astype(np.float32)
+    inside = np.zeros(len(level), bool)
+    longest = int(round(pause_s * fps))
+    for a, b in zip(speaking[:-1], speaking[1:], strict=True):
+        if b - a <= longest:
+            inside[a : b + 1] = True
+    relax[inside] = most * np.clip(1.0 - level[inside] / 0.45, 0.0, 1.0)
+    return np.clip(smooth_frames(relax, 0.4), 0.0, most).astype(np.float32)
 
 
 def press_from_mouth(mouth: np.ndarray, fps: float) -> np.ndarray:
