@@ -21,7 +21,8 @@ class Studio:
     def __init__(self, paths: StudioPaths | None = None):
         self.paths = (paths or StudioPaths.from_env()).ensure()
         self._engines: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts
+        self._loading: dict[tuple[str, str], threading.Lock] = {}  # one per engine: others load meanwhile
 
     @cached_property
     def sessions(self) -> SessionFactory:
@@ -29,12 +30,21 @@ class Studio:
         return SessionFactory(self.paths.engines)
 
     def engine(self, role: str, name: str, **kwargs: Any) -> Any:
-        """The engine ``role``/``name``, created once (kwargs only matter the first time)."""
+        """The engine ``role``/``name``, created once (kwargs only matter the first time). Different
+        engines load at the same time (a render loads the voice while the face model loads)."""
         key = (role, name)
         with self._lock:
-            if key not in self._engines:
-                self._engines[key] = registry.create(role, name, **kwargs)
-            return self._engines[key]
+            if key in self._engines:
+                return self._engines[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if key in self._engines:
+                    return self._engines[key]
+            engine = registry.create(role, name, **kwargs)
+            with self._lock:
+                self._engines[key] = engine
+            return engine
 
     def tts(self, name: str = "piper") -> Any:
         return self.engine("tts", name, factory=self.sessions, cache_dir=self.paths.models)

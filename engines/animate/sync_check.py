@@ -129,7 +129,8 @@ def _classify(rig, frame: np.ndarray):
     inside, outside = _references(probe)
     refs = np.vstack([inside, outside])
     flat = patch.reshape(-1, 3)
-    nearest = ((flat[:, None, :] - refs[None]) ** 2).sum(-1).argmin(1).reshape(patch.shape[:2])
+    # squared distances |p - r|^2 = |r|^2 - 2 p.r (+ |p|^2, the same for every reference): one product
+    nearest = ((refs * refs).sum(1)[None, :] - 2.0 * (flat @ refs.T)).argmin(1).reshape(patch.shape[:2])
     mask = nearest < len(inside)
     # keep only blobs reaching the band around the closed lip line: the mouth opens from there,
     # while bright skin or dark creases elsewhere in the window are not the mouth
@@ -190,8 +191,8 @@ def sync_report(openings: np.ndarray, audio: np.ndarray, sample_rate: int, fps: 
 
     Returns ``correlation`` (Pearson, opening vs loudness envelope at frame rate), ``offset_frames``
     (lag within +-5 frames at which they correlate best; positive = the mouth moves LATER than the
-    sound, negative = earlier; the engine's lips lead by about 40 ms, so -1 frame at 25 fps is by
-    design), ``offset_ms``, ``correlation_at_offset``, ``flagged``: ``[{start_s, end_s, reason}]`` for
+    sound, negative = earlier; the procedural engine shows each frame's own sound, so 0 is by design),
+    ``offset_ms``, ``correlation_at_offset``, ``flagged``: ``[{start_s, end_s, reason}]`` for
     stretches over 0.3 s of loud audio with a closed mouth, or silence with an open mouth,
     ``passed`` (correlation >= 0.6 at the offset, offset within one frame, nothing flagged) and
     ``summary``, one line for the UI.

@@ -569,27 +569,37 @@ class RenderJob:
     def run(self) -> RenderResult:
         t0 = time.perf_counter()
         preset, script = self._validate()
-        image = load_image(self.req.portrait)
-        self._gate()
-        speaker = self._speaker() if script is not None else None  # unknown voice fails here, early
         if AUDIO_RATE % preset.fps:
             raise InputError(f"the frame rate {preset.fps} does not divide 48 kHz audio: use 24, 25, 30, 50 or 60")
-        self._stage("validate", t0)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-load") as pool:
+            # the voice model loads (about 2 s, outside the GIL) while the face is checked and rigged
+            voice_ready = pool.submit(self._speaker) if script is not None else None
+            try:
+                image = load_image(self.req.portrait)
+                self._gate()
+                self._stage("validate", t0)
 
-        t0 = time.perf_counter()
-        self.progress(0.0, "finding the face")
-        landmarks = self._face(image)
-        self._stage("landmarks", t0)
+                t0 = time.perf_counter()
+                self.progress(0.0, "finding the face")
+                landmarks = self._face(image)
+                self._stage("landmarks", t0)
 
-        t0 = time.perf_counter()
-        self.progress(0.0, "preparing the portrait")
-        animator = self.studio.animator(self.req.animator)
-        rig, rig_key = self._rig(animator, image, landmarks, preset)
-        # chunks are keyed by the engine that really draws them (after a fallback) and its weights
-        self._drawn_by = animator.drawn_by(rig)
-        rig_key = content_hash(rig_key, self._drawn_by)
-        self._stage("prepare", t0)
-        self._check_cancel()
+                t0 = time.perf_counter()
+                self.progress(0.0, "preparing the portrait")
+                animator = self.studio.animator(self.req.animator)
+                rig, rig_key = self._rig(animator, image, landmarks, preset)
+                # chunks are keyed by the engine that really draws them (after a fallback) and its weights
+                self._drawn_by = animator.drawn_by(rig)
+                rig_key = content_hash(rig_key, self._drawn_by)
+                self._stage("prepare", t0)
+                self._check_cancel()
+            except BaseException:
+                if voice_ready is not None:
+                    voice_ready.cancel()
+                raise
+            t0 = time.perf_counter()
+            speaker = voice_ready.result() if voice_ready is not None else None  # an unknown voice fails here
+            self._stage("voice", t0)
 
         for stage in ("tts", "animate", "encode"):
             self.timings.setdefault(stage, 0.0)
