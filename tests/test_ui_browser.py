@@ -131,6 +131,15 @@ def test_every_tab_opens_and_is_screenshotted(page, tmp_path_factory):
         assert _drawn_fraction(path) > 0.02, f"the {tab} tab's screenshot is (almost) empty"
 
 
+def test_the_studio_tab_says_when_the_demo_face_is_small_as_soon_as_the_page_loads(page):
+    """No avatar or output change needed: the framing note is there on load (the demo's face is ~95 px)."""
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="Studio").click()
+    note = page.locator("#studio-framing-note")
+    note.get_by_text("px wide").wait_for(state="visible", timeout=30_000)
+    assert "closer photo" in note.inner_text()
+
+
 FIRST_PLAYABLE_JS = """(() => { const v = document.querySelector('#studio-video video');
     return !!(v && v.readyState >= 2 && v.duration > 0); })()"""
 

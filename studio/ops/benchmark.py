@@ -36,6 +36,7 @@ STAGES = (
     ("validate", "validate inputs"),
     ("landmarks", "landmarks"),
     ("prepare", "prepare portrait"),
+    ("voice", "wait for voice"),
     ("tts", "TTS"),
     ("audio", "audio"),
     ("animate", "animation"),

@@ -326,6 +326,7 @@ def build(studio: Studio) -> None:
 
     for source in (avatar, upload, preset):
         source.change(framing_note, [avatar, upload, preset], framing_md, queue=False, show_progress="hidden")
+    lists.add(framing_md, lambda _current: framing_note(DEMO, None, None))  # on page load: the demo portrait's
     refresh.click(
         lambda: (gr.update(choices=_avatars(studio)), gr.update(choices=_voices(studio))), None, [avatar, voice]
     )
