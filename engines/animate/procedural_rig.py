@@ -81,7 +81,7 @@ PARTED_PX = 0.6  # a lip gap wider than this (pixels) means the photo shows its 
 PARTED_LANDMARKS = 0.05  # ... when the inner-lip landmarks also stand this far apart (mouth widths)
 
 COLOUR_NAMES = ("cavity", "teeth", "tongue", "lip", "skin")
-RIG_VERSION = 3  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
+RIG_VERSION = 4  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
 
 
 @dataclass
@@ -616,7 +616,7 @@ def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: f
     inside = smoothstep(-0.12, 0.12, t) * smoothstep(-0.12, 0.12, 1.0 - t)
     tc = np.clip(t, 0.0, 1.0)
     # close past the lower lid's points, most in the middle, so no white or iris peeks out below
-    cover = eh * (0.12 + 0.3 * 4.0 * tc * (1.0 - tc))
+    cover = eh * (0.1 + 0.12 * 4.0 * tc * (1.0 - tc))
     brow_y = _interp_curve(xs, brow)
     top = up - 0.65 * np.maximum(2.0, up - brow_y)  # lid skin stretched from here down
     lash = 0.15 * eh  # the lash line: thin, not a dark band
@@ -627,7 +627,10 @@ def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: f
     skin = top + (rows - top) * (skin_end_src - top) / np.maximum(skin_end_out - top, 1e-3)
     band = skin_end_src + (rows - skin_end_out)
     src = np.where(rows < skin_end_out, skin, band)
-    d = np.where((rows >= top) & (rows <= lid), src - rows, 0.0)
+    # the lid margin covers the pixel row it crosses only partly: scale the shift by that share, so a
+    # sloping margin is a smooth edge instead of a staircase of whole pixels
+    cover_px = np.clip(lid - rows + 0.5, 0.0, 1.0)
+    d = np.where(rows >= top, (src - rows) * cover_px, 0.0)
     return d.astype(np.float32)
 
 
