@@ -349,7 +349,7 @@ class _MouthPainter:
         self.mw = rig.mouth_width
         self.px = float(rig.metrics[2])
         self.cols_u = rig.cols_u.astype(np.float32)
-        self.deep = cavity * 0.6
+        self.deep = cavity * 0.7
         self.rim = lip * 0.5
         self.lip_inside = lip * 0.8
         self.teeth = teeth

@@ -709,8 +709,8 @@ def _colours(base: np.ndarray, lm: np.ndarray, photo_teeth: np.ndarray | None = 
     else:
         # ivory a little darker than the cheek: teeth sit in the mouth's shadow
         teeth = np.array([1.04, 1.0, 0.9]) * float(np.clip(0.95 * luma, 100.0, 200.0))
-    cavity = lip * np.array([0.3, 0.17, 0.17])
-    tongue = lip * np.array([0.55, 0.36, 0.36])
+    cavity = lip * np.array([0.42, 0.2, 0.2])
+    tongue = lip * np.array([0.85, 0.45, 0.45])
     return np.stack([cavity, teeth, tongue, lip, skin]).astype(np.float32)
 
 
