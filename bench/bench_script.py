@@ -4,11 +4,15 @@ dictation speed, and subtitle burn-in cost per frame.
 
 * Drafts: the bundled Qwen2.5 0.5B Instruct GGUF (llama-cpp-python, CPU) drafts BRIEFS (products,
   lessons, announcements, social shorts; 15-60 s) through the assistant, exactly as the Script tab
-  does (hidden plan, speakable grammar, stop on the word budget, trim, clean). Each finished draft is
+  does (hidden plan written step by step, speakable grammar, sentences checked as they are written,
+  stop on the word budget, trim, clean). Each finished draft is
   scored by the studio's rubric (``studio.script.rubric.check_draft``): length within 20 % of the
   target, no repeated sentence, only known tags, speakable lines, a complete ending, the brief's
   subject named. Reported: the share usable as written, first-token time (model loaded and warmed
-  as the Script tab does), tokens/s, and the whole draft's time.
+  as the Script tab does), tokens/s of the finished draft over its whole time (steps, sentences
+  written again and prompts included), and the whole draft's time.
+* Grammar speed: tokens/s of one answer without a grammar, with the grammar checked after top-k
+  (the studio's sampler) and with llama-cpp-python's own chain (grammar over the whole vocabulary).
 * Dictation: about 10 s of speech from the default Piper voice, transcribed by the bundled
   faster-whisper base model (int8, CPU), the model already loaded (its load time is listed apart).
 * Burn-in: milliseconds to draw a two-line cue onto one frame (bitmap cached per cue, as in a render).
@@ -132,6 +136,42 @@ def bench_drafts(limit: int, seed_text: str = "") -> dict:
     }
 
 
+def bench_grammar_speed(tokens: int = 120) -> dict:
+    """Tokens/s of the bundled model writing one answer: without a grammar, with the speakable grammar
+    checked after top-k (the studio's :class:`engines.llm.llama_cpp.GrammarAfterTopK`), and with
+    llama-cpp-python's own chain (the grammar checked over the whole vocabulary for every token)."""
+    import llama_cpp
+
+    from studio.config import StudioPaths
+    from studio.script import assistant as asst
+    from studio.script import prompts
+    from studio.services import Studio
+
+    helper = asst.assistant_for(Studio(StudioPaths.from_env().ensure()))
+    llm = helper.model(asst.ModelChoice()).llm
+    request = prompts.DraftRequest(topic="Sunny Bread, our new neighbourhood bakery", seconds=60)
+    messages = prompts.build_messages(request, [], prompts.draft_prompt(request))
+    grammar = prompts.speakable_grammar(True, emotions=prompts.draft_emotions(request))
+    cls = type(llm._llama)
+
+    def speed(grammar: str | None) -> float:
+        first = None
+        count = 0
+        for _ in llm.chat(messages, temperature=0.5, max_tokens=tokens, repeat_penalty=1.1, grammar=grammar):
+            count += 1
+            first = first or time.perf_counter()
+        return round((count - 1) / (time.perf_counter() - first), 2)
+
+    out = {"tokens": tokens, "no_grammar": speed(None), "grammar_after_top_k": speed(grammar)}
+    ours = cls._init_sampler
+    cls._init_sampler = llama_cpp.Llama._init_sampler
+    try:
+        out["grammar_whole_vocabulary"] = speed(grammar)
+    finally:
+        cls._init_sampler = ours
+    return out
+
+
 def bench_dictation(runs: int) -> dict:
     from studio.script import dictation
     from studio.services import Studio
@@ -188,6 +228,8 @@ def main() -> int:
 
     result = {"machine": machine_info()}
     result["drafts"] = bench_drafts(args.briefs)
+    if "skipped" not in result["drafts"]:
+        result["grammar_speed"] = bench_grammar_speed()
     if not args.skip_dictation:
         result["dictation"] = bench_dictation(args.runs)
     result["burn_in"] = bench_burn_in()
@@ -203,6 +245,11 @@ def main() -> int:
         print(f"{'speed (tokens/s, median)':40} {drafts['tokens_per_s_median']:>10.1f}")
         if drafts["draft_30s_total_s_median"] is not None:
             print(f"{'whole 30 s draft (s, median)':40} {drafts['draft_30s_total_s_median']:>10.2f} {'<= 8.0':>10}")
+    if "grammar_speed" in result:
+        speed = result["grammar_speed"]
+        print(f"{'tokens/s, no grammar':40} {speed['no_grammar']:>10.1f}")
+        print(f"{'tokens/s, grammar after top-k (studio)':40} {speed['grammar_after_top_k']:>10.1f}")
+        print(f"{'tokens/s, grammar over whole vocabulary':40} {speed['grammar_whole_vocabulary']:>10.1f}")
     if "dictation" in result:
         dic = result["dictation"]
         print(f"{'Whisper base load (s)':40} {dic['model_load_s']:>10.2f}")

@@ -278,12 +278,15 @@ def test_the_plan_uses_the_briefs_name_points_and_the_presets_call_to_action():
     )
     assert request.subject == "GreenRide"
     plan = prompts.outline(request)
-    assert plan[0].startswith("Hook:") and "GreenRide" in plan[0]
-    assert plan[1:3] == ["Point: 40 km range", "Point: folds in 5 s"]
-    assert plan[-1].startswith("Call to action, for example: Follow for more")
-    # without points, the preset's own (at most three)
-    bare = prompts.outline(prompts.DraftRequest(topic="GreenRide", preset="product-intro"))
-    assert 4 <= len(bare) <= 5 and all("{" not in step for step in bare)
+    assert "GreenRide" in plan[0]
+    assert plan[1:3] == ["40 km range", "folds in 5 s"]
+    assert plan[-1].startswith("the call to action, such as: Follow for more")
+    # without points, the preset's own: two for a short script, three for a long one
+    bare = prompts.outline(prompts.DraftRequest(topic="GreenRide", preset="product-intro", seconds=20))
+    assert len(bare) == 4 and all("{" not in step for step in bare)
+    assert len(prompts.outline(prompts.DraftRequest(topic="GreenRide", preset="product-intro", seconds=60))) == 5
+    # the steps describe, they do not order: a small model reads orders out as script lines
+    assert not any(step.split()[0] in ("Open", "Give", "Say", "End", "Hook:", "Point:") for step in plan)
 
 
 def test_subject_is_the_name_before_the_description():
@@ -380,3 +383,140 @@ def test_cli_draft_with_an_unknown_voice_is_one_error_line():
     assert proc.stderr.strip().splitlines() == [
         "error: there is no voice profile named 'nobody': see `python app.py voice list`"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Drafts written step by step along the plan (models that go on from a given start: llama.cpp)
+
+
+class SteppedLLM:
+    """A model that can go on from a given start of its answer (like llama.cpp): ``write(call)``
+    returns the text of one answer (the test decides when it ends); records every call."""
+
+    name = "stepped"
+    description = "stepped test model"
+    continues_answers = True
+
+    def __init__(self, write):
+        self.write = write
+        self.calls: list[dict] = []
+
+    def chat(self, messages, *, prefill="", seed=None, **settings):
+        call = {"messages": list(messages), "prefill": prefill, "seed": seed, **settings}
+        self.calls.append(call)
+        lead = " " if prefill else ""  # an answer that goes on starts with the space after the last sentence
+        for i, word in enumerate(self.write(call).split(" ")):
+            yield (lead if i == 0 else " ") + word
+
+
+def asked(call) -> str:
+    return call["messages"][-1]["content"]
+
+
+def test_a_draft_is_never_too_short_even_when_the_model_stops_after_every_sentence(assistant):
+    sentences = iter(DIFFERENT_SENTENCES[1:])
+
+    def one_sentence(call):  # the model ends its answer after one sentence, every time
+        if asked(call).startswith("Last part"):
+            text = "Come by on Saturday and say hello!"
+        elif call["prefill"]:
+            text = next(sentences)
+        else:
+            text = DIFFERENT_SENTENCES[0] if asked(call).startswith("Write") else next(sentences)
+        return ("" if call["prefill"] else "[happy] ") + text
+
+    llm = SteppedLLM(one_sentence)
+    choice = with_model(assistant, llm)
+    request = prompts.DraftRequest(topic="Spoke and Wheel, a bike shop", preset="announcement", seconds=20)
+    *shown, finished = assistant.draft(choice, request)
+    # it grew in sight, and it fills its budget though the model never wrote more than one sentence
+    assert len(shown) > 20 and all(b.startswith(a[: len(a) // 2]) for a, b in zip(shown, shown[1:]))
+    assert check_draft(finished, seconds=20, subject="Spoke and Wheel").usable, finished
+    assert abs(len(cleaning.spoken_words(finished)) - request.words) <= 0.2 * request.words
+    # one paragraph per plan step, the call to action last
+    assert finished.startswith("[happy] Spoke and Wheel opens downtown on Saturday.")
+    assert finished.endswith("\n\n[happy] Come by on Saturday and say hello!")
+    # going on inside a step: the same request, the paragraph so far as the start of the answer
+    goes_on = [c for c in llm.calls if c["prefill"]]
+    assert goes_on and all("gap sent" in c["grammar"].split("\n")[0] for c in goes_on)
+    first = llm.calls[0]
+    assert first["messages"][0]["role"] == "system" and "Part 1, one sentence:" in asked(first)
+    steps = [asked(c) for c in llm.calls if not c["prefill"]]
+    assert steps[1].startswith("Next part, ") and steps[-1].startswith("Last part, one sentence: the call to action")
+
+
+def test_a_repeated_or_read_out_sentence_is_written_again_with_another_seed(assistant):
+    def write(call):
+        if not call["prefill"] and asked(call).startswith("Write"):
+            return "[happy] Spoke and Wheel opens downtown on Saturday."
+        if asked(call).startswith("Last part"):
+            return "[happy] Come by and ride away happy!"
+        if call["seed"] is None:  # first try: the plan read out, then the hook again
+            lead = "" if call["prefill"] else "[neutral] "
+            return lead + "Open with a question or a bold line that names Spoke and Wheel."
+        return ("" if call["prefill"] else "[neutral] ") + " ".join(DIFFERENT_SENTENCES[1:4])
+
+    llm = SteppedLLM(write)
+    choice = with_model(assistant, llm)
+    request = prompts.DraftRequest(topic="Spoke and Wheel, a bike shop", preset="announcement", seconds=12)
+    *_, finished = assistant.draft(choice, request)
+    assert "Open with" not in finished and not cleaning.repeated_sentences(finished)
+    again = [c for c in llm.calls if c["seed"] is not None]
+    assert again and again[0]["temperature"] > llm.calls[0]["temperature"]  # a little hotter each try
+    assert "Our mechanics fix flat tires" in finished and finished.endswith("Come by and ride away happy!")
+
+
+def test_a_model_that_only_repeats_itself_ends_the_draft_instead_of_looping(assistant):
+    llm = SteppedLLM(lambda call: ("" if call["prefill"] else "[happy] ") + "Spoke and Wheel opens downtown.")
+    choice = with_model(assistant, llm)
+    request = prompts.DraftRequest(topic="Spoke and Wheel", preset="announcement", seconds=30)
+    *_, finished = assistant.draft(choice, request)
+    assert finished == "[happy] Spoke and Wheel opens downtown."
+    assert len(llm.calls) <= 4 * (asst.GIVE_UP_AFTER + 1)  # a few tries per step, then on
+
+
+def test_stop_ends_a_draft_written_step_by_step(assistant):
+    llm = SteppedLLM(lambda call: ("" if call["prefill"] else "[happy] ") + " ".join(DIFFERENT_SENTENCES))
+    choice = with_model(assistant, llm)
+    request = prompts.DraftRequest(topic="Spoke and Wheel", preset="announcement", seconds=60)
+    texts = []
+    for text in assistant.draft(choice, request):
+        texts.append(text)
+        if len(texts) == 5:
+            assistant.stop()
+    assert len(texts) <= 7 and len(llm.calls) == 1
+
+
+def test_sentences_that_read_out_the_plan_or_a_title_are_recognised():
+    request = prompts.DraftRequest(
+        topic="Maple Tax, a tax helper", preset="product-intro", seconds=60, key_points="files in ten minutes"
+    )
+    told = prompts.instructions(request)
+    for echo in (
+        "Open with a question or a bold line that names Maple Tax.",
+        "[happy] An opening line that makes viewers curious about Maple Tax, and why it matters.",
+        "Give the main benefits.",
+    ):
+        assert cleaning.echoes_instructions(echo, told, "Maple Tax") or cleaning.talks_about_the_task(echo), echo
+    for line in (
+        "Maple Tax files your taxes in ten minutes.",  # the brief's own point is meant to be said
+        "Try Maple Tax today, and see the difference for yourself!",  # so is the call to action
+        "It is made for freelancers who hate paperwork.",
+    ):
+        assert not cleaning.echoes_instructions(line, told, "Maple Tax") and not cleaning.talks_about_the_task(line)
+    assert cleaning.looks_like_title("Lesson on Compound Interest - How It Works, Simple Examples.")
+    assert not cleaning.looks_like_title("Compound interest grows your savings every year.")
+    assert cleaning.clean_script("Hook 1 - What is compound interest?") == "What is compound interest?"
+
+
+def test_a_draft_over_its_budget_loses_sentences_before_its_call_to_action():
+    parts = [
+        "[happy] Spoke and Wheel opens downtown on Saturday.",
+        "[neutral] " + " ".join(DIFFERENT_SENTENCES[1:9]),
+        "[happy] Come by and ride away happy!",
+    ]
+    fitted = asst._fit_keeping_the_ending(parts, words=40)
+    assert fitted[0] == parts[0] and fitted[-1] == parts[-1]  # the hook and the call to action stay
+    assert fitted[1].startswith("[neutral] Our mechanics") and len(fitted[1]) < len(parts[1])
+    assert len(cleaning.spoken_words(" ".join(fitted))) <= 48
+    assert asst._fit_keeping_the_ending(parts, words=200) == parts

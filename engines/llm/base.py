@@ -4,6 +4,11 @@ Every back-end (llama.cpp GGUF, transformers, an OpenAI-compatible server) imple
 ``chat(messages, temperature, max_tokens, repeat_penalty, grammar) -> Iterator[str]``. Closing the
 iterator early (the user pressed Stop) stops generation. ``grammar`` is a GBNF grammar the answer must
 follow; back-ends that cannot constrain decoding ignore it (their answers are cleaned afterwards).
+
+A back-end that can go on from a given start of its answer (llama.cpp) says so with
+``continues_answers = True``; its ``chat`` then also takes ``prefill`` (the start of the answer,
+already written: only what follows is streamed, and ``grammar`` applies to that alone) and ``seed``
+(instead of the seed drawn from the request, to write a rejected sentence again differently).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ _TITLE_LABEL = re.compile(
 )
 # the plan's step names written into the script ("Hook. Are you ...", "Call to action - visit us")
 _PLAN_WORD = re.compile(
-    r"(^|(?<=[.!?]\s)|(?<=\]\s))(hook|point\s*\d*|step\s*\d+|call to action|cta|intro|outro|conclusion|summary)"
+    r"(^|(?<=[.!?]\s)|(?<=\]\s))((?:hook|point|step)\s*\d*|call to action|cta|intro|outro|conclusion|summary)"
     r"\s*[.:\-–—]\s+",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -88,7 +88,9 @@ _TAG_PREFIX = re.compile(r"^((?:\[[^\]]*\]\s*)+)")
 _META = re.compile(
     r"^(?:\[[^\]]*\]\s*)*(?:i'?m sorry|i am sorry|as an ai|i (?:can'?t|cannot|don'?t have|do not have)|"
     r"could you (?:please )?(?:provide|clarify|share)|please provide|it'?s possible you meant|"
-    r"(?:ask|tell|invite|encourage|remind) (?:the )?(?:viewers?|listeners?|audience)\b)"
+    r"(?:ask|tell|invite|encourage|remind) (?:the )?(?:viewers?|listeners?|audience)\b|"
+    r"(?:open|start|begin|end|close|finish) (?:with|by) (?:a |an |the )?(?:hook|question|bold line|call to action|"
+    r"summary)|grab (?:the )?attention|give the main benefits?|follow this plan|keep every sentence)"
     r"|\b(?:the (?:listener|viewer)s?|your request|more context|call to action|one-sentence summary|"
     r"end by asking|(?:ask|asking|invite|inviting) (?:the )?viewers)\b",
     re.IGNORECASE,
@@ -112,6 +114,40 @@ def talks_about_the_task(sentence: str) -> bool:
     """True for a sentence about the writing task rather than part of the script (a refusal, "Ask
     viewers to follow.", "...the call to action...")."""
     return bool(_META.search(sentence))
+
+
+_CONTENT_WORD = re.compile(r"[a-zà-ÿ][a-zà-ÿ'’-]{2,}")
+_FUNCTION_WORDS = frozenset(
+    "the and for with that this what who how are was were you your our its it's from into about than then "
+    "they them their there here have has had will would can could should just also very more most some any "
+    "all one each every not but yet".split()
+)
+
+
+def _content(text: str, leave_out: frozenset[str] = frozenset()) -> set[str]:
+    words = {w.rstrip("s") for w in _CONTENT_WORD.findall(text.lower()) if w not in _FUNCTION_WORDS}
+    return words - leave_out
+
+
+def echoes_instructions(sentence: str, instructions: list[str], subject: str = "") -> bool:
+    """True when ``sentence`` mostly repeats one of the ``instructions`` the model was given ("Open
+    with a question or a bold line that names Maple Tax.", "One simple example."): three quarters of
+    its words, or of its first clause's, (the subject's own left out) come from one instruction."""
+    leave_out = _content(subject)
+    body = _TAG_PREFIX.sub("", sentence)
+    # the whole sentence, or its first clause ("Opening line that names GreenRide, and why ...")
+    for part in dict.fromkeys([body, re.split(r"[,;—–]", body)[0]]):
+        own = _content(part, leave_out)
+        if len(own) >= 2 and any(len(own & _content(line)) >= 0.75 * len(own) for line in instructions):
+            return True
+    return False
+
+
+def looks_like_title(sentence: str) -> bool:
+    """True for a title written as a sentence ("Lesson on Compound Interest - How It Works.")."""
+    words = re.findall(r"[A-Za-zÀ-ÿ][\w'’]*", _TAG_PREFIX.sub("", sentence))
+    long = [w for w in words if len(w) > 3]
+    return len(words) >= 4 and len(long) >= 3 and all(w[0].isupper() for w in long)
 
 
 def is_known_tag(inner: str) -> bool:

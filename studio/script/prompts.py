@@ -23,6 +23,7 @@ from studio.script.markup import WORDS_PER_SECOND
 PROMPTS_FILE = PRESETS_DIR / "prompts.json"
 MAX_HISTORY_TURNS = 6  # older chat turns are dropped: small models have small context windows
 MAX_POINTS = 3  # the plan has a hook, at most three points and a call to action
+LONG_SCRIPT_WORDS = 120  # a longer script's plan has three points
 WORDS_PER_SENTENCE = 12  # a small model's spoken sentences: the plan asks for budget / 12 sentences
 # The model is asked for this much more than the word budget: a small model writes short (the bench's
 # drafts ended 20-60 % under the asked length), and the answer stops on the budget anyway.
@@ -158,9 +159,10 @@ def system_prompt(request: DraftRequest) -> str:
     return "\n".join(parts)
 
 
-def system_prompt_start() -> str:
-    """The part of every system prompt that never changes (with emotion tags), for warming a model."""
-    return "\n".join(_rules(prompt_presets(), True))
+def system_prompt_start(tags: bool = True) -> str:
+    """The part of every system prompt that never changes, for warming a model; the whole system
+    prompt of a draft written step by step."""
+    return "\n".join(_rules(prompt_presets(), tags))
 
 
 def draft_emotions(request: DraftRequest) -> list[str]:
@@ -172,31 +174,26 @@ def draft_emotions(request: DraftRequest) -> list[str]:
 
 def outline(request: DraftRequest) -> list[str]:
     """The hidden plan of a draft: the preset's hook, the brief's key points (or the preset's own
-    points when there are none), and the preset's call to action."""
+    points fill in up to two or three), and the preset's call to action. The steps are descriptions, not
+    orders ("the main benefit", not "Give the main benefit."): a small model reads orders out."""
     steps = prompt_presets()["presets"][request.preset]["outline"]
     hook, *middle, action = [s.format(subject=request.subject) for s in steps]
     given = request.points()[:MAX_POINTS]
-    points = [f"Point: {p}" for p in given] if given else middle[:MAX_POINTS]
-    return [hook, *points, action]
+    # the brief's points first; the preset's own fill the plan up to two points (three for a long
+    # script: a small model writes about 50 words per point before it runs dry)
+    wanted = 2 if request.words <= LONG_SCRIPT_WORDS else MAX_POINTS
+    return [hook, *given, *middle[len(given) : wanted], action]
 
 
-def sentence_counts(request: DraftRequest, steps: int) -> list[int]:
-    """How many sentences each of ``steps`` plan steps gets so the draft fills its word budget in one
-    go (about budget / :data:`WORDS_PER_SENTENCE` sentences): one for the hook and the call to action,
-    the rest shared by the points, the first points getting any extra."""
-    total = max(steps, int(round(request.words / WORDS_PER_SENTENCE)))
-    middle = max(0, steps - 2)
-    if middle == 0:
-        return [max(1, total // steps) + (1 if i < total % steps else 0) for i in range(steps)]
-    spare = max(middle, total - 2)
-    return [1, *(spare // middle + (1 if i < spare % middle else 0) for i in range(middle)), 1]
-
-
-def planned_steps(request: DraftRequest) -> list[str]:
-    """The plan's steps with how many sentences each should take ("Point: the main benefit (2 sentences)")."""
-    steps = outline(request)
-    counts = sentence_counts(request, len(steps))
-    return [f"{step} ({n} sentence{'s' if n > 1 else ''})" for step, n in zip(steps, counts, strict=True)]
+def instructions(request: DraftRequest) -> list[str]:
+    """Everything a draft is told besides its subject (the preset's request and rules, the plan's
+    steps), one clause each: a script sentence that says the same is the task read out."""
+    cfg = prompt_presets()
+    asked = cfg["presets"][request.preset]["request"].format(topic="", points_clause="")
+    more = [m.format(subject=request.subject) for m in cfg["presets"][request.preset].get("more", [])]
+    steps = [s.split("such as")[0] for s in [*outline(request), *more] if s not in request.points()]
+    texts = [asked, cfg["system"], cfg["tags_rule"], *steps]
+    return [c.strip() for t in texts for c in re.split(r"[.,;:!?]|\band\b", t) if len(c.split()) >= 2]
 
 
 def draft_prompt(request: DraftRequest) -> str:
@@ -208,7 +205,7 @@ def draft_prompt(request: DraftRequest) -> str:
     preset = cfg["presets"][request.preset]
     points = request.points()
     clause = f", covering: {'; '.join(points)}" if points else ""
-    plan = "\n".join(f"{i}. {step}" for i, step in enumerate(planned_steps(request), 1))
+    plan = "; ".join(f"{i}) {step}" for i, step in enumerate(outline(request), 1))
     rule = "name_rule" if has_proper_name(request.subject) else "topic_rule"
     return cfg["draft_request"].format(
         request=preset["request"].format(topic=request.topic.strip(), points_clause=clause),
@@ -216,6 +213,28 @@ def draft_prompt(request: DraftRequest) -> str:
         outline=plan,
         words=request.asked_words,
         language=request.language,
+    )
+
+
+def step_prompt(request: DraftRequest, amount: str, step: str) -> str:
+    """The first request of a draft written step by step: the brief, the plan and its first step
+    (short: it is all the model reads before the first word)."""
+    request.checked()
+    if not request.topic.strip():
+        raise InputError("say what the video is about first (the Topic field)")
+    cfg = prompt_presets()
+    points = request.points()
+    clause = f", covering: {'; '.join(points)}" if points else ""
+    rule = "name_rule" if has_proper_name(request.subject) else "topic_rule"
+    english = request.language.strip().lower() == "english"
+    return cfg["step_first"].format(
+        request=cfg["presets"][request.preset]["request"].format(topic=request.topic.strip(), points_clause=clause),
+        tone=request.tone,
+        language="" if english else f" Language: {request.language}.",
+        name_rule=cfg[rule].format(subject=request.subject),
+        outline="; ".join(f"{i}) {s}" for i, s in enumerate(outline(request), 1)),
+        amount=amount,
+        step=step,
     )
 
 
@@ -284,19 +303,37 @@ _LETTERS = "a-zA-Z0-9À-ÖØ-öø-ÿĀ-ž"
 _INNER = _LETTERS + " ,'’%$€£&—–-"
 
 
-def speakable_grammar(tags: bool, language: str = "English", emotions: Sequence[str] = EMOTIONS) -> str | None:
+def speakable_grammar(
+    tags: bool,
+    language: str = "English",
+    emotions: Sequence[str] = EMOTIONS,
+    *,
+    continuing: bool = False,
+    paragraphs: bool = True,
+    mid_sentence: bool = False,
+) -> str | None:
     """A GBNF grammar for llama.cpp that only lets the model write speakable script markup:
     paragraphs of sentences that start with a capital letter or digit and end in . ! or ?, with
     one of the studio's emotion tags at the start of a paragraph when ``tags`` is on (no pauses:
-    they would stretch the length the word budget sets), chosen from ``emotions``. None for languages
-    outside the Latin alphabet (their answers are only cleaned)."""
+    they would stretch the length the word budget sets), chosen from ``emotions``. ``continuing``:
+    the answer goes on after a complete sentence, so it starts with a space or a new paragraph and
+    has at least one more sentence; ``mid_sentence``: the answer goes on inside a sentence (its
+    start was given). ``paragraphs`` False: one paragraph (one tag at its start).
+    None for languages outside the Latin alphabet (their answers are only cleaned)."""
     if language.strip().lower() not in LATIN_LANGUAGES:
         return None
     choices = " | ".join(f'"{e}"' for e in EMOTIONS if e in emotions)
+    tag = "tag " if tags else ""
+    if mid_sentence:
+        start = "rest"
+    elif continuing:
+        start = "gap sent"
+    else:
+        start = f"{tag}sent"
     lines = [
-        'root ::= para ("\\n\\n" para)*',
-        f"para ::= {'tag ' if tags else ''}sent (sep sent)*",
-        'sep ::= " "',
+        f"root ::= {start} (gap sent)*",
+        f'rest ::= " " ([{_INNER}] | "." [0-9])* [.!?]',
+        f'gap ::= " " | "\\n\\n" {tag}'.rstrip() if paragraphs else 'gap ::= " "',
         f'sent ::= [A-Z0-9À-ÖØ-Þ] ([{_INNER}] | "." [0-9])* [.!?]',
     ]
     if tags:

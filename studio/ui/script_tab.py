@@ -443,6 +443,8 @@ def _open(studio: Studio, name: str | None):
     except StudioError as exc:
         return (listed,) + (gr.update(),) * 8 + (_error(str(exc)),)
     brief = [p.settings.get(f.name, gr.update()) for f in fields(_BriefControls)]
+    if p.folder is not None:  # the list shows the project as saved ("cli project" typed: "cli-project")
+        listed = gr.update(choices=list_projects(studio.paths), value=p.folder.name)
     return (listed, p.script, *brief, f"Opened **{p.name}**.")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import fields, replace
+from pathlib import Path
 
 import gradio as gr
 
@@ -315,18 +316,23 @@ def build(studio: Studio) -> None:
     lists.add(exports_md, lambda _current: jobs.exports_markdown(studio))
     saved_to.change(lambda _path: jobs.exports_markdown(studio), saved_to, exports_md, queue=False)
 
+    notes: dict[tuple[str, int], str] = {}  # (photo, its mtime) -> note: the face is found once per photo
+
     def framing_note(avatar_v, upload_v, _preset_v) -> str:
         from studio.portrait.checks import sharp_framing_note
 
         try:
-            path = jobs.portrait_path(studio, None if avatar_v in (None, DEMO) else avatar_v, upload_v)
-            return sharp_framing_note(path, studio.face(), load_output_presets())
-        except StudioError:
+            path = Path(jobs.portrait_path(studio, None if avatar_v in (None, DEMO) else avatar_v, upload_v))
+            key = (str(path), path.stat().st_mtime_ns)
+            if key not in notes:
+                notes[key] = sharp_framing_note(path, studio.face(), load_output_presets())
+            return notes[key]
+        except (StudioError, OSError):
             return ""  # an unreadable photo gets its error when rendering
 
     for source in (avatar, upload, preset):
         source.change(framing_note, [avatar, upload, preset], framing_md, queue=False, show_progress="hidden")
-    lists.add(framing_md, lambda _current: framing_note(DEMO, None, None))  # on page load: the demo portrait's
+    lists.loaded(framing_md, lambda: framing_note(DEMO, None, None))  # on page load: the demo portrait's
     refresh.click(
         lambda: (gr.update(choices=_avatars(studio)), gr.update(choices=_voices(studio))), None, [avatar, voice]
     )

@@ -57,6 +57,7 @@ class SavedLists:
     def __init__(self):
         self.lists: list[tuple[object, object]] = []  # (component, read(current value) -> update)
         self.events: list[object] = []
+        self.on_load: list[tuple[object, object]] = []  # (component, read() -> value): page load only
 
     def add(self, component, read) -> None:
         """``read(current_value)`` returns the component's new value or ``gr.update(...)``."""
@@ -75,6 +76,11 @@ class SavedLists:
 
         self.add(component, read)
 
+    def loaded(self, component, read) -> None:
+        """``read()`` gives ``component`` its value when the page loads (not after every save: for
+        values that are slow to work out and do not change with saved work)."""
+        self.on_load.append((component, read))
+
     def changed(self, *events) -> None:
         """Events after which every list is read again (save, rename, delete)."""
         self.events.extend(events)
@@ -85,10 +91,12 @@ class SavedLists:
 
     def wire(self, demo) -> None:
         """Read every list on page load and after every change event; call inside ``demo``'s context."""
+        kwargs = {"queue": False, "show_progress": "hidden"}
+        for component, read in self.on_load:
+            demo.load(read, None, component, **kwargs)
         if not self.lists:
             return
         components = [c for c, _ in self.lists]
-        kwargs = {"queue": False, "show_progress": "hidden"}
         demo.load(self.refresh_all, components, components, **kwargs)
         for event in self.events:
             event.then(self.refresh_all, components, components, **kwargs)
