@@ -125,7 +125,7 @@ def head_motion(
         weights /= weights.sum()
         out[:, c] = amps[c] * (weights[None, :] * np.sin(2 * np.pi * freqs[None, :] * t[:, None] + phases)).sum(1)
     if activity is not None and len(activity) == n_frames:
-        out *= (0.7 + 0.6 * smooth_frames(np.asarray(activity, np.float64), fps * 0.5))[:, None]
+        out *= (0.8 + 0.3 * smooth_frames(np.asarray(activity, np.float64), fps * 0.5))[:, None]
     # breathing: a slow rise and fall of the head (~0.25 Hz)
     out[:, 2] += 0.012 * np.sin(2 * np.pi * rng.uniform(0.2, 0.28) * t + rng.uniform(0, 2 * np.pi))
     last = -10.0
@@ -137,5 +137,5 @@ def head_motion(
         x = (t - ts + 0.05) / 0.42  # nod peaks ~0.15 s after the stressed vowel starts
         bump = np.where((x > 0) & (x < 1), 0.5 - 0.5 * np.cos(2 * np.pi * np.clip(x, 0, 1)), 0.0)
         out[:, 2] += 0.07 * strength * bump
-        out[:, 3] += 0.35 * strength * bump
+        out[:, 3] += 0.2 * strength * bump
     return (out * amount).astype(np.float32)
