@@ -237,8 +237,9 @@ def test_stopping_one_export_lets_the_next_one_finish(page):
     import re
 
     page.get_by_role("tab", name="Studio").click()
+    # long enough that it is still running when Stop is pressed (a warm render runs 5x faster than real time)
     page.locator("#studio-script textarea").fill(
-        " ".join(f"Sentence {n} of the export that gets stopped." for n in range(1, 9))
+        " ".join(f"Sentence {n} of the export that gets stopped." for n in range(1, 41))
     )
     page.get_by_role("button", name="⬇ Export video").click()
     page.locator("#studio-script textarea").fill("The second export is short, and it finishes.")
