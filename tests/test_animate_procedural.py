@@ -48,6 +48,20 @@ def _phonemes(spec: list[tuple[str, float]]) -> list[PhonemeTiming]:
     return out
 
 
+def _quiet_track(animator, phonemes=None, *, duration=None, audio=None, sample_rate=None, fps=FPS, **settings):
+    """The track of ``phonemes`` (or ``audio``) with no emotion, head motion or blinks (``QUIET``, then
+    ``settings``); ``duration`` defaults to the end of the last phoneme."""
+    return animator.track(
+        duration=phonemes[-1].end if duration is None else duration,
+        fps=fps,
+        phonemes=phonemes,
+        audio=audio,
+        sample_rate=sample_rate,
+        emotions=[],
+        settings=AnimationSettings(**{**QUIET, **settings}),
+    )
+
+
 def _frame_at(t: float) -> int:
     """Frame on screen while the sound at ``t`` seconds is heard (frame k shows [k / FPS, (k + 1) / FPS))."""
     return int(np.floor((t - LIP_LEAD_S) * FPS))
@@ -89,15 +103,7 @@ def _centre(phonemes, index: int) -> float:
 
 
 def test_lips_close_on_m_b_p_and_open_on_a(animator, rig):
-    track = animator.track(
-        duration=MAMA[-1].end,
-        fps=FPS,
-        phonemes=MAMA,
-        audio=None,
-        sample_rate=None,
-        emotions=[],
-        settings=AnimationSettings(**QUIET),
-    )
+    track = _quiet_track(animator, MAMA)
     mouth_w = rig.mouth_width
     closed = [i for i, p in enumerate(MAMA) if p.phoneme in "mpb"]
     opened = [i for i, p in enumerate(MAMA) if p.phoneme in "ɑa"]
@@ -312,15 +318,7 @@ def _loudness_audio(sr=16000, seconds=6.0, seed=0):
 
 def test_audio_without_phonemes_opens_the_mouth_with_loudness(animator, rig):
     audio, sr = _loudness_audio()
-    track = animator.track(
-        duration=len(audio) / sr,
-        fps=FPS,
-        phonemes=None,
-        audio=audio,
-        sample_rate=sr,
-        emotions=[],
-        settings=AnimationSettings(**QUIET),
-    )
+    track = _quiet_track(animator, duration=len(audio) / sr, audio=audio, sample_rate=sr)
     openings = np.array([measure_mouth_opening(rig, f) for f in animator.frames(rig, track, 0, track.n_frames)])
     report = sync_report(openings, audio, sr, FPS)
     assert report["correlation"] > 0.6
@@ -423,15 +421,7 @@ def test_a_larger_lip_amplitude_opens_the_mouth_wider_in_the_frames(animator, ri
     k = _frame_at(_centre(MAMA, 3))  # the first "ɑ"
 
     def dark_mouth_pixels(amplitude: float) -> int:
-        track = animator.track(
-            duration=MAMA[-1].end,
-            fps=FPS,
-            phonemes=MAMA,
-            audio=None,
-            sample_rate=None,
-            emotions=[],
-            settings=AnimationSettings(lip_amplitude=amplitude, **QUIET),
-        )
+        track = _quiet_track(animator, MAMA, lip_amplitude=amplitude)
         grey = cv2.cvtColor(_render(animator, rig, track, k), cv2.COLOR_RGB2GRAY)
         return int((grey[int(y0 - h) : int(y1 + 2 * h), int(x0) : int(x1)] < 70).sum())
 
@@ -567,15 +557,7 @@ def test_sync_report_says_in_one_line_whether_the_lips_follow_the_voice():
 
 def test_silence_returns_the_mouth_to_rest(animator, rig):
     speech = _phonemes([("^", 0.2), ("b", 0.1), ("ˈ", 0.04), ("ɑ", 0.3), ("$", 1.2)])
-    track = animator.track(
-        duration=speech[-1].end,
-        fps=FPS,
-        phonemes=speech,
-        audio=None,
-        sample_rate=None,
-        emotions=[],
-        settings=AnimationSettings(**QUIET),
-    )
+    track = _quiet_track(animator, speech)
     talking = _frame_at(_centre(speech, 3))
     assert measure_mouth_opening(rig, _render(animator, rig, track, talking)) > 0.1 * rig.mouth_width
     late = track.n_frames - 3  # 1 s into the final pause
@@ -587,19 +569,7 @@ def test_mouth_shows_the_sound_heard_while_its_frame_is_on_screen():
     animator = ProceduralAnimator()
     fps = 200  # 5 ms frames, to see any lead or lag
     speech = _phonemes([("^", 0.5), ("ɑ", 0.3), ("$", 0.7)])
-    jaw = (
-        animator.track(
-            duration=1.5,
-            fps=fps,
-            phonemes=speech,
-            audio=None,
-            sample_rate=None,
-            emotions=[],
-            settings=AnimationSettings(**QUIET),
-        )
-        .channel("jaw")
-        .astype(np.float64)
-    )
+    jaw = _quiet_track(animator, speech, duration=1.5, fps=fps).channel("jaw").astype(np.float64)
     times = (np.arange(len(jaw)) + 0.5) / fps  # the middle of each frame's time on screen
     centre = float((jaw * times).sum() / jaw.sum())
     assert abs(_centre(speech, 1) - LIP_LEAD_S - centre) <= 0.01
@@ -669,9 +639,7 @@ def test_m_b_p_shut_the_lips_on_their_quietest_frame(animator):
     speech = _phonemes([("^", 0.4), ("ɑ", 0.2), ("b", 0.12), ("ɑ", 0.2), ("$", 0.4)])
     # loud vowels; inside the b (0.6-0.72 s) silence only from 0.64 to 0.68 s (frame 16 on screen)
     audio = _tone([(0.4, 0.0), (0.24, 0.5), (0.04, 0.0), (0.24, 0.5), (0.4, 0.0)])
-    track = animator.track(
-        duration=1.32, fps=FPS, phonemes=speech, audio=audio, sample_rate=16000, settings=AnimationSettings(**QUIET)
-    )
+    track = _quiet_track(animator, speech, duration=1.32, audio=audio, sample_rate=16000)
     press = track.channel("lip_press")
     assert press[16] == pytest.approx(1.0)
     assert press[15] < 0.5 and press[17] < 0.5  # loud frames either side stay open
@@ -701,9 +669,7 @@ def test_a_smile_keeps_its_teeth_before_speech_and_closes_them_between_words(ani
     smile = animator.prepare(img, Dlib68().detect(img)[0].landmarks, 256, 256, AnimationSettings())
     speech = _phonemes([("^", 0.4), ("ɑ", 0.4), (" ", 0.12), ("ɑ", 0.4), ("$", 0.4)])
     audio = _tone([(0.4, 0.0), (0.4, 0.5), (0.12, 0.0), (0.4, 0.5), (0.4, 0.0)])
-    track = animator.track(
-        duration=1.72, fps=FPS, phonemes=speech, audio=audio, sample_rate=16000, settings=AnimationSettings(**QUIET)
-    )
+    track = _quiet_track(animator, speech, duration=1.72, audio=audio, sample_rate=16000)
     frames = list(animator.frames(smile, track))
     teeth = [teeth_pixels(smile, f) for f in frames]
     assert teeth[0] == pytest.approx(teeth_pixels(smile, smile.base), rel=0.05)  # rest: the photo's smile

@@ -183,14 +183,17 @@ class ProceduralAnimator(Animator):
         nods: list[float] = []
         if phonemes:
             mouth = mouth_from_phonemes(phonemes, n, fps, shift, settings.smoothing)
-            press = press_from_phonemes(phonemes, n, fps, shift)
+            level = None
             if audio is not None and sample_rate and np.size(audio):
-                # louder syllables open wider: scale the viseme shapes by the speech level
                 db, _ = frame_loudness(audio, int(sample_rate), n, fps, shift_s=shift, window_s=1.0 / fps)
                 level = np.clip((db - (np.percentile(db, 95) - 30.0)) / 30.0, 0.0, 1.0)
-                # each m, b, p shuts the lips on its quietest frame (a closure is the silent moment of
-                # the sound), and between words the lips of a smile relax towards each other
-                press = np.maximum(press_from_phonemes(phonemes, n, fps, shift, level), relax_between_words(level, fps))
+            # with the sound known, each m, b, p shuts the lips on its quietest frame (a closure is the
+            # silent moment of the sound)
+            press = press_from_phonemes(phonemes, n, fps, shift, level)
+            if level is not None:
+                # between words the lips of a smile relax towards each other
+                press = np.maximum(press, relax_between_words(level, fps))
+                # louder syllables open wider: scale the viseme shapes by the speech level
                 mouth[:, :3] *= (LOUDNESS_FLOOR + (1.25 - LOUDNESS_FLOOR) * level)[:, None]
                 # the jaw also follows the voice's own loudness between the phoneme targets (a louder
                 # syllable is a wider one even where the phoneme table says little)

@@ -573,30 +573,26 @@ class RenderJob:
             raise InputError(f"the frame rate {preset.fps} does not divide 48 kHz audio: use 24, 25, 30, 50 or 60")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-load") as pool:
             # the voice model loads (about 2 s, outside the GIL) while the face is checked and rigged
+            # (a portrait problem raised meanwhile wins; leaving the pool waits for the load to end)
             voice_ready = pool.submit(self._speaker) if script is not None else None
-            try:
-                image = load_image(self.req.portrait)
-                self._gate()
-                self._stage("validate", t0)
+            image = load_image(self.req.portrait)
+            self._gate()
+            self._stage("validate", t0)
 
-                t0 = time.perf_counter()
-                self.progress(0.0, "finding the face")
-                landmarks = self._face(image)
-                self._stage("landmarks", t0)
+            t0 = time.perf_counter()
+            self.progress(0.0, "finding the face")
+            landmarks = self._face(image)
+            self._stage("landmarks", t0)
 
-                t0 = time.perf_counter()
-                self.progress(0.0, "preparing the portrait")
-                animator = self.studio.animator(self.req.animator)
-                rig, rig_key = self._rig(animator, image, landmarks, preset)
-                # chunks are keyed by the engine that really draws them (after a fallback) and its weights
-                self._drawn_by = animator.drawn_by(rig)
-                rig_key = content_hash(rig_key, self._drawn_by)
-                self._stage("prepare", t0)
-                self._check_cancel()
-            except BaseException:
-                if voice_ready is not None:
-                    voice_ready.cancel()
-                raise
+            t0 = time.perf_counter()
+            self.progress(0.0, "preparing the portrait")
+            animator = self.studio.animator(self.req.animator)
+            rig, rig_key = self._rig(animator, image, landmarks, preset)
+            # chunks are keyed by the engine that really draws them (after a fallback) and its weights
+            self._drawn_by = animator.drawn_by(rig)
+            rig_key = content_hash(rig_key, self._drawn_by)
+            self._stage("prepare", t0)
+            self._check_cancel()
             t0 = time.perf_counter()
             speaker = voice_ready.result() if voice_ready is not None else None  # an unknown voice fails here
             self._stage("voice", t0)

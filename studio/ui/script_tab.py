@@ -437,14 +437,14 @@ def _save(studio: Studio, name: str | None, text: str | None, request: prompts.D
 def _open(studio: Studio, name: str | None):
     """Project list, script, the brief's values (``_BriefControls`` order) and a status line."""
     # the list is read again, so projects saved elsewhere (CLI, another window) show up
-    listed = gr.update(choices=list_projects(studio.paths))
+    choices = list_projects(studio.paths)
     try:
         p = load_project(studio.paths, name or "")
     except StudioError as exc:
-        return (listed,) + (gr.update(),) * 8 + (_error(str(exc)),)
+        return (gr.update(choices=choices),) + (gr.update(),) * 8 + (_error(str(exc)),)
     brief = [p.settings.get(f.name, gr.update()) for f in fields(_BriefControls)]
-    if p.folder is not None:  # the list shows the project as saved ("cli project" typed: "cli-project")
-        listed = gr.update(choices=list_projects(studio.paths), value=p.folder.name)
+    # the list shows the project as saved ("cli project" typed: "cli-project")
+    listed = gr.update(choices=choices, value=p.folder.name) if p.folder is not None else gr.update(choices=choices)
     return (listed, p.script, *brief, f"Opened **{p.name}**.")
 
 
