@@ -12,7 +12,7 @@ import pytest
 
 from engines.animate.neural.engine import ALLOW_CPU_ENV
 from tests.neural_fixtures import neural_home
-from tests.test_ui_browser import CHROMIUM, FIRST_PLAYABLE_JS, running_studio
+from tests.test_ui_browser import CHROMIUM, FIRST_PLAYABLE_JS, opened_page, running_studio
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -32,23 +32,13 @@ def studio_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(studio_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(120_000)
-        pg.goto(studio_url[0], wait_until="load")
+    with opened_page(studio_url[0]) as pg:
         pg.get_by_role("tab", name="Studio").click()
         if not pg.locator("#studio-animator").is_visible():
             pg.get_by_text("Advanced animation").click()
         pg.locator("#studio-animator input").click()
         pg.get_by_role("option", name="Neural lip-sync", exact=False).click()
         yield pg
-        browser.close()
 
 
 def _shots(tmp_path_factory) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import DEMO_PORTRAIT
 from PIL import Image
-from test_ui_browser import CHROMIUM, server  # noqa: F401 - the shared studio server fixture
+from test_ui_browser import CHROMIUM, opened_page, server  # noqa: F401 - the shared studio server fixture
 
 
 def test_report_html_has_a_light_per_check_and_says_what_to_change(studio):
@@ -49,18 +49,9 @@ def test_portrait_tab_builds(tmp_path):
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")
 def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_factory):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
     shots = Path(os.environ.get("UI_SCREENSHOTS", tmp_path_factory.mktemp("portrait-shots")))
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.set_default_timeout(120_000)
-        page.goto(server, wait_until="load")
+    with opened_page(server, height=1100) as page:
         page.get_by_role("tab", name="Portrait").click()
         page.locator("#portrait-upload input[type=file]").set_input_files(str(DEMO_PORTRAIT))
         verdict = page.locator("#portrait-verdict")
@@ -110,6 +101,5 @@ def test_upload_demo_portrait_shows_usable_and_saves_an_avatar(server, tmp_path_
         page.locator("input[aria-label='Avatar']:visible").click()
         page.get_by_role("option", name="Browser-test").wait_for()
         page.keyboard.press("Escape")
-        browser.close()
     saved = Path(os.environ["STUDIO_HOME"]) / "avatars" / "Browser-test"
     assert (saved / "avatar.json").is_file() and (saved / "original.png").read_bytes() == DEMO_PORTRAIT.read_bytes()

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from test_dictation import word_errors, words
 from test_llm import ChatServer
-from test_ui_browser import CHROMIUM, server  # noqa: F401 - the shared studio server fixture
+from test_ui_browser import CHROMIUM, opened_page, server  # noqa: F401 - the shared studio server fixture
 
 pytestmark = [
     pytest.mark.browser,
@@ -52,32 +52,16 @@ def microphone_file(studio, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(server, microphone_file):  # noqa: F811 - the imported fixture, by name
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                # a fake microphone that plays microphone_file, allowed without a prompt
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={microphone_file}",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 1100})
-        context.grant_permissions(["microphone"], origin=server.rstrip("/"))
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(server, wait_until="load")
+    # a fake microphone that plays microphone_file, allowed without a prompt
+    fake_microphone = (
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone_file}",
+    )
+    with opened_page(server, height=1100, timeout_ms=60_000, extra_args=fake_microphone, microphone=True) as pg:
         pg.get_by_role("tab", name="Script").click()
         pg.locator("#script-editor textarea").wait_for()
         yield pg
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,32 @@ def free_port() -> int:
 
 
 @contextmanager
+def opened_page(
+    url: str, *, height: int = 1000, timeout_ms: int = 120_000, extra_args: tuple[str, ...] = (), microphone=False
+):
+    """Headless Debian chromium with ``url`` loaded (1400 x ``height``); ``microphone`` allows the page
+    to record (with ``extra_args`` naming a fake microphone)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+            + list(extra_args),
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": height})
+            if microphone:
+                context.grant_permissions(["microphone"], origin=url.rstrip("/"))
+            page = context.new_page()
+            page.set_default_timeout(timeout_ms)
+            page.goto(url, wait_until="load")
+            yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
 def running_studio(log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """``app.py`` serving the UI on a free port (its output in ``log``); yields the page URL."""
     port = free_port()
@@ -80,19 +106,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(120_000)
-        pg.goto(server, wait_until="load")
+    with opened_page(server) as pg:
         pg.get_by_role("tab", name="Studio").wait_for()
         yield pg
-        browser.close()
 
 
 def test_server_listens_on_localhost_only(server):
