@@ -33,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 HAPPY = (
     "Good morning, everyone, and welcome to our little bakery. "
@@ -147,13 +148,10 @@ def words(text: str) -> list[str]:
 
 def wer(reference: str, hypothesis: str) -> float:
     """Word error rate (substitutions + insertions + deletions) / reference words."""
-    ref, hyp = words(reference), words(hypothesis)
-    d = np.arange(len(hyp) + 1, dtype=float)
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d.copy(), i
-        for j, h in enumerate(hyp, 1):
-            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
-    return float(d[-1] / max(len(ref), 1))
+    from test_dictation import word_errors  # the tests' word-level edit distance
+
+    ref = words(reference)
+    return word_errors(ref, words(hypothesis)) / max(len(ref), 1)
 
 
 def semitones(a: float, b: float) -> float:
@@ -229,7 +227,6 @@ def main() -> int:
     similarity = voice_similarity(studio)
     profile_similarity = None
     if not args.skip_profile:  # a voice profile (voice match) made from an eSpeak NG "user"
-        sys.path.insert(0, str(ROOT / "tests"))
         from voice_fixtures import SPEAKERS, read_aloud, write
 
         from studio.voice.profiles import VoiceLibrary
