@@ -173,6 +173,23 @@ def chunks_done(env: dict[str, str]) -> tuple[int, int]:
     return best
 
 
+def killed_halfway(script: Path, out: Path, env: dict[str, str]) -> dict:
+    """Render ``script`` through the CLI and ``kill -9`` it once half its chunks are done."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cli_args(script, out), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    while proc.poll() is None:
+        done, total = chunks_done(env)
+        if total and done >= total / 2:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    done, total = chunks_done(env)
+    return {"wall_s": round(time.perf_counter() - t0, 1), "chunks_done": done, "chunks_total": total}
+
+
 def long_bench(minutes: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
         root = Path(tmp)
@@ -183,22 +200,7 @@ def long_bench(minutes: float) -> dict:
         print(f"fresh: {fresh}", flush=True)
 
         env = fresh_home(root)
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            cli_args(script, root / "resumed.mp4"),
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        while proc.poll() is None:
-            done, total = chunks_done(env)
-            if total and done >= total / 2:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.1)
-        proc.wait()
-        killed = {"wall_s": round(time.perf_counter() - t0, 1), "chunks_done": chunks_done(env)[0]}
+        killed = killed_halfway(script, root / "resumed.mp4", env)
         resumed = timed_render(script, root / "resumed.mp4", env)
         print(f"killed: {killed}\nresumed: {resumed}", flush=True)
     result = {

@@ -16,18 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_render import chunks_done, cli_args, fresh_home, timed_render  # noqa: E402
+from bench_render import fresh_home, killed_halfway, timed_render  # noqa: E402
 
 from studio.ops.benchmark import SCRIPT  # noqa: E402 - the same ~20 s script as `app.py bench`
 
@@ -46,22 +43,6 @@ def fingerprint(path: Path) -> dict:
     with av.open(str(path)) as c:
         frames = [hashlib.sha256(f.to_ndarray(format="rgb24").tobytes()).hexdigest() for f in c.decode(video=0)]
     return {"audio_sha256": audio.hexdigest(), "audio_samples": samples, "frames": len(frames), "frame_hashes": frames}
-
-
-def killed_halfway(script: Path, out: Path, env: dict[str, str]) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cli_args(script, out), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    while proc.poll() is None:
-        done, total = chunks_done(env)
-        if total and done >= total / 2:
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.wait()
-    done, total = chunks_done(env)
-    return {"wall_s": round(time.perf_counter() - t0, 1), "chunks_done": done, "chunks_total": total}
 
 
 def main() -> None:
