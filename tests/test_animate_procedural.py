@@ -677,3 +677,40 @@ def test_a_smile_keeps_its_teeth_before_speech_and_closes_them_between_words(ani
     assert track.channel("lip_press")[pause] > 0.4
     assert teeth[pause] < 0.6 * teeth[0]
     assert measure_mouth_opening(smile, frames[28]) > measure_mouth_opening(smile, frames[pause])
+
+
+def _sharpness(rig, frame: np.ndarray) -> float:
+    x0, y0, x1, y1 = (int(v) for v in rig.face_box)
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[y0:y1, x0:x1].mean())
+
+
+def test_head_motion_keeps_the_face_as_sharp_as_the_photo(animator, rig):
+    # the head's and the face's motion are one resampling of the photo: a turned head is not softer
+    rest = _sharpness(rig, animator.render_controls(rig, {}))
+    for controls in ({"head_roll": 0.02}, {"head_tx": 0.03, "head_pitch": 0.1}, {"head_yaw": 0.04, "smile": 0.5}):
+        assert _sharpness(rig, animator.render_controls(rig, controls)) > 0.9 * rest, controls
+
+
+def test_the_open_mouth_moves_with_the_head(animator, rig):
+    # the painted inside of the mouth sits in the lip gap wherever head motion has taken the face
+    x0, y0, x1, y1 = (int(v) for v in rig.mouth_box)
+    open_ = animator.render_controls(rig, {"jaw": 1.0})
+    moved = animator.render_controls(rig, {"jaw": 1.0, "head_tx": 0.12, "head_ty": 0.08})
+    rest, rest_moved = animator.render_controls(rig, {}), animator.render_controls(rig, {"head_tx": 0.12, "head_ty": 0.08})
+
+    def grey(f):
+        return cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1].astype(np.float32)
+
+    # how far the head took the skin around the mouth: where the middle of the rest patch went
+    m = 12
+    scores = cv2.matchTemplate(grey(rest_moved), grey(rest)[m:-m, m:-m], cv2.TM_SQDIFF)
+    dy, dx = np.array(np.unravel_index(np.argmin(scores), scores.shape)) - m
+    assert np.hypot(dx, dy) >= 4
+    back = cv2.warpAffine(moved, np.float32([[1, 0, -dx], [0, 1, -dy]]), moved.shape[1::-1], flags=cv2.INTER_CUBIC)
+    # the dark inside of the mouth, around where it opens (not the clothes below the chin)
+    ys, xs = np.nonzero(np.abs(grey(open_) - grey(rest)) > 40)
+    win = np.s_[max(0, ys.min() - 6) : ys.max() + 6, max(0, xs.min() - 6) : xs.max() + 6]
+    dark, dark_back = grey(open_)[win] < 90, grey(back)[win] < 90
+    assert dark.sum() > 50
+    assert (dark ^ dark_back).sum() < 0.1 * dark.sum()

@@ -298,6 +298,18 @@ def _sample(plane: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return a * (1 - fy) + b * fy
 
 
+def _unwarp(mx: np.ndarray, my: np.ndarray, origin, points: np.ndarray) -> np.ndarray:
+    """Where the warp with absolute source maps ``mx``, ``my`` (over a box whose top-left pixel is
+    ``origin``) shows the source ``points`` ``(N, 2)``: solve ``map(q) = p`` by fixed-point iteration."""
+    ox, oy = origin
+    p = np.asarray(points, np.float32)
+    q = p.copy()
+    for _ in range(3):
+        lx, ly = q[:, 0] - ox, q[:, 1] - oy
+        q = p - np.stack([_sample(mx, lx, ly) - q[:, 0], _sample(my, lx, ly) - q[:, 1]], 1)
+    return q
+
+
 class _SmoothWarp:
     """A quarter-resolution field plus the pixel grid, upsampled straight into absolute remap maps.
 
@@ -469,6 +481,17 @@ class _Renderer:
             self.eyes.append((sl, basis))
         self.head = [int(v) for v in rig.head_box]
         self.head_warp = _SmoothWarp(rig.head_basis, rig.head_box, int(rig.step))
+        # head motion and the face's own motion are composed into one set of maps over both boxes, so
+        # the photo is resampled once per frame (twice visibly softens a small face)
+        fx0, fy0, fx1, fy1 = self.face
+        hx0, hy0, hx1, hy1 = self.head
+        self.union = [min(fx0, hx0), min(fy0, hy0), max(fx1, hx1), max(fy1, hy1)]
+        ux0, uy0, ux1, uy1 = self.union
+        self.union_grid = np.meshgrid(np.arange(ux0, ux1, dtype=np.float32), np.arange(uy0, uy1, dtype=np.float32))
+        self.face_grid = np.meshgrid(np.arange(fx0, fx1, dtype=np.float32), np.arange(fy0, fy1, dtype=np.float32))
+        self.head_in_union = (slice(hy0 - uy0, hy1 - uy0), slice(hx0 - ux0, hx1 - ux0))
+        self.face_in_union = (slice(fy0 - uy0, fy1 - uy0), slice(fx0 - ux0, fx1 - ux0))
+        self.face_shift = np.zeros((fy1 - fy0, fx1 - fx0, 2), np.float32)
         # control index per face field; "pucker" reads the negative part of "width"
         self.outer_idx = [INDEX["width" if n == "pucker" else n] for n in OUTER]
         self.outer_sign = np.array([-1.0 if n == "pucker" else 1.0 for n in OUTER], np.float32)
@@ -535,28 +558,33 @@ class _Renderer:
                 borderMode=cv2.BORDER_CONSTANT,
                 borderValue=0,
             )
-        out[fy0:fy1, fx0:fx1] = cv2.remap(self.base, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        if mouth is not None:
-            self._draw_mouth(out, mouth, jaw)
         hc = c[self.head_idx].astype(np.float32)
         if np.abs(hc).max() > 1e-5:
-            hx0, hy0, hx1, hy1 = self.head
             hmx, hmy = self.head_warp.maps(hc)
-            out[hy0:hy1, hx0:hx1] = cv2.remap(out, hmx, hmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # output pixel -> the head warp -> the face warp (its shift, zero outside the face box) -> photo
+            ux, uy = self.union_grid[0].copy(), self.union_grid[1].copy()
+            ux[self.head_in_union] = hmx
+            uy[self.head_in_union] = hmy
+            self.face_shift[..., 0] = mapx - self.face_grid[0]
+            self.face_shift[..., 1] = mapy - self.face_grid[1]
+            # the face's own fields fade out inside its box, so outside it the shift is zero
+            fu = self.face_in_union
+            shift = cv2.remap(
+                self.face_shift, ux[fu] - fx0, uy[fu] - fy0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            )
+            ux[fu] += shift[..., 0]
+            uy[fu] += shift[..., 1]
+            ux0, uy0, ux1, uy1 = self.union
+            out[uy0:uy1, ux0:ux1] = cv2.remap(self.base, ux, uy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+            if mouth is not None:
+                mouth = _unwarp(hmx, hmy, self.head[:2], mouth.reshape(-1, 2)).reshape(mouth.shape)
+        else:
+            out[fy0:fy1, fx0:fx1] = cv2.remap(self.base, mapx, mapy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+        if mouth is not None:
+            self._draw_mouth(out, mouth, jaw)
         return out
 
     # -------------------------------------------------------------- inside of the mouth
-
-    def _to_output(self, mx: np.ndarray, my: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Rest-pose points -> where the warp with absolute maps ``mx``, ``my`` (over the mouth
-        box) shows them: solve ``map(q) = p`` by fixed-point iteration."""
-        ox, oy = self.mouth[0], self.mouth[1]
-        q = np.stack([x, y], 1).astype(np.float32)
-        p = q.copy()
-        for _ in range(3):
-            lx, ly = q[:, 0] - ox, q[:, 1] - oy
-            q = p - np.stack([_sample(mx, lx, ly) - q[:, 0], _sample(my, lx, ly) - q[:, 1]], 1)
-        return q
 
     def _mouth_outline(self, mx, my, jaw: float, rnd: float, up: float):
         """Output-frame outline of the lip gap (upper edge, lower edge) and of the upper incisors'
@@ -571,7 +599,7 @@ class _Renderer:
         # the upper incisors hang from the upper jaw: a fixed edge just below the closed lip line
         ut = line + self.tau_u
         xs = rig.cols_x
-        pts = self._to_output(mx, my, np.concatenate([xs] * 3), np.concatenate([top, bot, ut]))
+        pts = _unwarp(mx, my, self.mouth[:2], np.stack([np.concatenate([xs] * 3), np.concatenate([top, bot, ut])], 1))
         return pts.reshape(3, len(xs), 2)
 
     def _draw_mouth(self, out: np.ndarray, outline: np.ndarray, jaw: float) -> None:
