@@ -695,9 +695,9 @@ def test_head_motion_keeps_the_face_as_sharp_as_the_photo(animator, rig):
 def test_the_open_mouth_moves_with_the_head(animator, rig):
     # the painted inside of the mouth sits in the lip gap wherever head motion has taken the face
     x0, y0, x1, y1 = (int(v) for v in rig.mouth_box)
-    open_ = animator.render_controls(rig, {"jaw": 1.0})
-    moved = animator.render_controls(rig, {"jaw": 1.0, "head_tx": 0.12, "head_ty": 0.08})
-    rest, rest_moved = animator.render_controls(rig, {}), animator.render_controls(rig, {"head_tx": 0.12, "head_ty": 0.08})
+    head = {"head_tx": 0.12, "head_ty": 0.08}
+    open_, moved = animator.render_controls(rig, {"jaw": 1.0}), animator.render_controls(rig, {"jaw": 1.0, **head})
+    rest, rest_moved = animator.render_controls(rig, {}), animator.render_controls(rig, head)
 
     def grey(f):
         return cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1].astype(np.float32)
