@@ -570,7 +570,7 @@ class _Renderer:
             # the face's own fields fade out inside its box, so outside it the shift is zero
             fu = self.face_in_union
             fmx, fmy = ux[fu] - fx0, uy[fu] - fy0
-            shift = cv2.remap(self.face_shift, fmx, fmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            shift = cv2.remap(self.face_shift, fmx, fmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             ux[fu] += shift[..., 0]
             uy[fu] += shift[..., 1]
             ux0, uy0, ux1, uy1 = self.union
