@@ -714,3 +714,24 @@ def test_the_open_mouth_moves_with_the_head(animator, rig):
     dark, dark_back = grey(open_)[win] < 90, grey(back)[win] < 90
     assert dark.sum() > 50
     assert (dark ^ dark_back).sum() < 0.1 * dark.sum()
+
+
+def test_the_jaw_turns_about_its_hinges_and_the_cheeks_follow(animator, rig, closed_lips):
+    # motion measured by optical flow between the rest and the open frame, not read from the rig
+    for r in (rig, closed_lips):
+        lm = r.landmarks.astype(np.float64)
+        rest = cv2.cvtColor(animator.render_controls(r, {}), cv2.COLOR_RGB2GRAY)
+        open_ = cv2.cvtColor(animator.render_controls(r, {"jaw": 1.0}), cv2.COLOR_RGB2GRAY)
+        flow = cv2.calcOpticalFlowFarneback(rest, open_, None, 0.5, 3, 9, 5, 5, 1.1, 0)
+        mw, chin_v = lm[54, 0] - lm[48, 0], lm[8, 1] - lm[57, 1]
+
+        def drop(p):
+            return float(flow[int(p[1]), int(p[0]), 1])
+
+        chin = drop(lm[8] - [0, 0.15 * chin_v])
+        assert chin > 4.0
+        for angle, corner, out in ((lm[3] + [0.15 * mw, 0], lm[48], -1), (lm[13] - [0.15 * mw, 0], lm[54], 1)):
+            assert 0.1 * chin < drop(angle) < 0.6 * chin  # the jaw's angle, near the hinge, drops less
+            assert 0.08 * chin < drop(corner + [out * 0.35 * mw, 0]) < 0.6 * chin  # the cheek beside the mouth
+        assert abs(drop(lm[33] - [0, 0.1 * mw])) < 0.3  # the nose stays
+        assert drop(lm[8] + [0, chin_v]) < 0.15 * chin  # the jaw slides over the neck

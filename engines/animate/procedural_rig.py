@@ -8,8 +8,9 @@ a weighted sum of fields plus one ``cv2.remap``.
 
 Three groups of fields, each over its own box of the output frame:
 
-* mouth (full resolution, vertical only): jaw drop (two exact levels), oval opening, upper-lip
-  raise, lip press (a photo with parted lips brought together, for m/b/p). They are discontinuous
+* mouth (full resolution, vertical only): jaw drop (two exact levels; the jaw turns about its hinges,
+  so its sides drop less than the chin, the cheeks beside the mouth follow and the neck stays), oval
+  opening, upper-lip raise, lip press (a photo with parted lips brought together, for m/b/p). They are discontinuous
   along the split line: the closed lip line, or for a photo with parted lips the lower lip's inner
   edge, so the photo's upper lip and teeth ride the upper jaw and the gap that opens below them is
   covered by the drawn inside of the mouth;
@@ -46,6 +47,7 @@ from engines.face.base import (
     INNER_CORNER_RIGHT,
     INNER_LIP_BOTTOM,
     INNER_LIP_TOP,
+    JAW,
     JAW_LEFT,
     JAW_RIGHT,
     LOWER_LIDS,
@@ -76,12 +78,15 @@ ROUND_GAP = 0.26  # lip gap at jaw_round = 1
 UPPER_RAISE = 0.09  # upper-lip lift at upper_raise = 1
 UPPER_TEETH_BELOW_LINE = 0.028  # upper incisors' edge below the closed lip line
 LOWER_TEETH = 0.04  # lower incisors showing above the lower lip when wide open
+CHEEK_FOLLOW = 0.5  # share of the jaw's drop the cheek beside the mouth takes at the lip line
+# how far points of the jaw line drop with the chin, from the ear (landmark 0 or 16) to the chin (8)
+JAW_DEPTH = np.array([0.0, 0.05, 0.12, 0.3, 0.5, 0.7, 0.85, 0.95, 1.0])
 MAX_UPSCALE = 1.0  # framing never enlarges the photo: a bigger face would only be a blurrier one
 PARTED_PX = 0.6  # a lip gap wider than this (pixels) means the photo shows its teeth or mouth
 PARTED_LANDMARKS = 0.05  # ... when the inner-lip landmarks also stand this far apart (mouth widths)
 
 COLOUR_NAMES = ("cavity", "teeth", "tongue", "lip", "skin")
-RIG_VERSION = 4  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
+RIG_VERSION = 5  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
 
 
 @dataclass
@@ -280,9 +285,40 @@ class _Mouth:
         self.up_h = max(3.0, line_c - self.nose_y)
         self.chin_v = max(6.0, self.chin_y - line_c)
         self.low_lip = max(2.0, float(lm[LOWER_LIP_BOTTOM, 1]) - line_c)
+        # the jaw line, ear to chin on each side, for how far each point of the lower face drops
+        self._sides = []
+        for idx in (np.arange(0, 9), np.arange(16, 7, -1)):
+            pts = lm[idx].astype(np.float64)
+            ys = np.maximum.accumulate(pts[:, 1])
+            self._sides.append((ys + 1e-3 * np.arange(len(ys)), pts[:, 0]))
+        self._jaw_rows = (float(lm[[JAW_RIGHT, JAW_LEFT], 1].min()), self.chin_y - 0.25 * self.chin_v)
+        self._jaw_bottom = lm[2:15].astype(np.float64)  # the jaw's lower edge, angle to angle
 
     def line(self, x):
         return _interp_curve(x, self.line_pts)
+
+    def jaw_depth(self, x, y):
+        """How far a point of the lower face drops with the jaw, 0..1 of the drop at the chin.
+
+        The jaw turns about its hinges by the ears: seen from the front, a point drops by how far it
+        sits in front of them. That is all of it at the chin, less towards the jaw's sides, and little
+        at its angle below the ears (``JAW_DEPTH`` along the jaw line); points in between take a share
+        that falls off across the face, and beyond the jaw line it fades out."""
+        x = np.asarray(x, np.float64)
+        y = np.asarray(y, np.float64)
+        # below the jaw's edge is the neck: it stays, and the jaw slides over it, so the share there is
+        # the edge's own, fading out just below it
+        bottom = _interp_curve(x, self._jaw_bottom)
+        neck = 1.0 - smoothstep(-0.2 * self.chin_v, 1.0 * self.chin_v, y - bottom)
+        row = np.clip(np.minimum(y, bottom), *self._jaw_rows)
+        (yr, xr), (yl, xl) = self._sides
+        x_r, x_l = np.interp(row, yr, xr), np.interp(row, yl, xl)
+        d_r, d_l = np.interp(row, yr, JAW_DEPTH), np.interp(row, yl, JAW_DEPTH)
+        half = np.maximum(2.0, 0.5 * (x_l - x_r))
+        uf = (x - 0.5 * (x_r + x_l)) / half
+        edge = np.where(uf < 0, d_r, d_l)
+        depth = 1.0 - (1.0 - edge) * np.minimum(uf * uf, 1.0)
+        return depth * (1.0 - smoothstep(1.0, 1.25, np.abs(uf))) * neck
 
     def u(self, x):
         return (np.asarray(x, np.float64) - self.cx) / self.half
@@ -326,38 +362,48 @@ def _lip_profiles(u):
     open_ = np.maximum(0.0, 1.0 - (u / 0.94) ** 2) ** 1.0  # closed at the inner mouth corners
     round_ = np.maximum(0.0, 1.0 - (u / 0.6) ** 2) ** 0.7
     raise_ = np.maximum(0.0, 1.0 - u * u) ** 0.5
-    jaw = 1.0 - smoothstep(1.0, 2.0, np.abs(u))
-    return open_, round_, raise_, jaw
+    return open_, round_, raise_
 
 
 def _opening_motion(m: _Mouth, amount_up: float, amount_down: float, kind: str):
     """Forward motions (upper, lower) of one mouth control, pixels."""
+    jaw_share = {"jaw": 1.0, "round": 0.6, "raise": 0.0}[kind]
+
+    def cheek(x):
+        # beside the mouth the skin is one piece: the cheek follows the jaw down from the lip line,
+        # less the higher up it is
+        return CHEEK_FOLLOW * smoothstep(0.9, 1.5, np.abs(m.u(x))) * jaw_share * m.jaw_depth(x, m.line(x))
 
     def up(x, y):
         u = m.u(x)
         prof = _lip_profiles(u)[{"jaw": 0, "round": 1, "raise": 2}[kind]]
         v = y - m.line(x)
         k = (1.0 - np.clip(-v / m.up_h, 0.0, 1.0)) ** 2
-        return -amount_up * prof * k
+        k_cheek = (1.0 - np.clip(-v / (1.5 * m.up_h), 0.0, 1.0)) ** 2
+        return -amount_up * prof * k + amount_down * cheek(x) * k_cheek
 
     def lo(x, y):
         u = m.u(x)
-        open_, round_, _, jaw = _lip_profiles(u)
+        open_, round_, _ = _lip_profiles(u)
         lip = open_ if kind == "jaw" else round_
-        ext = jaw if kind == "jaw" else 0.6 * jaw
+        ext = jaw_share * m.jaw_depth(x, y)
         v = y - m.line(x)
         s = smoothstep(0.0, 2.2 * m.low_lip, v)
-        dec = 1.0 - smoothstep(0.7 * m.chin_v, 2.2 * m.chin_v, v)
-        # the jaw turns about its hinge by the ears: the chin, further from the hinge along the face,
-        # swings back as it drops, so it comes down a little less than the lower lip
+        # the chin, lower down the face than the lips, swings back more as the jaw turns: it comes
+        # down a little less than the lower lip
         hinge = 1.0 - 0.35 * np.clip(v / m.chin_v, 0.0, 1.2)
-        return amount_down * (lip * (1 - s) + ext * s) * dec * hinge
+        return amount_down * ((lip + cheek(x)) * (1 - s) + ext * s) * hinge
 
     return up, lo
 
 
 def _mouth_box(m: _Mouth, width: int, height: int) -> np.ndarray:
-    return _box(m.cx - 2.2 * m.half, m.nose_y - 2, m.cx + 2.2 * m.half, m.chin_y + 1.35 * m.chin_v, width, height)
+    # wide enough for the jaw's sides and the cheeks beside the mouth, which follow the jaw
+    jaw_x = m.lm[JAW, 0]
+    reach = 0.3 * float(jaw_x.max() - jaw_x.min())
+    x0, x1 = min(m.cx - 2.2 * m.half, float(jaw_x.min()) - reach), max(m.cx + 2.2 * m.half, float(jaw_x.max()) + reach)
+    top = m.nose_y - 0.5 * m.up_h - 2  # the cheeks' share fades out 1.5 upper-lip heights above the lip line
+    return _box(x0, top, x1, m.chin_y + 1.35 * m.chin_v, width, height)
 
 
 def _teeth_rows(base: np.ndarray, lm: np.ndarray, px: float):
@@ -740,12 +786,12 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
     s = float(np.hypot(*(eye_l - eye_r)))
     px = max(1.0, m.width / 45.0)
 
-    # face box: brows (raised) to below the chin, cheek to cheek
+    # face box: brows (raised) to below the chin, cheek to cheek and a little beyond (the jaw's sides move)
     fh = float(lm64[CHIN, 1] - lm64[BROWS, 1].mean())
     face_box = _box(
-        lm64[:, 0].min() - 0.15 * s,
+        lm64[:, 0].min() - 0.3 * s,
         lm64[BROWS, 1].min() - 0.75 * s,
-        lm64[:, 0].max() + 0.15 * s,
+        lm64[:, 0].max() + 0.3 * s,
         lm64[CHIN, 1] + 1.4 * m.chin_v,
         width,
         height,
@@ -785,7 +831,7 @@ def prepare_rig(image: np.ndarray, landmarks: np.ndarray, width: int, height: in
 
     cols_x = np.linspace(lm64[MOUTH_CORNER_RIGHT, 0], lm64[MOUTH_CORNER_LEFT, 0], N_COLS)
     cols_u = m.u(cols_x)
-    open_, round_, raise_, _ = _lip_profiles(cols_u)
+    open_, round_, raise_ = _lip_profiles(cols_u)
     cols_top = np.stack([jaw_up * JAW_GAP * mw * open_, round_up * ROUND_GAP * mw * round_, UPPER_RAISE * mw * raise_])
     cols_bot = np.stack(
         [(1 - jaw_up) * JAW_GAP * mw * open_, (1 - round_up) * ROUND_GAP * mw * round_, np.zeros_like(raise_)]
