@@ -735,3 +735,25 @@ def test_the_jaw_turns_about_its_hinges_and_the_cheeks_follow(animator, rig, clo
             assert 0.08 * chin < drop(corner + [out * 0.35 * mw, 0]) < 0.6 * chin  # the cheek beside the mouth
         assert abs(drop(lm[33] - [0, 0.1 * mw])) < 0.3  # the nose stays
         assert drop(lm[8] + [0, chin_v]) < 0.15 * chin  # the jaw slides over the neck
+
+
+def test_lips_pressed_shut_stay_shut_while_the_head_moves(animator, rig):
+    # the teeth the press hides must not show through as bright dots along the lip line when the head
+    # motion is composed with it (the press's own field jumps at the lip line)
+    still = teeth_pixels(rig, animator.render_controls(rig, {"lip_press": 1.0}))
+    assert still < 0.2 * teeth_pixels(rig, animator.render_controls(rig, {}))
+    for head in ({"head_tx": 0.013}, {"head_roll": 0.02, "head_ty": 0.011}, {"head_yaw": 0.03, "head_pitch": 0.07}):
+        assert teeth_pixels(rig, animator.render_controls(rig, {"lip_press": 1.0, **head})) <= 1.5 * still + 3, head
+
+
+def test_a_closed_eye_is_a_nearly_straight_lash_line_not_the_open_lid_pulled_into_a_u(animator, rig, closed_lips):
+    for r in (rig, closed_lips):
+        grey = cv2.cvtColor(animator.render_controls(r, {"blink": 1.0}), cv2.COLOR_RGB2GRAY).astype(np.float64)
+        bends = []
+        for eye in (r.landmarks[36:42], r.landmarks[42:48]):
+            eh = float(eye[[4, 5], 1].mean() - eye[[1, 2], 1].mean())
+            xs = np.arange(int(np.ceil(eye[0, 0])), int(eye[3, 0]) + 1)
+            y0, y1 = int(eye[:, 1].min() - eh), int(eye[:, 1].max() + eh)
+            lash = np.array([y0 + np.argmin(grey[y0:y1, x]) for x in xs])  # the darkest row per column
+            bends.append(np.abs(lash - np.polyval(np.polyfit(xs, lash, 1), xs)).max() / eh)
+        assert np.mean(bends) < 0.55, bends

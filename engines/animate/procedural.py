@@ -567,10 +567,12 @@ class _Renderer:
             uy[self.head_in_union] = hmy
             self.face_shift[..., 0] = mapx - self.face_grid[0]
             self.face_shift[..., 1] = mapy - self.face_grid[1]
-            # the face's own fields fade out inside its box, so outside it the shift is zero
+            # the face's own fields fade out inside its box, so outside it the shift is zero; sampled at
+            # the nearest pixel, since the lip and lid fields jump at the lip line and the lid margin and
+            # a blend across a jump would show what they hide (teeth through pressed lips) as dots
             fu = self.face_in_union
             fmx, fmy = ux[fu] - fx0, uy[fu] - fy0
-            shift = cv2.remap(self.face_shift, fmx, fmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            shift = cv2.remap(self.face_shift, fmx, fmy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
             ux[fu] += shift[..., 0]
             uy[fu] += shift[..., 1]
             ux0, uy0, ux1, uy1 = self.union

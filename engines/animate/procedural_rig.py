@@ -69,6 +69,7 @@ OUTER = ("width", "pucker", "smile", "corners_down", "brow_up", "brow_frown", "b
 # "pucker" is driven by negative "width": corners in, lips pushed out, smile flattened.
 HEAD = ("head_roll", "head_tx", "head_ty", "head_pitch", "head_yaw")
 BLINK_LEVELS = (0.5, 1.0)
+LIDS_MEET = 0.75  # where a closed eye's lids meet, from the upper lid's margin (0) to the lower's (1)
 STEP = 4  # resolution divisor of the smooth fields
 N_COLS = 33  # columns sampled across the mouth for drawing its inside
 
@@ -86,7 +87,7 @@ PARTED_PX = 0.6  # a lip gap wider than this (pixels) means the photo shows its 
 PARTED_LANDMARKS = 0.05  # ... when the inner-lip landmarks also stand this far apart (mouth widths)
 
 COLOUR_NAMES = ("cavity", "teeth", "tongue", "lip", "skin")
-RIG_VERSION = 5  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
+RIG_VERSION = 6  # bump when the fields' meaning changes: cached rigs of other versions are rebuilt
 
 
 @dataclass
@@ -642,10 +643,12 @@ def _outer_fields(lm: np.ndarray, m: _Mouth, gx: np.ndarray, gy: np.ndarray) -> 
 
 
 def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: float) -> np.ndarray:
-    """Exact backward field (vertical) of one eye with its upper lid ``level`` (0..1) of the way down.
+    """Exact backward field (vertical) of one eye ``level`` (0..1) of the way closed.
 
-    The lid skin between brow and lashes is stretched down; the lash band keeps its thickness, so a
-    closed eye shows skin with a thin dark line of lashes at the bottom.
+    The lids meet on a line most of the way down the eye (``LIDS_MEET``): the upper lid's skin
+    between brow and lashes slides and stretches down to it, keeping its thin lash line at the
+    margin, and the lower lid rises the rest of the way, so a closed eye is skin with a nearly flat
+    lash line from corner to corner rather than the curve of the open lid pulled into a U.
     """
     x0, y0, x1, y1 = (int(v) for v in box)
     # an eye's six points run from its image-left corner (0) over the upper lid to the other corner (3)
@@ -653,30 +656,35 @@ def _blink_field(lm_eye: np.ndarray, brow: np.ndarray, box: np.ndarray, level: f
     upper = lm_eye[[0, 1, 2, 3]]
     lower = lm_eye[[0, 5, 4, 3]]
     xs = np.arange(x0, x1, dtype=np.float64)
-    up = _interp_curve(xs, upper)
-    low = _interp_curve(xs, lower)
+    # lids are smooth arcs: a parabola through each lid's four points (landmarks are a pixel or two
+    # off on a small face, and a polyline through them gives a closed lid kinks), held beyond the corners
+    xc = np.clip(xs, lm_eye[0, 0], lm_eye[3, 0])
+    up = np.polyval(np.polyfit(upper[:, 0], upper[:, 1], 2), xc)
+    low = np.polyval(np.polyfit(lower[:, 0], lower[:, 1], 2), xc)
     eh = max(1.0, float((lower[1:3, 1] - upper[1:3, 1]).mean()))
     ew = max(2.0, float(lm_eye[3, 0] - lm_eye[0, 0]))
     t = (xs - lm_eye[0, 0]) / ew
-    # the lid reaches a little past the corner points (landmarks sit inside the visible eye), softly
-    inside = smoothstep(-0.12, 0.12, t) * smoothstep(-0.12, 0.12, 1.0 - t)
-    tc = np.clip(t, 0.0, 1.0)
-    # close past the lower lid's points, most in the middle, so no white or iris peeks out below
-    cover = eh * (0.1 + 0.12 * 4.0 * tc * (1.0 - tc))
+    # the lids reach a little past the corner points (landmarks sit inside the visible eye), softly
+    inside = smoothstep(-0.15, 0.1, t) * smoothstep(-0.15, 0.1, 1.0 - t)
+    low = low + 0.1 * eh  # the lower lid's margin sits a little below its landmarks
+    meet = up + LIDS_MEET * (low - up)
     brow_y = _interp_curve(xs, brow)
-    top = up - 0.65 * np.maximum(2.0, up - brow_y)  # lid skin stretched from here down
+    top = up - 0.65 * np.maximum(2.0, up - brow_y)  # upper lid skin stretched from here down
+    bottom = low + 0.8 * eh  # lower lid skin stretched from here up
     lash = 0.15 * eh  # the lash line: thin, not a dark band
-    lid = up + level * (low + cover - up) * inside  # where the lid margin ends up
+    lid = up + level * (meet - up) * inside  # where the upper lid's margin ends up
+    lid_low = low - level * (low - meet) * inside  # ... and the lower lid's
     rows = np.arange(y0, y1, dtype=np.float64)[:, None]
     skin_end_out = lid - lash
     skin_end_src = up - lash
     skin = top + (rows - top) * (skin_end_src - top) / np.maximum(skin_end_out - top, 1e-3)
     band = skin_end_src + (rows - skin_end_out)
-    src = np.where(rows < skin_end_out, skin, band)
-    # the lid margin covers the pixel row it crosses only partly: scale the shift by that share, so a
-    # sloping margin is a smooth edge instead of a staircase of whole pixels
-    cover_px = np.clip(lid - rows + 0.5, 0.0, 1.0)
-    d = np.where(rows >= top, (src - rows) * cover_px, 0.0)
+    src_up = np.where(rows < skin_end_out, skin, band)
+    src_low = low + (rows - lid_low) * (bottom - low) / np.maximum(bottom - lid_low, 1e-3)
+    # a pixel row is lid once the margin passes its middle (a partial shift would show whatever lies
+    # between, the dark of the eye, as dots along the lid)
+    d = np.where((rows >= top) & (rows <= lid), src_up - rows, 0.0)
+    d = np.where((rows > lid) & (rows >= lid_low) & (rows <= bottom), src_low - rows, d)
     return d.astype(np.float32)
 
 
