@@ -3,12 +3,13 @@
 ``prepare`` frames the portrait and precomputes displacement fields (see ``procedural_rig``);
 ``track`` turns phonemes (or audio), emotion spans and settings into per-frame controls
 (see ``visemes`` and ``motion``; ``settle_edges`` brings the head to rest where a chunk of a
-longer video starts and ends); ``frames`` warps the face with one weighted sum of fields and
-``cv2.remap`` per frame, paints the inside of the mouth (dark cavity, a hint of tongue, teeth only
-when wide open and only where the photo has none of its own; see ``_MouthPainter``) into the gap that
-opens, then moves the head with a second, smooth warp, so the mouth moves with the head. With all
-controls at 0 a frame is the framed photo itself. Vectorised: a few milliseconds
-per 512x512 frame on one core (``bench/bench_animate.py``).
+longer video starts and ends); ``frames`` sums the face's fields, composes them with the head's
+smooth warp into one set of maps and resamples the photo once per frame (bicubic ``cv2.remap``: a
+second resampling would visibly soften a small face), then paints the inside of the mouth (dark
+cavity, a hint of tongue, teeth only when wide open and only where the photo has none of its own;
+see ``_MouthPainter``) into the gap that opens, where the head has taken it. With all controls at 0
+a frame is the framed photo itself. Vectorised: a few milliseconds per 512x512 frame on one core
+(``bench/bench_animate.py``).
 """
 
 from __future__ import annotations

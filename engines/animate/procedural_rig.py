@@ -15,9 +15,11 @@ Three groups of fields, each over its own box of the output frame:
   edge, so the photo's upper lip and teeth ride the upper jaw and the gap that opens below them is
   covered by the drawn inside of the mouth;
 * face (quarter resolution, smooth, 2-D): lip width, smile, mouth corners down, brows, eyes wide;
-  eyelids (full resolution, vertical, two exact levels) are added in the eye boxes;
-* head (quarter resolution, smooth, 2-D): roll, shift, nod, turn, applied as a second warp with a
-  weight that fades from the head to the neck and background.
+  eyelids (full resolution, vertical, two exact levels: the upper lid slides down and the lower lid
+  rises to meet it most of the way down the eye) are added in the eye boxes;
+* head (quarter resolution, smooth, 2-D): roll, shift, nod, turn, with a weight that fades from the
+  head to the neck and background; the renderer composes it with the face's fields, so the photo is
+  resampled once per frame.
 
 Every field fades to zero before its box edge, so the warped box pastes back without a seam.
 """
