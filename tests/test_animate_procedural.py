@@ -679,17 +679,14 @@ def test_a_smile_keeps_its_teeth_before_speech_and_closes_them_between_words(ani
     assert measure_mouth_opening(smile, frames[28]) > measure_mouth_opening(smile, frames[pause])
 
 
-def _sharpness(rig, frame: np.ndarray) -> float:
-    x0, y0, x1, y1 = (int(v) for v in rig.face_box)
-    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[y0:y1, x0:x1].mean())
-
-
 def test_head_motion_keeps_the_face_as_sharp_as_the_photo(animator, rig):
     # the head's and the face's motion are one resampling of the photo: a turned head is not softer
-    rest = _sharpness(rig, animator.render_controls(rig, {}))
+    # (measured the way the portrait check measures a photo's sharpness)
+    from studio.portrait.checks import sharpness
+
+    rest = sharpness(animator.render_controls(rig, {}), rig.landmarks)
     for controls in ({"head_roll": 0.02}, {"head_tx": 0.03, "head_pitch": 0.1}, {"head_yaw": 0.04, "smile": 0.5}):
-        assert _sharpness(rig, animator.render_controls(rig, controls)) > 0.9 * rest, controls
+        assert sharpness(animator.render_controls(rig, controls), rig.landmarks) > 0.9 * rest, controls
 
 
 def test_the_open_mouth_moves_with_the_head(animator, rig):
